@@ -1,0 +1,17 @@
+export {
+  RedisServer,
+  ensureRedisServer,
+  pingRedis,
+  REDIS_INSTALL_HINT,
+  type RedisServerOptions,
+} from './redis-server.js';
+export {
+  MlflowServer,
+  ensureMlflow,
+  cacheRoot,
+  MLFLOW_VERSION,
+  type MlflowServerOptions,
+} from './mlflow-server.js';
+export { startServices, type ServiceSet, type StartServicesOptions } from './service-set.js';
+export { freePort } from './ports.js';
+export type { InstallReport, LocalService } from './service.js';

@@ -1,0 +1,48 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+
+export function findExecutable(name: string): string | undefined {
+  const dirs = (process.env.PATH ?? '').split(delimiter).concat(['/usr/bin', '/usr/sbin', '/usr/local/bin']);
+  for (const dir of dirs) {
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // keep looking
+    }
+  }
+  return undefined;
+}
+
+export const isRoot = (): boolean => typeof process.getuid === 'function' && process.getuid() === 0;
+
+/**
+ * Installs Debian packages with apt-get. A fresh machine has empty package lists,
+ * so `apt-get update` runs first.
+ */
+export function aptInstall(packages: string[], log: (line: string) => void): void {
+  if (!isRoot()) {
+    throw new Error(
+      `cannot install ${packages.join(' ')}: not root. Run: sudo apt-get install -y ${packages.join(' ')}`,
+    );
+  }
+  if (!findExecutable('apt-get')) {
+    throw new Error(
+      `cannot install ${packages.join(' ')}: apt-get not found (this tool supports Debian/Ubuntu)`,
+    );
+  }
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  log(`apt-get update && apt-get install -y ${packages.join(' ')}`);
+  const update = spawnSync('apt-get', ['update', '-q'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (update.status !== 0) {
+    throw new Error(
+      `apt-get update failed: ${update.stderr.toString().trim().split('\n').slice(-3).join(' ')}`,
+    );
+  }
+  execFileSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...packages], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}

@@ -1,0 +1,126 @@
+import { MlflowApiError, MlflowNetworkError } from './errors.js';
+
+export interface TransportOptions {
+  /** http(s)://host:port of the tracking server. Defaults to MLFLOW_TRACKING_URI. */
+  trackingUri?: string;
+  /** Bearer token. Defaults to MLFLOW_TRACKING_TOKEN. */
+  token?: string;
+  /** HTTP Basic credentials. Default to MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD. */
+  username?: string;
+  password?: string;
+  /** Per-request timeout. Default 30 s. */
+  timeoutMs?: number;
+}
+
+export interface RequestOptions {
+  query?: Record<string, string | number | undefined>;
+  json?: unknown;
+  body?: Uint8Array;
+  contentType?: string;
+  /** Return the raw bytes instead of parsing JSON. */
+  raw?: boolean;
+}
+
+/** Connection errors that prove the request never reached the server. */
+const NOT_DELIVERED_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+
+function errorCodeOf(err: unknown): string | undefined {
+  let cur: unknown = err;
+  for (let depth = 0; depth < 4 && cur instanceof Error; depth++) {
+    const code = (cur as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/** JSON with NaN and ±Infinity written the way protobuf JSON accepts them ("NaN", "Infinity"). */
+function toJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (typeof v === 'number' && !Number.isFinite(v))
+      return Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity';
+    return v;
+  });
+}
+
+export class MlflowTransport {
+  readonly trackingUri: string;
+  private readonly authHeader: string | undefined;
+  private readonly timeoutMs: number;
+
+  constructor(opts: TransportOptions = {}) {
+    const uri = opts.trackingUri ?? process.env.MLFLOW_TRACKING_URI;
+    if (!uri) throw new Error('MLflow tracking URI missing: pass trackingUri or set MLFLOW_TRACKING_URI');
+    if (!/^https?:\/\//.test(uri)) {
+      throw new Error(`MLflow tracking URI must be http(s)://host:port, got "${uri}"`);
+    }
+    this.trackingUri = uri.replace(/\/+$/, '');
+    const token = opts.token ?? process.env.MLFLOW_TRACKING_TOKEN;
+    const username = opts.username ?? process.env.MLFLOW_TRACKING_USERNAME;
+    const password = opts.password ?? process.env.MLFLOW_TRACKING_PASSWORD;
+    if (token) this.authHeader = `Bearer ${token}`;
+    else if (username && password)
+      this.authHeader = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+  }
+
+  async request<T>(
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    path: string,
+    opts: RequestOptions = {},
+  ): Promise<T> {
+    const url = new URL(`${this.trackingUri}${path}`);
+    for (const [k, v] of Object.entries(opts.query ?? {}))
+      if (v !== undefined) url.searchParams.set(k, String(v));
+    const headers: Record<string, string> = {};
+    if (this.authHeader) headers.authorization = this.authHeader;
+    let body: string | Uint8Array | undefined;
+    if (opts.json !== undefined) {
+      body = toJson(opts.json);
+      headers['content-type'] = 'application/json';
+    } else if (opts.body !== undefined) {
+      body = opts.body;
+      headers['content-type'] = opts.contentType ?? 'application/octet-stream';
+    }
+    let res: Response;
+    try {
+      res = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(this.timeoutMs) });
+    } catch (err) {
+      const code = errorCodeOf(err);
+      const delivered = code !== undefined && NOT_DELIVERED_CODES.has(code) ? false : 'unknown';
+      throw new MlflowNetworkError(
+        path,
+        delivered,
+        code ?? (err instanceof Error ? err.message : String(err)),
+      );
+    }
+    if (!res.ok) throw await this.apiError(path, res);
+    if (opts.raw) return new Uint8Array(await res.arrayBuffer()) as T;
+    const text = await res.text();
+    if (text.trim() === '') return {} as T;
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new MlflowApiError('BAD_RESPONSE', res.status, `not JSON: ${text.slice(0, 200)}`, path);
+    }
+  }
+
+  private async apiError(path: string, res: Response): Promise<MlflowApiError> {
+    const text = await res.text().catch(() => '');
+    try {
+      const parsed = JSON.parse(text) as { error_code?: unknown; message?: unknown };
+      if (typeof parsed.error_code === 'string') {
+        return new MlflowApiError(parsed.error_code, res.status, String(parsed.message ?? ''), path);
+      }
+    } catch {
+      // not JSON: fall through
+    }
+    return new MlflowApiError(`HTTP_${res.status}`, res.status, text.slice(0, 300) || res.statusText, path);
+  }
+}

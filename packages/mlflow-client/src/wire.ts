@@ -1,0 +1,87 @@
+// MLflow REST JSON shapes (snake_case) and their conversion to our camelCase types.
+// Responses are an edge: fields are read defensively and int64s may arrive as strings.
+import type { Experiment, FileInfo, Metric, Run, RunInfo, RunStatus, Tag } from './types.js';
+
+export interface WireTag {
+  key?: string;
+  value?: string;
+}
+export interface WireMetric {
+  key?: string;
+  value?: number | string;
+  timestamp?: number | string;
+  step?: number | string;
+}
+export interface WireExperiment {
+  experiment_id?: string;
+  name?: string;
+  artifact_location?: string;
+  lifecycle_stage?: string;
+  tags?: WireTag[];
+}
+export interface WireRunInfo {
+  run_id?: string;
+  run_name?: string;
+  experiment_id?: string;
+  status?: string;
+  start_time?: number | string;
+  end_time?: number | string;
+  artifact_uri?: string;
+  lifecycle_stage?: string;
+}
+export interface WireRun {
+  info?: WireRunInfo;
+  data?: { metrics?: WireMetric[]; params?: WireTag[]; tags?: WireTag[] };
+}
+export interface WireFileInfo {
+  path?: string;
+  is_dir?: boolean;
+  file_size?: number | string;
+}
+
+const num = (v: number | string | undefined, fallback = 0): number =>
+  v === undefined ? fallback : Number(v);
+
+export const tagsFromWire = (tags: WireTag[] | undefined): Tag[] =>
+  (tags ?? []).map((t) => ({ key: t.key ?? '', value: t.value ?? '' }));
+
+export const metricFromWire = (m: WireMetric): Metric => ({
+  key: m.key ?? '',
+  value: num(m.value, Number.NaN),
+  timestamp: num(m.timestamp),
+  step: num(m.step),
+});
+
+export const experimentFromWire = (e: WireExperiment): Experiment => ({
+  experimentId: e.experiment_id ?? '',
+  name: e.name ?? '',
+  artifactLocation: e.artifact_location ?? '',
+  lifecycleStage: e.lifecycle_stage === 'deleted' ? 'deleted' : 'active',
+  tags: tagsFromWire(e.tags),
+});
+
+export const runInfoFromWire = (i: WireRunInfo): RunInfo => ({
+  runId: i.run_id ?? '',
+  runName: i.run_name ?? '',
+  experimentId: i.experiment_id ?? '',
+  status: (i.status ?? 'RUNNING') as RunStatus,
+  startTime: num(i.start_time),
+  ...(i.end_time !== undefined && i.end_time !== null ? { endTime: num(i.end_time) } : {}),
+  artifactUri: i.artifact_uri ?? '',
+  lifecycleStage: i.lifecycle_stage === 'deleted' ? 'deleted' : 'active',
+});
+
+export const runFromWire = (r: WireRun): Run => ({
+  info: runInfoFromWire(r.info ?? {}),
+  data: {
+    metrics: (r.data?.metrics ?? []).map(metricFromWire),
+    params: tagsFromWire(r.data?.params),
+    tags: tagsFromWire(r.data?.tags),
+  },
+});
+
+export const fileInfoFromWire = (f: WireFileInfo): FileInfo => ({
+  path: f.path ?? '',
+  isDir: f.is_dir ?? false,
+  ...(f.file_size !== undefined ? { fileSize: Number(f.file_size) } : {}),
+});

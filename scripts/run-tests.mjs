@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+// The whole test suite: build, start one real redis-server and one MLflow server for every package,
+// run each package's vitest through turbo, then print one summary line over all packages.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const workspaces = ['packages', 'apps']
+  .flatMap((dir) =>
+    existsSync(join(root, dir)) ? readdirSync(join(root, dir)).map((name) => join(root, dir, name)) : [],
+  )
+  .filter((dir) => existsSync(join(dir, 'package.json')));
+const extraArgs = process.argv.slice(2);
+const started = Date.now();
+
+const run = (cmd, args) => spawnSync(cmd, args, { cwd: root, stdio: 'inherit' }).status ?? 1;
+
+for (const dir of workspaces) rmSync(join(dir, 'test-results'), { recursive: true, force: true });
+
+if (run('npx', ['turbo', 'run', 'build', '--output-logs=errors-only']) !== 0) process.exit(1);
+// One package at a time: the machine has 2 cores and vitest already uses both within a package.
+const status = run('node', [
+  'packages/local-services/dist/cli.js',
+  'run',
+  '--',
+  'npx',
+  'turbo',
+  'run',
+  'test',
+  '--concurrency=1',
+  '--continue',
+  ...extraArgs,
+]);
+
+const totals = { files: 0, passed: 0, failed: 0, skipped: 0 };
+const failedPackages = [];
+for (const dir of workspaces) {
+  const file = join(dir, 'test-results', 'vitest.json');
+  if (!existsSync(file)) continue;
+  const report = JSON.parse(readFileSync(file, 'utf8'));
+  totals.files += report.numTotalTestSuites ? report.testResults.length : 0;
+  totals.passed += report.numPassedTests;
+  totals.failed += report.numFailedTests;
+  totals.skipped += report.numPendingTests + (report.numTodoTests ?? 0);
+  if (report.numFailedTests > 0 || report.success === false) failedPackages.push(dir.slice(root.length));
+}
+const seconds = ((Date.now() - started) / 1000).toFixed(0);
+console.log(
+  `\nlits-ddp tests: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped ` +
+    `in ${totals.files} files (${seconds} s)${failedPackages.length ? ` — failing: ${failedPackages.join(', ')}` : ''}`,
+);
+process.exit(status !== 0 || totals.failed > 0 ? 1 : 0);
