@@ -1,0 +1,2 @@
+export { DEFAULT_KEY_PREFIX, keyPrefix } from './namespace.js';
+export * from './collective.js';
