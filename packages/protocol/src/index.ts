@@ -1,2 +1,32 @@
 export { DEFAULT_KEY_PREFIX, keyPrefix } from './namespace.js';
 export * from './collective.js';
+export {
+  ExperimentSpecInput,
+  SEED_PARAMS,
+  OUR_PARAMS,
+  SEED_PARAM_NAMES,
+  DETERMINISM_MODES,
+  ENGINES,
+  type DeterminismMode,
+  type EngineName,
+  type ResolvedSpec,
+} from './spec.js';
+export {
+  resolveSpec,
+  parseClassWeights,
+  microBatchesPerStep,
+  type SpecFieldError,
+  type SpecResult,
+} from './spec-validation.js';
+export { workerKeys, runKeys, RUN_EVENTS_MAXLEN, RUN_KEYS_TTL_S } from './run-keys.js';
+export type {
+  WorkerInfo,
+  WorkerState,
+  WorkerCommand,
+  RunPlan,
+  RunPaths,
+  CaseRef,
+  RunEvent,
+  RunStatus,
+  StepTimings,
+} from './run-messages.js';

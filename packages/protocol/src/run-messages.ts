@@ -1,0 +1,100 @@
+import type { ResolvedSpec } from './spec.js';
+
+export type WorkerState = 'idle' | 'busy' | 'stopping';
+
+/** What a worker registers about itself (GET /v1/workers shows it). */
+export interface WorkerInfo {
+  id: string;
+  host: string;
+  pid: number;
+  /** The tfjs engine that runs: 'cpu', 'node' or 'gpu'. */
+  engine: string;
+  /** GPU name (or CPU model) and memory in bytes when known. */
+  device: string;
+  memoryBytes?: number;
+  startedAt: number;
+  state: WorkerState;
+  runId?: string;
+  rank?: number;
+}
+
+/** Where a run's shared files live (a folder every worker and the coordinator can reach). */
+export interface RunPaths {
+  runDir: string;
+  cacheDir: string;
+  checkpointDir: string;
+}
+
+/** The coordinator's plan for one generation of a run. */
+export interface RunPlan {
+  runId: string;
+  generation: number;
+  spec: ResolvedSpec;
+  /** Seeds actually used (random mode draws fresh ones). */
+  seeds: { data: number; model: number };
+  /** Worker id of each rank. */
+  ranks: string[];
+  /** Cache keys of the cubes, in data-set order. */
+  trainCases: CaseRef[];
+  testCases: CaseRef[];
+  paths: RunPaths;
+  /** Checkpoint to resume from (restarts), and the epoch it ends. */
+  resumeFrom?: { path: string; epoch: number };
+}
+
+export interface CaseRef {
+  caseId: number;
+  /** File name of the cube in the cache folder. */
+  cacheFile: string;
+}
+
+export type WorkerCommand =
+  | { type: 'assign'; runId: string; generation: number; rank: number }
+  | { type: 'abort'; runId: string; generation: number; reason: string }
+  | { type: 'shutdown'; reason: string };
+
+export interface StepTimings {
+  computeMs: number;
+  allReduceMs: number;
+  dataMs: number;
+  otherMs: number;
+}
+
+/** Events on a run's stream. `rank` is the sender; the coordinator sends with rank -1. */
+export type RunEvent =
+  | { type: 'started'; generation: number; rank: number; engine: string; weightHash: string }
+  | {
+      type: 'progress';
+      generation: number;
+      rank: number;
+      epoch: number;
+      step: number;
+      stepsPerEpoch: number;
+      loss: number;
+      timings: StepTimings;
+      bytesSent?: number;
+      bytesReceived?: number;
+    }
+  | { type: 'metrics'; generation: number; epoch: number; metrics: Record<string, number> }
+  | {
+      type: 'checkpoint';
+      generation: number;
+      epoch: number;
+      path: string;
+      kind: 'last' | 'best';
+      trainLoss: number;
+    }
+  | { type: 'log'; rank: number; level: 'info' | 'warn' | 'error'; message: string }
+  | { type: 'failed'; generation: number; rank: number; error: string; lateRank?: number }
+  | {
+      type: 'finished';
+      generation: number;
+      rank: number;
+      weightHash: string;
+      testMetrics: Record<string, number>;
+      modelPath: string;
+    }
+  | { type: 'status'; status: RunStatus; message?: string; restarts: number };
+
+export type RunStatus =
+  'queued' | 'preparing' | 'running' | 'restarting' | 'finished' | 'failed' | 'cancelled';

@@ -1,0 +1,101 @@
+import Value from 'typebox/value';
+import { ExperimentSpecInput, type ResolvedSpec } from './spec.js';
+
+/** One problem with a submitted spec, located by a JSON pointer such as `/lr`. */
+export interface SpecFieldError {
+  path: string;
+  message: string;
+}
+
+export type SpecResult = { ok: true; spec: ResolvedSpec } | { ok: false; errors: SpecFieldError[] };
+
+interface RawError {
+  keyword: string;
+  instancePath: string;
+  schemaPath: string;
+  params: Record<string, unknown>;
+  message: string;
+}
+
+/** TypeBox errors → one readable message per field (unions of literals say which values are allowed). */
+function schemaErrors(raw: unknown): SpecFieldError[] {
+  const byPath = new Map<string, string>();
+  const list = [...Value.Errors(ExperimentSpecInput, raw)] as unknown as RawError[];
+  for (const e of list) {
+    if (e.keyword === 'boolean') continue;
+    if (e.keyword === 'additionalProperties') {
+      const names = (e.params.additionalProperties as string[] | undefined) ?? [];
+      for (const name of names) byPath.set(`${e.instancePath}/${name}`, 'unknown field');
+      continue;
+    }
+    if (e.keyword === 'const') {
+      const allowed = list
+        .filter((x) => x.keyword === 'const' && x.instancePath === e.instancePath)
+        .map((x) => JSON.stringify(x.params.allowedValue));
+      byPath.set(e.instancePath, `must be one of ${allowed.join(', ')}`);
+      continue;
+    }
+    if (e.keyword === 'anyOf' && byPath.has(e.instancePath)) continue;
+    if (!byPath.has(e.instancePath)) byPath.set(e.instancePath || '/', e.message);
+  }
+  return [...byPath].map(([path, message]) => ({ path, message }));
+}
+
+/** Parses '0.2, 1.0, 2.5' into numbers; undefined when malformed. */
+export function parseClassWeights(text: string, nClass: number): number[] | string {
+  const parts = text.split(',').map((p) => p.trim());
+  if (parts.length !== nClass)
+    return `needs ${nClass} comma-separated numbers (one per class), got ${parts.length}`;
+  const weights = parts.map(Number);
+  if (weights.some((w) => !Number.isFinite(w) || w < 0))
+    return `"${text}" holds a value that is not a number ≥ 0`;
+  if (weights.reduce((a, b) => a + b, 0) <= 0) return 'weights must not all be 0';
+  return weights;
+}
+
+/** Validates a submitted spec, fills defaults and checks the rules that span fields. */
+export function resolveSpec(raw: unknown): SpecResult {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    return { ok: false, errors: [{ path: '/', message: 'the spec must be a JSON object' }] };
+  }
+  const errors = schemaErrors(raw);
+  if (errors.length > 0) return { ok: false, errors };
+  const s = Value.Default(ExperimentSpecInput, structuredClone(raw)) as Partial<ResolvedSpec> &
+    Record<string, unknown>;
+  const gpus = s.gpus as number;
+  const workers = s.workers ?? Math.max(gpus, 1);
+  const globalBatch = s['global-batch-size'] ?? (s['training-batch-size'] as number) * Math.max(gpus, 1);
+  const micro = s['micro-batch-size'] as number;
+  const spec = { ...s, workers, 'global-batch-size': globalBatch } as ResolvedSpec;
+
+  const weights = parseClassWeights(spec['class-weights'], spec['n-class']);
+  if (typeof weights === 'string') errors.push({ path: '/class-weights', message: weights });
+  if (globalBatch % micro !== 0) {
+    errors.push({
+      path: '/micro-batch-size',
+      message: `must divide the global batch (${globalBatch} cubes): ${micro} does not`,
+    });
+  } else if ((globalBatch / micro) % workers !== 0) {
+    errors.push({
+      path: '/workers',
+      message: `must divide the ${globalBatch / micro} micro-batches per step (global batch ${globalBatch} / micro-batch ${micro}); ${workers} does not`,
+    });
+  }
+  if (spec['cube-size'] % 4 !== 0) {
+    errors.push({
+      path: '/cube-size',
+      message: `must be divisible by 4 (two stride-2 down-samplings), got ${spec['cube-size']}`,
+    });
+  }
+  if (spec['test-epochs'] > spec.max_epochs) {
+    errors.push({
+      path: '/test-epochs',
+      message: `must be ≤ max_epochs (${spec.max_epochs}) so at least one test epoch picks a best checkpoint`,
+    });
+  }
+  return errors.length > 0 ? { ok: false, errors } : { ok: true, spec };
+}
+
+/** Micro-batches per optimiser step (K) of a resolved spec. */
+export const microBatchesPerStep = (spec: ResolvedSpec): number =>
+  spec['global-batch-size'] / spec['micro-batch-size'];

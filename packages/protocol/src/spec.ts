@@ -1,0 +1,213 @@
+import Type, { type Static } from 'typebox';
+
+/**
+ * The experiment spec: the seed's 18 MLproject parameters under their own names (mlf-core
+ * liver-ct-segmentation 1.0.0, MLproject defaults), plus lits-ddp's own. Everything is optional on
+ * input; `resolveSpec` fills defaults and checks the rules that span several fields.
+ */
+export const SEED_PARAMS = {
+  max_epochs: Type.Integer({ minimum: 1, default: 1000, description: 'epochs to train' }),
+  gpus: Type.Integer({
+    minimum: 0,
+    default: 2,
+    description: 'GPUs (seed DDP processes); sets the global batch',
+  }),
+  accelerator: Type.String({
+    default: 'ddp',
+    description: "'ddp' or 'None' (seed); recorded, engine picks the device",
+  }),
+  'general-seed': Type.Integer({ minimum: 0, default: 0, description: 'seed of data draws: shuffle, split' }),
+  'pytorch-seed': Type.Integer({ minimum: 0, default: 0, description: 'seed of model draws: init, dropout' }),
+  'log-interval': Type.Integer({
+    minimum: 1,
+    default: 3000,
+    description: 'log train_step_loss every N steps',
+  }),
+  lr: Type.Number({ exclusiveMinimum: 0, default: 0.0001, description: 'Adam learning rate' }),
+  'training-batch-size': Type.Integer({
+    minimum: 1,
+    default: 1,
+    description: 'cubes per GPU per step (seed)',
+  }),
+  'test-batch-size': Type.Integer({
+    minimum: 1,
+    default: 1,
+    description: 'cubes per test batch (IoU pooling unit)',
+  }),
+  'class-weights': Type.String({
+    default: '0.2, 1.0, 2.5',
+    description: 'focal-loss alpha, comma-separated',
+  }),
+  'test-percent': Type.Number({
+    minimum: 0,
+    exclusiveMaximum: 1,
+    default: 0.15,
+    description: 'seeded split share',
+  }),
+  'test-epochs': Type.Integer({
+    minimum: 1,
+    default: 10,
+    description: 'evaluate + checkpoint every N epochs',
+  }),
+  'dataset-path': Type.String({ minLength: 1, default: '/data/', description: 'LiTS or MSD Task03 folder' }),
+  'dataset-size': Type.Integer({ minimum: 1, default: 131, description: 'use at most this many cases' }),
+  'n-channels': Type.Integer({ minimum: 1, maximum: 1, default: 1, description: 'input channels (CT: 1)' }),
+  'n-class': Type.Integer({
+    minimum: 2,
+    maximum: 3,
+    default: 3,
+    description: 'classes: background, liver, tumour',
+  }),
+  num_workers: Type.Integer({
+    minimum: 0,
+    default: 24,
+    description: 'data-loader workers (seed); recorded only',
+  }),
+  'dropout-rate': Type.Number({
+    minimum: 0,
+    exclusiveMaximum: 1,
+    default: 0.25,
+    description: 'ConvBlock dropout',
+  }),
+} as const;
+
+export const DETERMINISM_MODES = ['random', 'seed', 'deterministic'] as const;
+export type DeterminismMode = (typeof DETERMINISM_MODES)[number];
+export const ENGINES = ['auto', 'gpu', 'node', 'cpu'] as const;
+export type EngineName = (typeof ENGINES)[number];
+
+const literalUnion = <T extends readonly string[]>(values: T, def: T[number], description: string) =>
+  Type.Union(
+    values.map((v) => Type.Literal(v)),
+    { default: def, description: `${description} (${values.join(' | ')})` },
+  );
+
+export const OUR_PARAMS = {
+  workers: Type.Integer({
+    minimum: 1,
+    maximum: 64,
+    description: 'worker processes (default: gpus, at least 1)',
+  }),
+  determinism: literalUnion(DETERMINISM_MODES, 'deterministic', 'reproducibility mode'),
+  'global-batch-size': Type.Integer({
+    minimum: 1,
+    description: 'cubes per optimiser step (default: training-batch-size × max(gpus, 1))',
+  }),
+  'micro-batch-size': Type.Integer({ minimum: 1, default: 1, description: 'cubes per gradient computation' }),
+  'unet-width': Type.Integer({
+    minimum: 1,
+    maximum: 256,
+    default: 32,
+    description: 'channels of the first block',
+  }),
+  'cube-size': Type.Integer({
+    minimum: 8,
+    maximum: 512,
+    default: 128,
+    description: 'training cube edge (÷4)',
+  }),
+  preprocessing: literalUnion(['seed', 'improved'] as const, 'seed', 'preprocessing preset'),
+  'preprocess-slices': Type.Integer({
+    minimum: 8,
+    default: 512,
+    description: 'z forced to this many slices (seed)',
+  }),
+  'preprocess-downscale': Type.Integer({
+    minimum: 1,
+    maximum: 8,
+    default: 2,
+    description: 'block-mean factor (seed)',
+  }),
+  split: literalUnion(
+    ['auto', 'lits', 'seeded'] as const,
+    'auto',
+    "train/test split: 'lits' = the seed's 13 ids",
+  ),
+  'max-restarts': Type.Integer({
+    minimum: 0,
+    maximum: 100,
+    default: 3,
+    description: 'restarts after a failure',
+  }),
+  'collective-timeout-s': Type.Number({
+    exclusiveMinimum: 0,
+    maximum: 3600,
+    default: 30,
+    description: 'all-reduce wait limit',
+  }),
+  'heartbeat-interval-s': Type.Number({
+    exclusiveMinimum: 0,
+    maximum: 60,
+    default: 2,
+    description: 'worker heartbeat period',
+  }),
+  engine: literalUnion(ENGINES, 'auto', 'tfjs engine'),
+  'experiment-name': Type.String({
+    minLength: 1,
+    maxLength: 500,
+    default: 'lits-ddp',
+    description: 'MLflow experiment',
+  }),
+  'run-name': Type.String({
+    minLength: 1,
+    maxLength: 250,
+    description: 'MLflow run name (default: generated)',
+  }),
+  'cache-path': Type.String({
+    minLength: 1,
+    description: 'preprocessed-cube cache (default: <dataset-path>/.lits-cache)',
+  }),
+} as const;
+
+const optional = <T extends Record<string, Parameters<typeof Type.Optional>[0]>>(props: T) =>
+  Object.fromEntries(Object.entries(props).map(([k, v]) => [k, Type.Optional(v)])) as {
+    [K in keyof T]: ReturnType<typeof Type.Optional<T[K]>>;
+  };
+
+/** What a user submits: every field optional, unknown fields refused. */
+export const ExperimentSpecInput = Type.Object(
+  { ...optional(SEED_PARAMS), ...optional(OUR_PARAMS) },
+  { additionalProperties: false, title: 'ExperimentSpec' },
+);
+export type ExperimentSpecInput = Static<typeof ExperimentSpecInput>;
+
+/** A spec after defaults and cross-field rules: every field set. */
+export interface ResolvedSpec {
+  max_epochs: number;
+  gpus: number;
+  accelerator: string;
+  'general-seed': number;
+  'pytorch-seed': number;
+  'log-interval': number;
+  lr: number;
+  'training-batch-size': number;
+  'test-batch-size': number;
+  'class-weights': string;
+  'test-percent': number;
+  'test-epochs': number;
+  'dataset-path': string;
+  'dataset-size': number;
+  'n-channels': number;
+  'n-class': number;
+  num_workers: number;
+  'dropout-rate': number;
+  workers: number;
+  determinism: DeterminismMode;
+  'global-batch-size': number;
+  'micro-batch-size': number;
+  'unet-width': number;
+  'cube-size': number;
+  preprocessing: 'seed' | 'improved';
+  'preprocess-slices': number;
+  'preprocess-downscale': number;
+  split: 'auto' | 'lits' | 'seeded';
+  'max-restarts': number;
+  'collective-timeout-s': number;
+  'heartbeat-interval-s': number;
+  engine: EngineName;
+  'experiment-name': string;
+  'run-name'?: string;
+  'cache-path'?: string;
+}
+
+export const SEED_PARAM_NAMES = Object.keys(SEED_PARAMS) as Array<keyof typeof SEED_PARAMS>;

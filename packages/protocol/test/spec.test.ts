@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { microBatchesPerStep, resolveSpec, SEED_PARAM_NAMES } from '../src/index.js';
+
+describe('experiment spec', () => {
+  it("carries the seed's 18 MLproject parameters with their MLproject defaults", () => {
+    expect(SEED_PARAM_NAMES).toHaveLength(18);
+    const r = resolveSpec({});
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.spec).toMatchObject({
+      max_epochs: 1000,
+      gpus: 2,
+      accelerator: 'ddp',
+      'general-seed': 0,
+      'pytorch-seed': 0,
+      'log-interval': 3000,
+      lr: 0.0001,
+      'training-batch-size': 1,
+      'test-batch-size': 1,
+      'class-weights': '0.2, 1.0, 2.5',
+      'test-percent': 0.15,
+      'test-epochs': 10,
+      'dataset-path': '/data/',
+      'dataset-size': 131,
+      'n-channels': 1,
+      'n-class': 3,
+      num_workers: 24,
+      'dropout-rate': 0.25,
+      workers: 2,
+      determinism: 'deterministic',
+      'global-batch-size': 2,
+      'micro-batch-size': 1,
+      'unet-width': 32,
+      'cube-size': 128,
+    });
+    expect(microBatchesPerStep(r.spec)).toBe(2);
+  });
+
+  it('derives the global batch from the seed meaning: training-batch-size per GPU × gpus', () => {
+    const r = resolveSpec({ gpus: 2, 'training-batch-size': 4, workers: 4 });
+    expect(r.ok && r.spec['global-batch-size']).toBe(8);
+    const cpu = resolveSpec({ gpus: 0, accelerator: 'None', 'training-batch-size': 2 });
+    expect(cpu.ok && [cpu.spec.workers, cpu.spec['global-batch-size']]).toEqual([1, 2]);
+  });
+
+  it('names the field of every schema error', () => {
+    const r = resolveSpec({ lr: -1, determinism: 'sometimes', max_epochs: 1.5, bogus: 1 });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    const byPath = Object.fromEntries(r.errors.map((e) => [e.path, e.message]));
+    expect(byPath['/lr']).toMatch(/> 0|must be >/);
+    expect(byPath['/determinism']).toBe('must be one of "random", "seed", "deterministic"');
+    expect(byPath['/max_epochs']).toMatch(/integer/);
+    expect(byPath['/bogus']).toBe('unknown field');
+    const more = resolveSpec({ 'cube-size': 'big' });
+    expect(!more.ok && more.errors).toEqual([{ path: '/cube-size', message: 'must be integer' }]);
+  });
+
+  it('checks the rules that span fields, naming the field to change', () => {
+    const noDivide = resolveSpec({ 'global-batch-size': 4, workers: 3 });
+    expect(!noDivide.ok && noDivide.errors).toEqual([
+      {
+        path: '/workers',
+        message: expect.stringMatching(/must divide the 4 micro-batches per step.*3 does not/),
+      },
+    ]);
+    const micro = resolveSpec({ 'global-batch-size': 4, 'micro-batch-size': 3 });
+    expect(!micro.ok && micro.errors[0]?.path).toBe('/micro-batch-size');
+    const weights = resolveSpec({ 'class-weights': '1, x, 2' });
+    expect(!weights.ok && weights.errors[0]).toEqual({
+      path: '/class-weights',
+      message: expect.stringMatching(/not a number/),
+    });
+    const count = resolveSpec({ 'class-weights': '1, 2' });
+    expect(!count.ok && count.errors[0]?.message).toMatch(/needs 3 comma-separated numbers/);
+    const cube = resolveSpec({ 'cube-size': 30 });
+    expect(!cube.ok && cube.errors[0]?.path).toBe('/cube-size');
+    const epochs = resolveSpec({ max_epochs: 5, 'test-epochs': 10 });
+    expect(!epochs.ok && epochs.errors[0]?.path).toBe('/test-epochs');
+  });
+
+  it('refuses what is not an object', () => {
+    for (const bad of [null, 3, 'x', [1]])
+      expect(resolveSpec(bad)).toEqual({
+        ok: false,
+        errors: [{ path: '/', message: 'the spec must be a JSON object' }],
+      });
+  });
+
+  it('does not modify its input', () => {
+    const input = { lr: 0.001 };
+    resolveSpec(input);
+    expect(input).toEqual({ lr: 0.001 });
+  });
+});
