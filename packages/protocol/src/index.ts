@@ -21,6 +21,7 @@ export {
 export { workerKeys, runKeys, RUN_EVENTS_MAXLEN, RUN_KEYS_TTL_S } from './run-keys.js';
 export type {
   WorkerInfo,
+  SystemInfo,
   WorkerState,
   WorkerCommand,
   RunPlan,

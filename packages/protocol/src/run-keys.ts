@@ -11,6 +11,8 @@ export const workerKeys = {
   info: (workerId: string): string => `${keyPrefix()}:worker:${workerId}`,
   /** STRING with a TTL of 3 heartbeat intervals; its absence means the worker is gone. */
   heartbeat: (workerId: string): string => `${keyPrefix()}:worker:${workerId}:hb`,
+  /** STRING = runId while a run holds the worker (SET NX PX, renewed by the supervisor). */
+  lease: (workerId: string): string => `${keyPrefix()}:worker:${workerId}:lease`,
   /** LIST of WorkerCommand JSON (assign, abort, shutdown), popped by the worker. */
   inbox: (workerId: string): string => `${keyPrefix()}:worker:${workerId}:inbox`,
 };

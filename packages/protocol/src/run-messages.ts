@@ -2,6 +2,18 @@ import type { ResolvedSpec } from './spec.js';
 
 export type WorkerState = 'idle' | 'busy' | 'stopping';
 
+/** The machine a worker runs on: our analogue of the seed's system-intelligence report. */
+export interface SystemInfo {
+  hostname: string;
+  os: string;
+  cpuModel: string;
+  cpuCount: number;
+  memoryBytes: number;
+  node: string;
+  tfjs: string;
+  gpus: Array<{ name: string; memoryBytes?: number; driver?: string }>;
+}
+
 /** What a worker registers about itself (GET /v1/workers shows it). */
 export interface WorkerInfo {
   id: string;
@@ -16,6 +28,7 @@ export interface WorkerInfo {
   state: WorkerState;
   runId?: string;
   rank?: number;
+  system: SystemInfo;
 }
 
 /** Where a run's shared files live (a folder every worker and the coordinator can reach). */

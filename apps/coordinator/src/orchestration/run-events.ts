@@ -1,0 +1,70 @@
+import type { Redis } from 'ioredis';
+import { RUN_EVENTS_MAXLEN, runKeys, type RunEvent } from '@lits-ddp/protocol';
+
+export interface StreamedEvent {
+  /** The Redis stream id: SSE uses it as the event id, so clients resume after Last-Event-ID. */
+  id: string;
+  event: RunEvent;
+}
+
+const EVENT_TYPES = new Set([
+  'started',
+  'progress',
+  'metrics',
+  'checkpoint',
+  'log',
+  'failed',
+  'finished',
+  'status',
+]);
+
+/** Events come from other processes: accept only well-formed ones. */
+export function decodeEvent(raw: string | undefined): RunEvent | undefined {
+  if (!raw) return undefined;
+  try {
+    const e = JSON.parse(raw) as { type?: unknown };
+    return typeof e.type === 'string' && EVENT_TYPES.has(e.type) ? (e as RunEvent) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function publishEvent(redis: Redis, runId: string, event: RunEvent): Promise<string> {
+  const id = await redis.xadd(
+    runKeys.events(runId),
+    'MAXLEN',
+    '~',
+    RUN_EVENTS_MAXLEN,
+    '*',
+    'e',
+    JSON.stringify(event),
+  );
+  return id ?? '';
+}
+
+/** Reads a run's events after `afterId` ('0' = from the start), waiting up to `blockMs` for new ones. */
+export async function readEvents(
+  redis: Redis,
+  runId: string,
+  afterId: string,
+  blockMs: number,
+): Promise<StreamedEvent[]> {
+  const res = (await redis.xread(
+    'COUNT',
+    500,
+    'BLOCK',
+    blockMs,
+    'STREAMS',
+    runKeys.events(runId),
+    afterId,
+  )) as Array<[string, Array<[string, string[]]>]> | null;
+  const out: StreamedEvent[] = [];
+  for (const [, entries] of res ?? []) {
+    for (const [id, fields] of entries) {
+      const at = fields.indexOf('e');
+      const event = at >= 0 ? decodeEvent(fields[at + 1]) : undefined;
+      if (event) out.push({ id, event });
+    }
+  }
+  return out;
+}

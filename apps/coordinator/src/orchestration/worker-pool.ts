@@ -1,0 +1,109 @@
+import type { Redis } from 'ioredis';
+import { workerKeys, type WorkerCommand, type WorkerInfo } from '@lits-ddp/protocol';
+
+export interface LiveWorker {
+  info: WorkerInfo;
+  /** Milliseconds since the last heartbeat, or undefined when it has expired. */
+  heartbeatAgeMs: number | undefined;
+}
+
+const LEASE_MS = 30_000;
+
+/** Reads the worker registry and leases workers to runs, so two runs never share a worker. */
+export class WorkerPool {
+  constructor(private readonly redis: Redis) {}
+
+  async list(): Promise<LiveWorker[]> {
+    const ids = await this.redis.smembers(workerKeys.registry());
+    const now = Date.now();
+    const workers = await Promise.all(
+      ids.sort().map(async (id) => {
+        const [hash, beat] = await Promise.all([
+          this.redis.hgetall(workerKeys.info(id)),
+          this.redis.get(workerKeys.heartbeat(id)),
+        ]);
+        const info = decodeInfo(hash);
+        if (!info) return undefined;
+        return { info, heartbeatAgeMs: beat ? Math.max(0, now - Number(beat)) : undefined };
+      }),
+    );
+    return workers.filter((w): w is LiveWorker => w !== undefined);
+  }
+
+  async alive(workerId: string): Promise<boolean> {
+    return (await this.redis.exists(workerKeys.heartbeat(workerId))) === 1;
+  }
+
+  /**
+   * Leases `count` idle, live workers to `runId` (preferring `preferred` ids, in order), or none at
+   * all when fewer are free. Leases expire unless renewed, so a dead supervisor frees its workers.
+   */
+  async lease(runId: string, count: number, preferred: string[] = []): Promise<string[] | undefined> {
+    const live = (await this.list()).filter(
+      (w) => w.heartbeatAgeMs !== undefined && w.info.state !== 'stopping',
+    );
+    const byId = new Map(live.map((w) => [w.info.id, w]));
+    const order = [
+      ...preferred.filter((id) => byId.has(id)),
+      ...live.map((w) => w.info.id).filter((id) => !preferred.includes(id)),
+    ];
+    const taken: string[] = [];
+    for (const id of order) {
+      if (taken.length === count) break;
+      const ok = await this.redis.set(workerKeys.lease(id), runId, 'PX', LEASE_MS, 'NX');
+      if (ok === 'OK' || (await this.redis.get(workerKeys.lease(id))) === runId) taken.push(id);
+    }
+    if (taken.length < count) {
+      await this.release(runId, taken);
+      return undefined;
+    }
+    return taken;
+  }
+
+  /** Extends the leases this run holds. */
+  async renew(runId: string, workerIds: string[]): Promise<void> {
+    for (const id of workerIds) {
+      if ((await this.redis.get(workerKeys.lease(id))) === runId)
+        await this.redis.pexpire(workerKeys.lease(id), LEASE_MS);
+    }
+  }
+
+  async release(runId: string, workerIds: string[]): Promise<void> {
+    for (const id of workerIds) {
+      if ((await this.redis.get(workerKeys.lease(id))) === runId) await this.redis.del(workerKeys.lease(id));
+    }
+  }
+
+  async send(workerId: string, command: WorkerCommand): Promise<void> {
+    await this.redis.rpush(workerKeys.inbox(workerId), JSON.stringify(command));
+  }
+
+  /** Removes registry entries of workers that started over 30 s ago and have no heartbeat now. */
+  async prune(): Promise<string[]> {
+    const gone: string[] = [];
+    for (const w of await this.list()) {
+      if (w.heartbeatAgeMs === undefined && Date.now() - w.info.startedAt > 30_000) {
+        await this.redis.srem(workerKeys.registry(), w.info.id);
+        await this.redis.del(workerKeys.info(w.info.id), workerKeys.inbox(w.info.id));
+        gone.push(w.info.id);
+      }
+    }
+    return gone;
+  }
+}
+
+/** Worker hashes come from other processes: parse defensively. */
+function decodeInfo(hash: Record<string, string>): WorkerInfo | undefined {
+  if (!hash.id) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(hash)) {
+    try {
+      out[k] = JSON.parse(v);
+    } catch {
+      return undefined;
+    }
+  }
+  return typeof out.id === 'string' && typeof out.state === 'string'
+    ? (out as unknown as WorkerInfo)
+    : undefined;
+}
