@@ -1,0 +1,170 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import { collectiveClientName, type ConnectionRole } from '@lits-ddp/protocol';
+import type { RedisEndpoint, ResolvedOptions } from './options.js';
+import { Receiver, type PendingWait } from './receiver.js';
+
+/** A URL or host:port without credentials, for messages. */
+export function describeEndpoint(e: RedisEndpoint): string {
+  if (typeof e === 'string') {
+    try {
+      const u = new URL(e);
+      return `${u.protocol}//${u.host}${u.pathname === '/' ? '' : u.pathname}`;
+    } catch {
+      return '(invalid Redis URL)';
+    }
+  }
+  if (e.path) return e.path;
+  return `${e.host ?? '127.0.0.1'}:${e.port ?? 6379}`;
+}
+
+/** Opens one ioredis connection with our settings: named, retrying forever; our own timeouts bound every wait. */
+export function openConnection(
+  e: RedisEndpoint,
+  name: string | undefined,
+  onError: (e: Error) => void,
+): Redis {
+  const ours: RedisOptions = {
+    connectionName: name,
+    maxRetriesPerRequest: null,
+    retryStrategy: (times: number) => Math.min(50 * times, 500),
+  };
+  const conn = typeof e === 'string' ? new Redis(e, ours) : new Redis({ ...e, ...ours });
+  conn.on('error', onError);
+  return conn;
+}
+
+export function waitReady(conn: Redis, what: string, timeoutMs: number, lastError: () => Error | undefined) {
+  if (conn.status === 'ready') return Promise.resolve();
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      conn.off('ready', onReady);
+      const cause = lastError();
+      reject(
+        new Error(
+          `cannot connect to Redis ${what} within ${timeoutMs / 1000} s${cause ? `: ${cause.message}` : ''}`,
+        ),
+      );
+    }, timeoutMs);
+    const onReady = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    conn.once('ready', onReady);
+  });
+}
+
+/**
+ * The connections of one rank. Instance i of M carries the outbox of every rank r with r mod M = i, so the ring edge
+ * r -> r+1 lives on instance r mod M and edges spread over all instances. Per rank: one control connection per
+ * instance (abort polling, progress, diagnosis, cleanup), one send connection (own outbox instance), and one
+ * blocking receive connection per instance it pops from (the ring needs one; broadcast and all-gather up to M).
+ */
+export class ConnectionSet {
+  private readonly controls: Redis[];
+  private readonly lastErrors: (Error | undefined)[];
+  private sendConnection: Redis | undefined;
+  private readonly receivers = new Map<number, Receiver>();
+  private dropped = false;
+
+  private constructor(
+    private readonly o: ResolvedOptions,
+    private readonly onServerTimeout: (wait: PendingWait) => void,
+  ) {
+    this.lastErrors = o.endpoints.map(() => undefined);
+    this.controls = o.endpoints.map((e, i) => this.open(i, 'control'));
+  }
+
+  static async open(
+    o: ResolvedOptions,
+    onServerTimeout: (wait: PendingWait) => void,
+  ): Promise<ConnectionSet> {
+    const set = new ConnectionSet(o, onServerTimeout);
+    try {
+      await Promise.all(
+        set.controls.map((c, i) =>
+          waitReady(
+            c,
+            describeEndpoint(o.endpoints[i] as RedisEndpoint),
+            o.timeoutMs,
+            () => set.lastErrors[i],
+          ),
+        ),
+      );
+    } catch (err) {
+      set.disconnectAll();
+      throw err;
+    }
+    return set;
+  }
+
+  get instanceCount(): number {
+    return this.controls.length;
+  }
+
+  /** The instance holding the outbox of `rank`. */
+  instanceOf(rank: number): number {
+    return rank % this.controls.length;
+  }
+
+  control(instance = 0): Redis {
+    return this.controls[instance] as Redis;
+  }
+
+  describe(instance: number): string {
+    return describeEndpoint(this.o.endpoints[instance] as RedisEndpoint);
+  }
+
+  /** Connection status and last error of an instance, for diagnosis. */
+  health(instance: number): { ready: boolean; lastError: Error | undefined } {
+    return { ready: this.control(instance).status === 'ready', lastError: this.lastErrors[instance] };
+  }
+
+  sender(): Redis {
+    this.checkUsable();
+    this.sendConnection ??= this.open(this.instanceOf(this.o.rank), 'send');
+    return this.sendConnection;
+  }
+
+  receiver(instance: number): Receiver {
+    this.checkUsable();
+    let r = this.receivers.get(instance);
+    if (!r) {
+      const blockS = Math.ceil(this.o.timeoutMs / 1000) + 10;
+      r = new Receiver(this.open(instance, `recv${instance}`), blockS, this.onServerTimeout);
+      this.receivers.set(instance, r);
+    }
+    return r;
+  }
+
+  /** The first wait that has made no progress for longer than `timeoutMs`. */
+  stuckWait(now: number, timeoutMs: number): PendingWait | undefined {
+    for (const r of this.receivers.values()) {
+      const head = r.head();
+      if (head?.since !== undefined && now - head.since > timeoutMs) return head;
+    }
+    return undefined;
+  }
+
+  /** After a failure: closes the data connections, which rejects every queued pop and push at once. */
+  dropData(): void {
+    this.dropped = true;
+    this.sendConnection?.disconnect();
+    for (const r of this.receivers.values()) r.connection.disconnect();
+  }
+
+  disconnectAll(): void {
+    this.dropData();
+    for (const c of this.controls) c.disconnect();
+  }
+
+  private checkUsable(): void {
+    if (this.dropped) throw new Error('the communicator has failed; its data connections are closed');
+  }
+
+  private open(instance: number, role: ConnectionRole): Redis {
+    const name = collectiveClientName(this.o.runId, this.o.generation, this.o.rank, role);
+    return openConnection(this.o.endpoints[instance] as RedisEndpoint, name, (e) => {
+      this.lastErrors[instance] = e;
+    });
+  }
+}

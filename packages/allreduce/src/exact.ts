@@ -1,0 +1,141 @@
+import type { ExactLanes } from './options.js';
+import type { NonFiniteReport } from './errors.js';
+
+/**
+ * Exact mode, the math. Per block b of `blockSize` values, E_b is the smallest integer with |x| < 2^E_b for every
+ * value of the block in every contribution on every rank (a max all-reduce). Each value is rounded (half to even) to
+ * an integer on the grid 2^(E_b - k): q = round(x * 2^(k - E_b)), so |q| <= 2^k. k is the largest number of fraction
+ * bits for which T contributions cannot overflow the lanes (T * 2^k <= 2^31 - 1 for int32, <= 2^53 for float64),
+ * so every partial sum in any order is exact. The integer sum is converted back once: sum * 2^(E_b - k).
+ */
+
+const ROUND_MAGIC = 6755399441055744; // 1.5 * 2^52: (v + M) - M rounds |v| <= 2^51 to an integer, half to even
+
+/** Fraction bits k for `total` contributions. */
+export function fractionBits(total: number, lanes: ExactLanes): number {
+  const limit = lanes === 'int32' ? 2 ** 31 - 1 : 2 ** 53;
+  let k = lanes === 'int32' ? 30 : 51;
+  while (k > 0 && total * 2 ** k > limit) k--;
+  if (k < 8) {
+    throw new RangeError(
+      `exact mode: ${total} contributions leave only ${k} fraction bits in ${lanes} lanes` +
+        (lanes === 'int32' ? '; use exactLanes "float64"' : ''),
+    );
+  }
+  return k;
+}
+
+export interface ExactPrecision {
+  fractionBits: number;
+  /** |sum - exact sum| <= sumBound * M_b + half an fp32 ulp of the result, M_b = max |x| in the block. */
+  sumBound: number;
+  /** The same for op "mean" (result = sum / T). */
+  meanBound: number;
+}
+
+/** The documented error bound of exact mode for `total` contributions. */
+export function exactPrecision(total: number, lanes: ExactLanes = 'int32'): ExactPrecision {
+  const k = fractionBits(total, lanes);
+  // Each rounding errs by at most 2^(E_b-k-1) <= M_b * 2^-k, since M_b >= 2^(E_b-1).
+  return { fractionBits: k, sumBound: total * 2 ** -k, meanBound: 2 ** -k };
+}
+
+export function blockCount(length: number, blockSize: number): number {
+  return Math.ceil(length / blockSize);
+}
+
+function nonFiniteName(x: number): NonFiniteReport['value'] {
+  return Number.isNaN(x) ? 'NaN' : x > 0 ? 'Infinity' : '-Infinity';
+}
+
+/**
+ * Writes each block's exponent E_b (or -Infinity for an all-zero block) of the local contributions into
+ * `out[offset + b]`, taking the max with what is there. Returns the first non-finite value found, if any.
+ */
+export function blockExponents(
+  contributions: readonly Float32Array[],
+  blockSize: number,
+  out: Float32Array,
+  offset: number,
+  rank: number,
+): NonFiniteReport | undefined {
+  let bad: NonFiniteReport | undefined;
+  contributions.forEach((x, c) => {
+    const bits = new Uint32Array(x.buffer, x.byteOffset, x.length);
+    for (let start = 0, b = offset; start < x.length; start += blockSize, b++) {
+      const end = Math.min(x.length, start + blockSize);
+      let m = 0; // largest |x| as bits: the order of non-negative floats equals the order of their bit patterns
+      for (let i = start; i < end; i++) {
+        const a = (bits[i] as number) & 0x7fffffff;
+        if (a > m) m = a;
+      }
+      if (m >= 0x7f800000) {
+        if (!bad) {
+          let i = start;
+          while (Number.isFinite(x[i] as number)) i++;
+          bad = { rank, contribution: c, index: i, value: nonFiniteName(x[i] as number) };
+        }
+        continue;
+      }
+      const field = m >>> 23;
+      const e = m === 0 ? -Infinity : field === 0 ? -126 : field - 126;
+      if (e > (out[b] as number)) out[b] = e;
+    }
+  });
+  return bad;
+}
+
+/** Adds the quantised contributions into `acc[accOffset + i]`. */
+export function quantiseInto(
+  acc: Int32Array | Float64Array,
+  accOffset: number,
+  contributions: readonly Float32Array[],
+  exponents: Float32Array,
+  expOffset: number,
+  blockSize: number,
+  k: number,
+): void {
+  const blocks = exponents.length - expOffset;
+  const scales = new Float64Array(blocks);
+  for (let b = 0; b < blocks; b++) {
+    const e = exponents[expOffset + b] as number;
+    scales[b] = e === -Infinity ? 0 : 2 ** (k - e);
+  }
+  for (const x of contributions) {
+    for (let start = 0, b = 0; start < x.length; start += blockSize, b++) {
+      const s = scales[b] as number;
+      if (s === 0) continue;
+      const end = Math.min(x.length, start + blockSize);
+      for (let i = start; i < end; i++) {
+        const q = (x[i] as number) * s + ROUND_MAGIC - ROUND_MAGIC;
+        acc[accOffset + i] = (acc[accOffset + i] as number) + q;
+      }
+    }
+  }
+}
+
+/** Converts the integer sums back to float32: sum * 2^(E_b - k), divided by `divisor` (1 for sum, T for mean). */
+export function dequantise(
+  acc: Int32Array | Float64Array,
+  accOffset: number,
+  length: number,
+  exponents: Float32Array,
+  expOffset: number,
+  blockSize: number,
+  k: number,
+  divisor: number,
+): Float32Array {
+  const out = new Float32Array(length);
+  for (let start = 0, b = 0; start < length; start += blockSize, b++) {
+    const e = exponents[expOffset + b] as number;
+    if (e === -Infinity) continue;
+    const unit = 2 ** (e - k);
+    const end = Math.min(length, start + blockSize);
+    if (divisor === 1) {
+      for (let i = start; i < end; i++) out[i] = (acc[accOffset + i] as number) * unit;
+    } else {
+      for (let i = start; i < end; i++) out[i] = ((acc[accOffset + i] as number) * unit) / divisor;
+    }
+  }
+  return out;
+}

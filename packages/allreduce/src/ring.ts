@@ -1,0 +1,84 @@
+import type { CollectivePhase } from '@lits-ddp/protocol';
+import { bytesOf, lanesFrom, type Combine, type Lanes } from './lanes.js';
+import { expectBytes, type Hop, type OpTransport } from './transport.js';
+
+export interface RingSpec<T extends Lanes> {
+  /** Reduced in place; every rank ends with the same bits. */
+  data: T;
+  combine: Combine<T>;
+  phases: readonly [reduceScatter: CollectivePhase, allGather: CollectivePhase];
+}
+
+const mod = (a: number, n: number): number => ((a % n) + n) % n;
+
+/** Element range of ring segment `s` of `n`: floor(L*s/n) .. floor(L*(s+1)/n). */
+function segment(length: number, s: number, n: number): [number, number] {
+  return [Math.floor((length * s) / n), Math.floor((length * (s + 1)) / n)];
+}
+
+/** Slices of at most `perSlice` elements covering [start, end); none for an empty segment. */
+function slices(start: number, end: number, perSlice: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let a = start; a < end; a += perSlice) out.push([a, Math.min(end, a + perSlice)]);
+  return out;
+}
+
+/**
+ * Ring all-reduce: reduce-scatter then all-gather, N-1 steps each (global steps 0 .. 2N-3). At step t rank r sends
+ * the segment it received (and reduced) at step t-1, so each slice is forwarded as soon as it has arrived:
+ * every pop of the whole collective is issued up front on the receive connection and every slice moves on at once,
+ * which keeps Redis busy with all ranks' slices at the same time. The all-gather copies reduced slices and never adds
+ * them again, so every rank ends with identical bits; the summation order depends only on N and the layout.
+ */
+export async function ringAllReduce<T extends Lanes>(t: OpTransport, spec: RingSpec<T>): Promise<void> {
+  const n = t.worldSize;
+  if (n === 1) return;
+  const { data, combine } = spec;
+  const r = t.rank;
+  const right = mod(r + 1, n);
+  const left = mod(r - 1, n);
+  const laneBytes = data.BYTES_PER_ELEMENT;
+  const perSlice = Math.max(1, Math.floor(t.chunkBytes / laneBytes));
+  const steps = 2 * (n - 1);
+  const hopOf = (step: number, chunk: number): Hop =>
+    step < n - 1
+      ? { phase: spec.phases[0], step, chunk }
+      : { phase: spec.phases[1], step: step - (n - 1), chunk };
+  const sendSegment = (step: number): number =>
+    step < n - 1 ? mod(r - step, n) : mod(r + 1 - (step - n + 1), n);
+  const recvSegment = (step: number): number =>
+    step < n - 1 ? mod(r - step - 1, n) : mod(r - (step - n + 1), n);
+  const slicesOf = (s: number): [number, number][] => {
+    const [a, b] = segment(data.length, s, n);
+    return slices(a, b, perSlice);
+  };
+
+  slicesOf(sendSegment(0)).forEach(([a, b], j) => t.send(right, hopOf(0, j), bytesOf(data, a, b)));
+
+  const pops: { step: number; chunk: number; a: number; b: number; reply: Promise<Buffer> }[] = [];
+  for (let step = 0; step < steps; step++) {
+    slicesOf(recvSegment(step)).forEach(([a, b], chunk) => {
+      pops.push({ step, chunk, a, b, reply: t.recv(left, hopOf(step, chunk)) });
+    });
+  }
+  // A failure rejects many queued pops at once; only the one being awaited reports it.
+  for (const p of pops) p.reply.catch(() => undefined);
+
+  for (const p of pops) {
+    const buf = await p.reply;
+    const hop = hopOf(p.step, p.chunk);
+    expectBytes(
+      t,
+      left,
+      hop,
+      buf,
+      (p.b - p.a) * laneBytes,
+      'do all ranks pass the same length and chunkBytes?',
+    );
+    const incoming = lanesFrom(data, buf, p.b - p.a);
+    if (p.step < n - 1) combine(data.subarray(p.a, p.b) as T, incoming);
+    else data.set(incoming, p.a);
+    if (p.step + 1 < steps) t.send(right, hopOf(p.step + 1, p.chunk), bytesOf(data, p.a, p.b));
+  }
+  await t.flush();
+}
