@@ -1,1 +1,13 @@
-export {};
+export * from './architecture.js';
+export * from './channel-ops.js';
+export * from './accumulate.js';
+export * from './adam.js';
+export * from './dropout.js';
+export * from './engine.js';
+export * from './init.js';
+export * from './loss.js';
+export * from './metrics.js';
+export * from './micro-batch.js';
+export * from './model.js';
+export * from './network.js';
+export * from './plateau.js';
