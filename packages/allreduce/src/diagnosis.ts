@@ -99,7 +99,8 @@ export async function diagnose(d: DiagnosisInput): Promise<Diagnosis> {
       behind.push(`rank ${r} has not entered any collective`);
       behindRanks.push(r);
     } else if (p.sequence < d.sequence) {
-      behind.push(`rank ${r} is behind: it ${p.state} ${p.label} #${p.sequence} ${ago(p.at)}`);
+      const what = p.state === 'done' ? 'finished' : 'entered';
+      behind.push(`rank ${r} is behind: it ${what} ${p.label} #${p.sequence} ${ago(p.at)}`);
       behindRanks.push(r);
     } else if (p.sequence === d.sequence && p.label !== d.label) {
       mismatched.push(`rank ${r} is in ${p.label} #${p.sequence}`);

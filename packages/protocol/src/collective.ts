@@ -41,12 +41,12 @@ function checkNonNegativeInt(value: number, field: string): void {
 }
 
 /**
- * Key builders of one run generation. Layout (prefix defaults to `lits`):
+ * Key builders of one run generation; they sit under the run's own keys (run-keys.ts). Layout (prefix `lits`):
  *
- *   {prefix}:{runId}:coll:g{generation}:abort                                   abort record (JSON string)
- *   {prefix}:{runId}:coll:g{generation}:progress                                hash rank -> progress record (JSON)
- *   {prefix}:{runId}:coll:g{generation}:m:{seq}:{op}:{phase}:{step}:{chunk}:{from}>{to}   list, one binary chunk
- *   {prefix}:{runId}:coll:g{generation}:x:{name}:{part}                         scratch lists (benchmarks)
+ *   {prefix}:run:{runId}:coll:g{generation}:abort                                   abort record (JSON string)
+ *   {prefix}:run:{runId}:coll:g{generation}:progress                                hash rank -> progress record (JSON)
+ *   {prefix}:run:{runId}:coll:g{generation}:m:{seq}:{op}:{phase}:{step}:{chunk}:{from}>{to}   list, one binary chunk
+ *   {prefix}:run:{runId}:coll:g{generation}:x:{name}:{part}                         scratch lists (benchmarks)
  */
 export class CollectiveKeys {
   readonly base: string;
@@ -58,7 +58,7 @@ export class CollectiveKeys {
   ) {
     validateRunId(runId);
     checkNonNegativeInt(generation, 'generation');
-    this.base = `${prefix}:${runId}:coll:g${generation}`;
+    this.base = `${prefix}:run:${runId}:coll:g${generation}`;
   }
 
   /** The per-run-generation abort record; set once (NX) by the first rank or coordinator that aborts. */
@@ -88,7 +88,7 @@ export class CollectiveKeys {
 
   /** SCAN pattern matching every collective key of a run, all generations. */
   static runPattern(runId: string, prefix: string = keyPrefix()): string {
-    return `${prefix}:${validateRunId(runId)}:coll:*`;
+    return `${prefix}:run:${validateRunId(runId)}:coll:*`;
   }
 }
 
