@@ -23,3 +23,10 @@ export {
 export { exactPrecision, fractionBits, type ExactPrecision } from './exact.js';
 export { abortRun, cleanupRun, type RunTarget } from './run-admin.js';
 export type { CommunicatorStats, OperationName, OperationStats } from './stats.js';
+export {
+  BucketPlan,
+  DEFAULT_BUCKET_BYTES,
+  allReduceExactTensors,
+  allReduceTensors,
+  type BucketRange,
+} from './buckets.js';
