@@ -11,3 +11,6 @@ export * from './micro-batch.js';
 export * from './model.js';
 export * from './network.js';
 export * from './plateau.js';
+export * from './checkpoint.js';
+export * from './export-tfjs.js';
+export * from './synthetic.js';

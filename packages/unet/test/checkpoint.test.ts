@@ -1,0 +1,136 @@
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  CheckpointError,
+  exportTfjsModel,
+  loadCheckpoint,
+  loadEngine,
+  loadExportedModel,
+  ReduceLROnPlateau,
+  saveCheckpoint,
+  syntheticLiverCubes,
+  UNet3D,
+  type Tfjs,
+} from '../src/index.js';
+
+let tf: Tfjs;
+const dirs: string[] = [];
+const tempDir = async () => {
+  const d = await mkdtemp(join(tmpdir(), 'unet-test-'));
+  dirs.push(d);
+  return d;
+};
+
+beforeAll(async () => {
+  tf = (await loadEngine({ engine: 'cpu' })).tf;
+});
+afterAll(async () => {
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+function trainedModel(steps: number): { model: UNet3D; scheduler: ReduceLROnPlateau } {
+  const model = UNet3D.create(tf, { seed: 21, architecture: { width: 2 }, adam: { lr: 1e-3 } });
+  const scheduler = new ReduceLROnPlateau(1e-3);
+  for (let step = 0; step < steps; step++) {
+    const mb = syntheticLiverCubes({ seed: 21, size: 8, cases: [step, step + 100] });
+    scheduler.step(model.trainStep([mb], { seed: 21, epoch: 1, step }).loss);
+  }
+  return { model, scheduler };
+}
+
+describe('checkpoints', () => {
+  it('round-trip weights, BN statistics, Adam moments, scheduler, epoch/step and extra exactly', async () => {
+    const dir = await tempDir();
+    const { model, scheduler } = trainedModel(2);
+    const extra = { rng: { shuffle: 12 }, run: 'abc' };
+    await saveCheckpoint(dir, { model, scheduler, epoch: 1, step: 2, extra });
+    const loaded = await loadCheckpoint(tf, dir);
+    expect(loaded.model.weightHash()).toBe(model.weightHash());
+    const [a, b] = [model.state(), loaded.model.state()];
+    expect(b.config).toEqual(a.config);
+    expect(b.adamStep).toBe(2);
+    expect(b.bnBatchesTracked).toBe(2);
+    expect(Buffer.from(b.adamM.buffer).equals(Buffer.from(a.adamM.buffer))).toBe(true);
+    expect(Buffer.from(b.adamV.buffer).equals(Buffer.from(a.adamV.buffer))).toBe(true);
+    expect(loaded.scheduler!.state()).toEqual(scheduler.state());
+    expect([loaded.epoch, loaded.step, loaded.extra]).toEqual([1, 2, extra]);
+    expect(loaded.manifest.parameters[0]).toEqual({
+      name: 'inc.conv1.weight',
+      shape: [3, 3, 3, 1, 2],
+      offset: 0,
+    });
+  });
+
+  it('writes atomically: no temp files left, one blob per directory, overwrite keeps it loadable', async () => {
+    const dir = await tempDir();
+    const first = trainedModel(1).model;
+    await saveCheckpoint(dir, { model: first, epoch: 0, step: 1 });
+    const second = trainedModel(2).model;
+    await saveCheckpoint(dir, { model: second, epoch: 0, step: 2 });
+    const files = (await readdir(dir)).sort();
+    expect(files).toHaveLength(2);
+    expect(files[0]).toMatch(/^checkpoint-[0-9a-f]{16}\.bin$/);
+    expect(files[1]).toBe('checkpoint.json');
+    expect((await loadCheckpoint(tf, dir)).model.weightHash()).toBe(second.weightHash());
+  });
+
+  it('refuses corrupt or foreign files with errors naming the file and the reason', async () => {
+    const dir = await tempDir();
+    await saveCheckpoint(dir, { model: trainedModel(1).model, epoch: 0, step: 1 });
+    const manifestPath = join(dir, 'checkpoint.json');
+    const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Record<string, unknown>;
+    const blobPath = join(dir, (manifest['blob'] as { file: string }).file);
+
+    const blob = await readFile(blobPath);
+    blob[100] = blob[100]! ^ 0xff;
+    await writeFile(blobPath, blob);
+    await expect(loadCheckpoint(tf, dir)).rejects.toThrow(`checkpoint ${blobPath}: is corrupt: its SHA-256`);
+
+    await writeFile(manifestPath, JSON.stringify({ ...manifest, version: 99 }));
+    await expect(loadCheckpoint(tf, dir)).rejects.toThrow(
+      /checkpoint .*checkpoint.json: version 99 is not supported/,
+    );
+    await writeFile(manifestPath, JSON.stringify({ ...manifest, step: -1 }));
+    await expect(loadCheckpoint(tf, dir)).rejects.toThrow(/field 'step' must be a non-negative integer/);
+    await writeFile(manifestPath, '{"format": "lits-unet-checkpoint", ');
+    await expect(loadCheckpoint(tf, dir)).rejects.toBeInstanceOf(CheckpointError);
+    await expect(loadCheckpoint(tf, join(dir, 'missing'))).rejects.toThrow(
+      /checkpoint\.json: cannot be read \(ENOENT\)/,
+    );
+  });
+
+  it('a loaded checkpoint continues training bit-identically', async () => {
+    const dir = await tempDir();
+    const straight = trainedModel(3).model;
+    const { model, scheduler } = trainedModel(2);
+    await saveCheckpoint(dir, { model, scheduler, epoch: 1, step: 2 });
+    const loaded = await loadCheckpoint(tf, dir);
+    const mb = syntheticLiverCubes({ seed: 21, size: 8, cases: [2, 102] });
+    loaded.model.trainStep([mb], { seed: 21, epoch: 1, step: 2 });
+    expect(loaded.model.weightHash()).toBe(straight.weightHash());
+  });
+});
+
+describe('tfjs LayersModel export', () => {
+  it('writes model.json + weights.bin that tf.loadLayersModel reads and that predicts like the model', async () => {
+    const dir = await tempDir();
+    const { model } = trainedModel(3);
+    const path = await exportTfjsModel(tf, model, dir);
+    const json = JSON.parse(await readFile(path, 'utf8')) as { format: string; weightsManifest: unknown[] };
+    expect(json.format).toBe('layers-model');
+    expect((await readdir(dir)).sort()).toEqual(['model.json', 'weights.bin']);
+
+    const exported = await loadExportedModel(tf, dir);
+    const input = syntheticLiverCubes({ seed: 3, size: 8, cases: [50] });
+    const expected = model.predictProbabilities(input.image, input.shape);
+    const got = (
+      exported.predict(tf.tensor5d(input.image, [1, 8, 8, 8, 1])) as ReturnType<typeof tf.tensor5d>
+    ).dataSync();
+    expect(got.length).toBe(expected.length);
+    let worst = 0;
+    for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i]! - expected[i]!));
+    expect(worst).toBeLessThan(1e-5);
+  });
+});
