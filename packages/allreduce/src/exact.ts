@@ -85,57 +85,80 @@ export function blockExponents(
   return bad;
 }
 
-/** Adds the quantised contributions into `acc[accOffset + i]`. */
-export function quantiseInto(
-  acc: Int32Array | Float64Array,
-  accOffset: number,
-  contributions: readonly Float32Array[],
-  exponents: Float32Array,
-  expOffset: number,
-  blockSize: number,
-  k: number,
-): void {
-  const blocks = exponents.length - expOffset;
-  const scales = new Float64Array(blocks);
-  for (let b = 0; b < blocks; b++) {
+/** Per block: the factor 2^(k - E_b) that puts values on the integer grid (0 for an all-zero block). */
+export function scalesOf(exponents: Float32Array, expOffset: number, k: number): Float64Array {
+  const scales = new Float64Array(exponents.length - expOffset);
+  for (let b = 0; b < scales.length; b++) {
     const e = exponents[expOffset + b] as number;
     scales[b] = e === -Infinity ? 0 : 2 ** (k - e);
   }
-  for (const x of contributions) {
-    for (let start = 0, b = 0; start < x.length; start += blockSize, b++) {
-      const s = scales[b] as number;
-      if (s === 0) continue;
-      const end = Math.min(x.length, start + blockSize);
-      for (let i = start; i < end; i++) {
-        const q = (x[i] as number) * s + ROUND_MAGIC - ROUND_MAGIC;
-        acc[accOffset + i] = (acc[accOffset + i] as number) + q;
-      }
-    }
-  }
+  return scales;
 }
 
-/** Converts the integer sums back to float32: sum * 2^(E_b - k), divided by `divisor` (1 for sum, T for mean). */
-export function dequantise(
+/** Writes acc[i] = sum over contributions of round(x[i] * scale) for i in [start, end). */
+export function quantiseRange(
   acc: Int32Array | Float64Array,
-  accOffset: number,
-  length: number,
+  contributions: readonly Float32Array[],
+  scales: Float64Array,
+  blockSize: number,
+  start: number,
+  end: number,
+): void {
+  if (contributions.length === 0) acc.fill(0, start, end);
+  contributions.forEach((x, c) => {
+    for (let a = start; a < end;) {
+      const b = Math.floor(a / blockSize);
+      const stop = Math.min(end, (b + 1) * blockSize);
+      const s = scales[b] as number;
+      if (c === 0) {
+        for (let i = a; i < stop; i++) acc[i] = (x[i] as number) * s + ROUND_MAGIC - ROUND_MAGIC;
+      } else {
+        for (let i = a; i < stop; i++) {
+          acc[i] = (acc[i] as number) + ((x[i] as number) * s + ROUND_MAGIC - ROUND_MAGIC);
+        }
+      }
+      a = stop;
+    }
+  });
+}
+
+/**
+ * Writes out[i] = acc[i] / scale (/ divisor) for i in [start, end): one exact product, one rounding to float32
+ * (two roundings, double then float, for a mean). Returns the first index that overflowed float32, or -1; only
+ * blocks whose bound |sum| < total * 2^E_b reaches 2^127 can overflow, so only those are checked.
+ */
+export function dequantiseRange(
+  out: Float32Array,
+  acc: Int32Array | Float64Array,
+  scales: Float64Array,
   exponents: Float32Array,
   expOffset: number,
+  total: number,
   blockSize: number,
-  k: number,
+  start: number,
+  end: number,
   divisor: number,
-): Float32Array {
-  const out = new Float32Array(length);
-  for (let start = 0, b = 0; start < length; start += blockSize, b++) {
-    const e = exponents[expOffset + b] as number;
-    if (e === -Infinity) continue;
-    const unit = 2 ** (e - k);
-    const end = Math.min(length, start + blockSize);
-    if (divisor === 1) {
-      for (let i = start; i < end; i++) out[i] = (acc[accOffset + i] as number) * unit;
-    } else {
-      for (let i = start; i < end; i++) out[i] = ((acc[accOffset + i] as number) * unit) / divisor;
+): number {
+  let overflow = -1;
+  for (let a = start; a < end;) {
+    const b = Math.floor(a / blockSize);
+    const stop = Math.min(end, (b + 1) * blockSize);
+    const s = scales[b] as number;
+    if (s === 0) out.fill(0, a, stop);
+    else {
+      const unit = 1 / s; // a power of two, so exact
+      if (divisor === 1) for (let i = a; i < stop; i++) out[i] = (acc[i] as number) * unit;
+      else for (let i = a; i < stop; i++) out[i] = ((acc[i] as number) * unit) / divisor;
+      if (overflow < 0 && total * 2 ** (exponents[expOffset + b] as number) >= 2 ** 127) {
+        for (let i = a; i < stop; i++) {
+          if (!Number.isFinite(out[i] as number)) {
+            overflow = i;
+            break;
+          }
+        }
+      }
     }
+    a = stop;
   }
-  return out;
+  return overflow;
 }

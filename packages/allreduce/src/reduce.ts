@@ -1,9 +1,17 @@
-import { CollectiveArgumentError } from './errors.js';
-import { blockCount, blockExponents, dequantise, fractionBits, quantiseInto } from './exact.js';
-import { maxFloat32, sumFloat32, sumFloat64, sumInt32 } from './lanes.js';
+import { CollectiveArgumentError, CollectiveProtocolError, type NonFiniteReport } from './errors.js';
+import {
+  blockCount,
+  blockExponents,
+  dequantiseRange,
+  fractionBits,
+  quantiseRange,
+  scalesOf,
+} from './exact.js';
+import { bytesOf, lanesFrom, maxFloat32, sumFloat32, sumFloat64, sumInt32, type Combine } from './lanes.js';
 import { firstNonFinite, nonFiniteFailure, reportOf } from './non-finite.js';
 import type { ResolvedOptions } from './options.js';
 import { ringAllReduce } from './ring.js';
+import { starAllGather } from './star.js';
 import type { OpTransport } from './transport.js';
 
 export type ReduceOp = 'sum' | 'mean' | 'max';
@@ -24,19 +32,48 @@ export interface ExactArgs {
   fractionBits: number;
 }
 
+/** Index of the first non-finite value in a[start, end), or -1. */
+function firstNonFiniteIn(a: Float32Array, start: number, end: number): number {
+  for (let i = start; i < end; i++) {
+    const v = a[i] as number;
+    if (v - v !== 0) return i;
+  }
+  return -1;
+}
+
+/** Tracks the lowest non-finite index seen over the finished slices. */
+class NonFiniteWatch {
+  first = -1;
+
+  check(a: Float32Array, start: number, end: number): void {
+    const i = firstNonFiniteIn(a, start, end);
+    if (i >= 0 && (this.first < 0 || i < this.first)) this.first = i;
+  }
+}
+
 export async function allReduceRingBody(
   t: OpTransport,
   x: Float32Array,
   op: ReduceOp,
   allowNonFinite: boolean,
 ): Promise<Float32Array> {
-  const data = x.slice();
-  await ringAllReduce(t, { data, combine: op === 'max' ? maxFloat32 : sumFloat32, phases: ['rs', 'ag'] });
-  if (op === 'mean') for (let i = 0; i < data.length; i++) data[i] = (data[i] as number) / t.worldSize;
+  const data = new Float32Array(x.length);
+  const n = t.worldSize;
+  const watch = new NonFiniteWatch();
+  await ringAllReduce(t, {
+    data,
+    combine: op === 'max' ? maxFloat32 : sumFloat32,
+    phases: ['rs', 'ag'],
+    prepare: (a, b) => data.set(x.subarray(a, b), a),
+    complete: (a, b) => {
+      if (op === 'mean') for (let i = a; i < b; i++) data[i] = (data[i] as number) / n;
+    },
+    finish: (a, b) => {
+      if (!allowNonFinite) watch.check(data, a, b);
+    },
+  });
   // The result has the same bits on every rank, so every rank takes this branch alike.
-  if (!allowNonFinite && firstNonFinite(data) >= 0) {
-    throw await nonFiniteFailure(t, reportOf(t.rank, 0, x, firstNonFinite(x)), data);
-  }
+  if (watch.first >= 0) throw await nonFiniteFailure(t, reportOf(t.rank, 0, x, firstNonFinite(x)), data);
   return data;
 }
 
@@ -76,6 +113,26 @@ export function checkExactArgs(
 
 const HEAD = 3; // exponent vector: [T, -T, any non-finite, E_0 .. E_{blocks-1}]
 
+/**
+ * Max over ranks of the exponent vectors. An all-gather (one hop) rather than a ring (2(N-1) hops): the vectors are
+ * 1/256 of the data, and max is exact, so every rank computes the same result locally.
+ */
+async function agreeOnExponents(t: OpTransport, local: Float32Array): Promise<Float32Array> {
+  const gathered = await starAllGather(t, 'xag', bytesOf(local, 0, local.length));
+  const out = new Float32Array(local.length).fill(-Infinity);
+  gathered.forEach((buf, from) => {
+    if (buf.byteLength !== local.byteLength) {
+      throw new CollectiveProtocolError(
+        `${t.label} #${t.sequence}: rank ${from} sent ${buf.byteLength / 4 - HEAD} block exponents but rank ` +
+          `${t.rank} has ${local.length - HEAD}: do all ranks pass the same length and exactBlockSize?`,
+        from,
+      );
+    }
+    maxFloat32(out, lanesFrom(out, buf, out.length));
+  });
+  return out;
+}
+
 export async function allReduceExactBody(
   t: OpTransport,
   contributions: readonly Float32Array[],
@@ -84,12 +141,12 @@ export async function allReduceExactBody(
 ): Promise<Float32Array> {
   const where = `${t.label} #${t.sequence}`;
   const block = o.exactBlockSize;
-  const exponents = new Float32Array(HEAD + blockCount(a.length, block)).fill(-Infinity);
-  exponents[0] = a.total;
-  exponents[1] = -a.total;
-  const bad = blockExponents(contributions, block, exponents, HEAD, t.rank);
-  exponents[2] = bad ? 1 : 0;
-  await ringAllReduce(t, { data: exponents, combine: maxFloat32, phases: ['xrs', 'xag'] });
+  const local = new Float32Array(HEAD + blockCount(a.length, block)).fill(-Infinity);
+  local[0] = a.total;
+  local[1] = -a.total;
+  const bad: NonFiniteReport | undefined = blockExponents(contributions, block, local, HEAD, t.rank);
+  local[2] = bad ? 1 : 0;
+  const exponents = await agreeOnExponents(t, local);
   if (exponents[0] !== -(exponents[1] as number)) {
     throw new CollectiveArgumentError(
       `${where}: ranks disagree on totalContributions (values from ${-(exponents[1] as number)} to ${exponents[0]})`,
@@ -97,35 +154,41 @@ export async function allReduceExactBody(
   }
   if ((exponents[2] as number) > 0) throw await nonFiniteFailure(t, bad, undefined);
 
-  let sums: Int32Array | Float64Array;
-  if (o.exactLanes === 'int32') {
-    const acc = new Int32Array(1 + a.length);
-    acc[0] = contributions.length;
-    quantiseInto(acc, 1, contributions, exponents, HEAD, block, a.fractionBits);
-    await ringAllReduce(t, { data: acc, combine: sumInt32, phases: ['rs', 'ag'] });
-    sums = acc;
-  } else {
-    const acc = new Float64Array(1 + a.length);
-    acc[0] = contributions.length;
-    quantiseInto(acc, 1, contributions, exponents, HEAD, block, a.fractionBits);
-    await ringAllReduce(t, { data: acc, combine: sumFloat64, phases: ['rs', 'ag'] });
-    sums = acc;
-  }
-  if (sums[0] !== a.total) {
+  // Integer lanes: values [0, L) then this rank's contribution count, so the group can check the total.
+  const length = a.length;
+  const scales = scalesOf(exponents, HEAD, a.fractionBits);
+  const out = new Float32Array(length);
+  let overflow = -1;
+  const divisor = a.op === 'mean' ? a.total : 1;
+  const reduce = async <T extends Int32Array | Float64Array>(
+    acc: T,
+    combine: Combine<T>,
+  ): Promise<number> => {
+    await ringAllReduce(t, {
+      data: acc,
+      combine,
+      phases: ['rs', 'ag'],
+      prepare: (start, end) => {
+        quantiseRange(acc, contributions, scales, block, start, Math.min(end, length));
+        if (end > length) acc[length] = contributions.length;
+      },
+      finish: (start, end) => {
+        const stop = Math.min(end, length);
+        const at = dequantiseRange(out, acc, scales, exponents, HEAD, a.total, block, start, stop, divisor);
+        if (at >= 0 && (overflow < 0 || at < overflow)) overflow = at;
+      },
+    });
+    return acc[length] as number;
+  };
+  const count =
+    o.exactLanes === 'int32'
+      ? await reduce(new Int32Array(length + 1), sumInt32)
+      : await reduce(new Float64Array(length + 1), sumFloat64);
+  if (count !== a.total) {
     throw new CollectiveArgumentError(
-      `${where}: the ranks passed ${sums[0]} contributions in all, but totalContributions is ${a.total}`,
+      `${where}: the ranks passed ${count} contributions in all, but totalContributions is ${a.total}`,
     );
   }
-  const out = dequantise(
-    sums,
-    1,
-    a.length,
-    exponents,
-    HEAD,
-    block,
-    a.fractionBits,
-    a.op === 'mean' ? a.total : 1,
-  );
-  if (firstNonFinite(out) >= 0) throw await nonFiniteFailure(t, undefined, out);
+  if (overflow >= 0) throw await nonFiniteFailure(t, undefined, out);
   return out;
 }

@@ -7,6 +7,18 @@ export interface RingSpec<T extends Lanes> {
   data: T;
   combine: Combine<T>;
   phases: readonly [reduceScatter: CollectivePhase, allGather: CollectivePhase];
+  /**
+   * Fills this rank's own values into data[a, b) before the slice is first sent or added to. Called once per
+   * slice: first for the slices sent at step 0, then, while those are in flight, for all the others.
+   */
+  prepare?: (a: number, b: number) => void;
+  /**
+   * Called once per slice of the segment this rank completes (after the last reduce-scatter step), before it is
+   * forwarded: it may transform the values in place (e.g. divide for a mean), and every rank receives the result.
+   */
+  complete?: (a: number, b: number) => void;
+  /** Called once per slice as soon as data[a, b) holds its final values. Must not change them. */
+  finish?: (a: number, b: number) => void;
 }
 
 const mod = (a: number, n: number): number => ((a % n) + n) % n;
@@ -32,8 +44,13 @@ function slices(start: number, end: number, perSlice: number): [number, number][
  */
 export async function ringAllReduce<T extends Lanes>(t: OpTransport, spec: RingSpec<T>): Promise<void> {
   const n = t.worldSize;
-  if (n === 1) return;
-  const { data, combine } = spec;
+  const { data, combine, prepare, complete, finish } = spec;
+  if (n === 1) {
+    prepare?.(0, data.length);
+    complete?.(0, data.length);
+    finish?.(0, data.length);
+    return;
+  }
   const r = t.rank;
   const right = mod(r + 1, n);
   const left = mod(r - 1, n);
@@ -53,7 +70,10 @@ export async function ringAllReduce<T extends Lanes>(t: OpTransport, spec: RingS
     return slices(a, b, perSlice);
   };
 
-  slicesOf(sendSegment(0)).forEach(([a, b], j) => t.send(right, hopOf(0, j), bytesOf(data, a, b)));
+  slicesOf(sendSegment(0)).forEach(([a, b], j) => {
+    prepare?.(a, b);
+    t.send(right, hopOf(0, j), bytesOf(data, a, b));
+  });
 
   const pops: { step: number; chunk: number; a: number; b: number; reply: Promise<Buffer> }[] = [];
   for (let step = 0; step < steps; step++) {
@@ -63,6 +83,9 @@ export async function ringAllReduce<T extends Lanes>(t: OpTransport, spec: RingS
   }
   // A failure rejects many queued pops at once; only the one being awaited reports it.
   for (const p of pops) p.reply.catch(() => undefined);
+  if (prepare) {
+    for (let step = 0; step < n - 1; step++) for (const [a, b] of slicesOf(recvSegment(step))) prepare(a, b);
+  }
 
   for (const p of pops) {
     const buf = await p.reply;
@@ -78,6 +101,9 @@ export async function ringAllReduce<T extends Lanes>(t: OpTransport, spec: RingS
     const incoming = lanesFrom(data, buf, p.b - p.a);
     if (p.step < n - 1) combine(data.subarray(p.a, p.b) as T, incoming);
     else data.set(incoming, p.a);
+    // After the last reduce-scatter step this rank's own segment is complete; all-gather slices arrive complete.
+    if (p.step === n - 2) complete?.(p.a, p.b);
+    if (p.step >= n - 2) finish?.(p.a, p.b);
     if (p.step + 1 < steps) t.send(right, hopOf(p.step + 1, p.chunk), bytesOf(data, p.a, p.b));
   }
   await t.flush();
