@@ -1,0 +1,137 @@
+import { basename } from 'node:path';
+import { LitsDataError } from '../errors.js';
+import { readNifti, readNiftiHeader, scalingOf, type NiftiVolume } from '../nifti/read.js';
+import type { NiftiHeaderInfo } from '../nifti/header.js';
+import { resolvePreprocessConfig, type PreprocessConfig, type PreprocessConfigInput } from './config.js';
+import { shape3, type Grid } from './grid.js';
+import { improvedPresetCube, improvedPresetWhole } from './improved-preset.js';
+import {
+  NoLiverError,
+  seedImageStage,
+  seedLabelStage,
+  seedPresetCube,
+  seedPresetWhole,
+  type CubeResult,
+  type WholeVolumeResult,
+} from './seed-preset.js';
+
+/** One training case: a CT volume and its mask. */
+export interface CaseFiles {
+  id: number;
+  image: string;
+  label: string;
+}
+
+/** A preprocessed case: image and label cubes in seed order, plus how they were made. */
+export interface Cube extends CubeResult {
+  caseId: number;
+}
+
+/** A volume as a 3-D grid for preprocessing; rejects 2-D and non-singleton 4-D+ images. */
+function notThreeD(h: NiftiHeaderInfo): LitsDataError {
+  return new LitsDataError(
+    h.file,
+    `${h.shape.length}-D image (shape ${h.shape.join('×')}); need a 3-D volume (a 4th dimension of 1 is fine)`,
+  );
+}
+
+export function volumeGrid(volume: NiftiVolume): Grid {
+  const shape = shape3(volume.shape);
+  if (!shape) throw notThreeD(volume);
+  if (volume.data.length !== shape[0] * shape[1] * shape[2])
+    throw new LitsDataError(
+      volume.file,
+      `holds ${volume.data.length} voxels; shape ${shape.join('×')} needs more`,
+    );
+  return { data: volume.data, shape, scale: volume.dataIsScaled ? null : scalingOf(volume) };
+}
+
+function checkShapes(image: NiftiHeaderInfo, label: NiftiHeaderInfo, labelGrid: Grid): void {
+  const imageShape = shape3(image.shape);
+  if (!imageShape) throw notThreeD(image);
+  if (imageShape.some((n, a) => n !== labelGrid.shape[a]))
+    throw new LitsDataError(
+      label.file,
+      `shape ${labelGrid.shape.join('×')} differs from ${basename(image.file)} (${imageShape.join('×')})`,
+    );
+}
+
+function checkPair(image: NiftiVolume, label: NiftiVolume): { image: Grid; label: Grid } {
+  const imageGrid = volumeGrid(image);
+  const labelGrid = volumeGrid(label);
+  checkShapes(image, label, labelGrid);
+  return { image: imageGrid, label: labelGrid };
+}
+
+function config(input: PreprocessConfig | PreprocessConfigInput | undefined): PreprocessConfig {
+  return resolvePreprocessConfig(input);
+}
+
+/** Preprocesses volumes already in memory (read them with `{ native: true }` to save memory). */
+export function preprocessVolumes(
+  image: NiftiVolume,
+  label: NiftiVolume,
+  input?: PreprocessConfig | PreprocessConfigInput,
+): CubeResult {
+  const c = config(input);
+  const grids = checkPair(image, label);
+  try {
+    return c.preset === 'seed'
+      ? seedPresetCube(grids.image, grids.label, image.affine, c)
+      : improvedPresetCube(grids.image, grids.label, image.affine, c);
+  } catch (error) {
+    if (error instanceof NoLiverError) throw new LitsDataError(label.file, error.message, { cause: error });
+    throw error;
+  }
+}
+
+/**
+ * Reads one case and runs the preset on it; the geometry comes from the image's header. For the seed preset the mask
+ * is processed while the image is still being inflated (zlib runs off the main thread).
+ */
+export async function preprocessCase(
+  c: CaseFiles,
+  input?: PreprocessConfig | PreprocessConfigInput,
+): Promise<Cube> {
+  const resolved = config(input);
+  if (resolved.preset !== 'seed') {
+    const image = await readNifti(c.image, { native: true });
+    const label = await readNifti(c.label, { native: true });
+    return { ...preprocessVolumes(image, label, resolved), caseId: c.id };
+  }
+  const imageHeader = await readNiftiHeader(c.image);
+  const pending = readNifti(c.image, { native: true });
+  pending.catch(() => undefined); // awaited below; this only stops an early label error leaving it unhandled
+  const label = await readNifti(c.label, { native: true });
+  const labelGrid = volumeGrid(label);
+  checkShapes(imageHeader, label, labelGrid);
+  let stage;
+  try {
+    stage = seedLabelStage(labelGrid, resolved);
+  } catch (error) {
+    if (error instanceof NoLiverError) throw new LitsDataError(label.file, error.message, { cause: error });
+    throw error;
+  }
+  const image = await pending;
+  return { ...seedImageStage(volumeGrid(image), image.affine, resolved, stage), caseId: c.id };
+}
+
+/**
+ * The preset without the liver crop (seed: z-force + downscale; improved: RAS + resample + window + z-score), for
+ * sliding-window prediction; map predictions back with `labelToSourceGrid(prediction, result.geometry)`.
+ */
+export async function prepareWholeVolume(
+  image: string | NiftiVolume,
+  input?: PreprocessConfig | PreprocessConfigInput,
+  label?: string | NiftiVolume,
+): Promise<WholeVolumeResult> {
+  const c = config(input);
+  const imageVolume = typeof image === 'string' ? await readNifti(image, { native: true }) : image;
+  const labelVolume = typeof label === 'string' ? await readNifti(label, { native: true }) : (label ?? null);
+  const grids = labelVolume
+    ? checkPair(imageVolume, labelVolume)
+    : { image: volumeGrid(imageVolume), label: null };
+  return c.preset === 'seed'
+    ? seedPresetWhole(grids.image, grids.label, imageVolume.affine, c)
+    : improvedPresetWhole(grids.image, grids.label, imageVolume.affine, c);
+}

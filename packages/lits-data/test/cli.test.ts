@@ -1,0 +1,207 @@
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runLitsDataCli } from '../src/index.js';
+import { cliPath, conformanceDir, tempDir } from './helpers.js';
+
+const exec = promisify(execFile);
+const tmp = tempDir('cli');
+afterAll(tmp.cleanup);
+const data = join(tmp.dir, 'data');
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function cli(...args: string[]): Promise<Result> {
+  try {
+    const { stdout, stderr } = await exec(process.execPath, [cliPath, ...args]);
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+function lastJson(stdout: string): Record<string, unknown> {
+  const lines = stdout.trim().split('\n');
+  expect(lines).toHaveLength(1);
+  return JSON.parse(lines[0]!) as Record<string, unknown>;
+}
+
+const INSPECT_KEYS = [
+  'affine',
+  'byteOrder',
+  'datatype',
+  'file',
+  'format',
+  'max',
+  'mean',
+  'min',
+  'nanCount',
+  'orientation',
+  'sclInter',
+  'sclSlope',
+  'shape',
+  'spacing',
+];
+
+beforeAll(async () => {
+  const r = await cli('synth', '--out', data, '--cases', '2', '--size', '24x20x10', '--seed', '5', '--json');
+  expect(r.code).toBe(0);
+});
+
+describe('lits-data CLI', () => {
+  it('synth --json reports the cases it wrote', async () => {
+    const r = await cli('synth', '--out', join(tmp.dir, 'synth'), '--cases', '1', '--json');
+    expect(r.code).toBe(0);
+    const out = lastJson(r.stdout) as { cases: Array<{ id: number; image: string }> };
+    expect(out.cases[0]!.image).toMatch(/volume-0\.nii\.gz$/);
+    expect(r.stderr).toContain('synth: 1/1');
+  });
+
+  it('inspect --json prints one object with the documented keys; labelCounts only for label-like files', async () => {
+    const seg = lastJson((await cli('inspect', join(data, 'segmentation-0.nii.gz'), '--json')).stdout);
+    expect(Object.keys(seg).sort()).toEqual([...INSPECT_KEYS, 'labelCounts'].sort());
+    expect(seg).toMatchObject({
+      shape: [24, 20, 10],
+      datatype: { code: 2, name: 'uint8' },
+      byteOrder: 'little',
+      orientation: 'LPS',
+      nanCount: 0,
+      min: 0,
+    });
+    const counts = seg.labelCounts as Record<string, number>;
+    expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(24 * 20 * 10);
+    expect(Object.keys(counts).every((k) => ['0', '1', '2'].includes(k))).toBe(true);
+    const vol = lastJson((await cli('inspect', join(data, 'volume-0.nii.gz'), '--json')).stdout);
+    expect(Object.keys(vol).sort()).toEqual(INSPECT_KEYS);
+    expect(vol.datatype).toEqual({ code: 4, name: 'int16' });
+    const text = await cli('inspect', join(data, 'segmentation-0.nii.gz'));
+    expect(text.stdout).toMatch(/orientation\s+LPS/);
+    expect(text.stdout).toMatch(/labels\s+0: \d+/);
+  });
+
+  it.skipIf(!conformanceDir())(
+    'inspect reports scaling, NaN counts and label counts of conformance files',
+    async () => {
+      const dir = conformanceDir()!;
+      const functional = lastJson((await cli('inspect', join(dir, 'functional.nii'), '--json')).stdout);
+      expect(functional.sclSlope).toBeCloseTo(0.0754069686, 9);
+      expect(functional.min).toBeCloseTo(629.826171875, 3);
+      expect(functional.max).toBeCloseTo(5571.62158203125, 2);
+      expect(functional.labelCounts).toBeUndefined();
+      const nan = lastJson((await cli('inspect', join(dir, 'resampled_anat_moved.nii'), '--json')).stdout);
+      expect(nan.nanCount).toBe(153);
+      const standard = lastJson((await cli('inspect', join(dir, 'standard.nii.gz'), '--json')).stdout);
+      expect(standard.labelCounts).toEqual({ '0': 110, '255': 30 });
+      expect(standard.byteOrder).toBe('little');
+    },
+  );
+
+  it('validate exits 0 for a valid set and 1 with the per-file report otherwise', async () => {
+    const ok = await cli('validate', data, '--json');
+    expect(ok.code).toBe(0);
+    expect(lastJson(ok.stdout)).toMatchObject({ ok: true, caseCount: 2 });
+    const bad = join(tmp.dir, 'bad');
+    await cli('synth', '--out', bad, '--cases', '1', '--size', '8x8x4');
+    writeFileSync(join(bad, 'volume-7.nii.gz'), readFileSync(join(bad, 'volume-0.nii.gz')));
+    const r = await cli('validate', bad, '--json');
+    expect(r.code).toBe(1);
+    expect(lastJson(r.stdout)).toMatchObject({
+      ok: false,
+      problems: [{ caseId: 7, reason: 'no mask (expected segmentation-7.nii or segmentation-7.nii.gz)' }],
+    });
+    const text = await cli('validate', bad);
+    expect(text.code).toBe(1);
+    expect(text.stdout).toMatch(/volume-7\.nii\.gz: no mask/);
+  });
+
+  it('preprocess writes plain progress lines when not on a TTY and prints the manifest with --json', async () => {
+    const cache = join(tmp.dir, 'cache');
+    const r = await cli(
+      'preprocess',
+      data,
+      '--cache',
+      cache,
+      '--cube',
+      '16',
+      '--target-slices',
+      '16',
+      '--json',
+    );
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('preprocess: 2 cases');
+    expect(r.stderr).toMatch(/preprocess: 2\/2 case 1\n/);
+    const manifest = lastJson(r.stdout) as {
+      entries: Array<{ cached: boolean; file: string }>;
+      config: unknown;
+    };
+    expect(manifest.config).toEqual({ preset: 'seed', targetSlices: 16, downscale: 2, cubeSize: 16 });
+    expect(manifest.entries.map((e) => e.cached)).toEqual([false, false]);
+    const again = await cli('preprocess', data, '--cache', cache, '--cube', '16', '--target-slices', '16');
+    expect(again.stdout).toMatch(/2 cubes in .* \(0 new, 2 cached\)/);
+    const improved = await cli(
+      'preprocess',
+      data,
+      '--cache',
+      cache,
+      '--preset',
+      'improved',
+      '--spacing',
+      '20x20x20',
+      '--cube',
+      '8',
+      '--json',
+    );
+    expect(improved.code).toBe(0);
+    expect(lastJson(improved.stdout).config).toEqual({
+      preset: 'improved',
+      targetSpacing: [20, 20, 20],
+      window: [-200, 250],
+      cubeSize: 8,
+    });
+  });
+
+  it('errors are one line naming the file and reason, with a stack only under --verbose', async () => {
+    const broken = join(tmp.dir, 'volume-3.nii.gz');
+    const gz = readFileSync(join(data, 'volume-0.nii.gz'));
+    writeFileSync(broken, gz.subarray(0, gz.length - 100));
+    const r = await cli('inspect', broken);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^lits-data: .*volume-3\.nii\.gz: gzip stream truncated after \d+\.\d kB/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    const verbose = await cli('inspect', broken, '--verbose');
+    expect(verbose.stderr).toMatch(/\n\s+at /);
+    const json = await cli('inspect', broken, '--json');
+    expect(lastJson(json.stdout)).toMatchObject({ ok: false, file: broken });
+  });
+
+  it('bad command lines exit 2 with usage', async () => {
+    const unknown = await cli('frobnicate');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown command 'frobnicate'/);
+    expect(unknown.stderr).toContain('usage: lits-data');
+    const size = await cli('synth', '--out', tmp.dir, '--cases', '1', '--size', '64x64');
+    expect(size.code).toBe(2);
+    expect(size.stderr).toMatch(/--size must look like 64x64x32, got '64x64'/);
+    expect((await cli('preprocess', data, '--cache', tmp.dir, '--preset', 'fancy')).code).toBe(2);
+    expect((await cli('--bogus')).code).toBe(2);
+    expect((await cli('--help')).stdout).toContain('usage: lits-data');
+  });
+
+  it('runLitsDataCli runs in-process for the umbrella `lits data` command', async () => {
+    let out = '';
+    const io = { stdout: { write: (t: string) => (out += t) }, stderr: { write: () => true } };
+    const code = await runLitsDataCli(['inspect', join(data, 'segmentation-1.nii.gz'), '--json'], io);
+    expect(code).toBe(0);
+    expect(JSON.parse(out).shape).toEqual([24, 20, 10]);
+    expect(await runLitsDataCli(['validate', join(tmp.dir, 'nowhere')], io)).toBe(1);
+    expect(out).toMatch(/nowhere: 1 problem\(s\) in 0 cases\n.*nowhere: folder not found/);
+  });
+});
