@@ -41,12 +41,13 @@ function checkNonNegativeInt(value: number, field: string): void {
 }
 
 /**
- * Key builders of one run generation; they sit under the run's own keys (run-keys.ts). Layout (prefix `lits`):
+ * Key builders of one run generation; they sit under the run's own keys (run-keys.ts). With
+ * base = {prefix}:run:{runId}:coll:g{generation} (prefix `lits`):
  *
- *   {prefix}:run:{runId}:coll:g{generation}:abort                                   abort record (JSON string)
- *   {prefix}:run:{runId}:coll:g{generation}:progress                                hash rank -> progress record (JSON)
- *   {prefix}:run:{runId}:coll:g{generation}:m:{seq}:{op}:{phase}:{step}:{chunk}:{from}>{to}   list, one binary chunk
- *   {prefix}:run:{runId}:coll:g{generation}:x:{name}:{part}                         scratch lists (benchmarks)
+ *   {base}:abort                                              string, abort record (JSON)
+ *   {base}:progress                                           hash, rank -> progress record (JSON)
+ *   {base}:m:{seq}:{op}:{phase}:{step}:{chunk}:{from}>{to}    list, one binary chunk
+ *   {base}:x:{name}:{part}                                    list, scratch (benchmarks)
  */
 export class CollectiveKeys {
   readonly base: string;
