@@ -179,6 +179,23 @@ describe('writeNifti → readNifti round trip', () => {
     expect(h.imageFile).toMatch(/pair\.img$/);
   });
 
+  it('rejects datatypes outside the eight we support, naming the file and the type', async () => {
+    const path = join(tmp.dir, 'complex.nii');
+    await writeNifti(path, { shape, data: new Float64Array(count), transform: oblique });
+    const bytes = readFileSync(path);
+    bytes.writeInt16LE(32, 70); // datatype complex64
+    bytes.writeInt16LE(64, 72); // bitpix
+    writeFileSync(path, bytes);
+    await expect(readNifti(path)).rejects.toThrow(
+      /complex\.nii: datatype 32 \(complex64\) is not supported; supported: uint8, int16, int32, float32, float64, int8, uint16, uint32/,
+    );
+    bytes.writeInt16LE(4, 70); // int16 with a 64-bit bitpix
+    writeFileSync(path, bytes);
+    await expect(readNiftiHeader(path)).rejects.toThrow(
+      /complex\.nii: bitpix 64 does not match datatype int16/,
+    );
+  });
+
   it('the writer rejects data that does not fit the shape, naming the file', async () => {
     await expect(
       writeNifti(join(tmp.dir, 'bad.nii'), { shape: [2, 2, 2], data: new Uint8Array(7) }),
