@@ -16,32 +16,32 @@ export function lanesFrom<T extends Lanes>(like: T, buf: Buffer, n: number): T {
   return out;
 }
 
-export type Combine<T extends Lanes> = (dst: T, src: T) => void;
+/** dst[i] = a[i] (op) b[i]; `dst` may be `a`. */
+export type Combine<T extends Lanes> = (dst: T, a: T, b: T) => void;
 
 /** fp32 add; each store rounds the exact double sum of two floats, i.e. a correctly rounded fp32 addition. */
-export const sumFloat32: Combine<Float32Array> = (dst, src) => {
-  for (let i = 0; i < dst.length; i++) dst[i] = (dst[i] as number) + (src[i] as number);
+export const sumFloat32: Combine<Float32Array> = (dst, a, b) => {
+  for (let i = 0; i < dst.length; i++) dst[i] = (a[i] as number) + (b[i] as number);
 };
 
 /**
- * Max that keeps NaN and prefers +0 over -0; a plain `>` would make both depend on arrival order, and exact mode
- * needs max to give the same bits for any grouping.
+ * Max that keeps NaN and prefers +0 over -0; a plain `>` would make both depend on the order of the operands, and
+ * exact mode needs max to give the same bits for any grouping.
  */
-export const maxFloat32: Combine<Float32Array> = (dst, src) => {
+export const maxFloat32: Combine<Float32Array> = (dst, a, b) => {
   for (let i = 0; i < dst.length; i++) {
-    const s = src[i] as number;
-    const d = dst[i] as number;
-    if (s > d || s !== s) dst[i] = s;
-    else if (s === 0 && d === 0 && 1 / d < 0) dst[i] = s;
+    const x = a[i] as number;
+    const y = b[i] as number;
+    dst[i] = y > x || y !== y ? y : x === 0 && y === 0 && 1 / x < 0 ? y : x;
   }
 };
 
 /** Integer add; exact because exact mode bounds every partial sum below 2^31. */
-export const sumInt32: Combine<Int32Array> = (dst, src) => {
-  for (let i = 0; i < dst.length; i++) dst[i] = (dst[i] as number) + (src[i] as number);
+export const sumInt32: Combine<Int32Array> = (dst, a, b) => {
+  for (let i = 0; i < dst.length; i++) dst[i] = (a[i] as number) + (b[i] as number);
 };
 
 /** Add of integer-valued doubles; exact because exact mode bounds every partial sum by 2^53. */
-export const sumFloat64: Combine<Float64Array> = (dst, src) => {
-  for (let i = 0; i < dst.length; i++) dst[i] = (dst[i] as number) + (src[i] as number);
+export const sumFloat64: Combine<Float64Array> = (dst, a, b) => {
+  for (let i = 0; i < dst.length; i++) dst[i] = (a[i] as number) + (b[i] as number);
 };

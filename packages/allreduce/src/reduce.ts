@@ -64,7 +64,7 @@ export async function allReduceRingBody(
     data,
     combine: op === 'max' ? maxFloat32 : sumFloat32,
     phases: ['rs', 'ag'],
-    prepare: (a, b) => data.set(x.subarray(a, b), a),
+    source: x,
     complete: (a, b) => {
       if (op === 'mean') for (let i = a; i < b; i++) data[i] = (data[i] as number) / n;
     },
@@ -128,7 +128,7 @@ async function agreeOnExponents(t: OpTransport, local: Float32Array): Promise<Fl
         from,
       );
     }
-    maxFloat32(out, lanesFrom(out, buf, out.length));
+    maxFloat32(out, out, lanesFrom(out, buf, out.length));
   });
   return out;
 }

@@ -8,8 +8,13 @@ export interface RingSpec<T extends Lanes> {
   combine: Combine<T>;
   phases: readonly [reduceScatter: CollectivePhase, allGather: CollectivePhase];
   /**
-   * Fills this rank's own values into data[a, b) before the slice is first sent or added to. Called once per
-   * slice: first for the slices sent at step 0, then, while those are in flight, for all the others.
+   * This rank's own values, when they are not in `data` already: the slices sent at step 0 are sent straight from
+   * it, and each slice received in reduce-scatter is combined as data = source (op) incoming, so no copy is made.
+   */
+  source?: T;
+  /**
+   * Fills this rank's own values into data[a, b) before the slice is first sent or added to (without `source`).
+   * Called once per slice: first for the slices sent at step 0, then, while those are in flight, for the others.
    */
   prepare?: (a: number, b: number) => void;
   /**
@@ -44,8 +49,9 @@ function slices(start: number, end: number, perSlice: number): [number, number][
  */
 export async function ringAllReduce<T extends Lanes>(t: OpTransport, spec: RingSpec<T>): Promise<void> {
   const n = t.worldSize;
-  const { data, combine, prepare, complete, finish } = spec;
+  const { data, combine, prepare, complete, finish, source } = spec;
   if (n === 1) {
+    if (source) data.set(source);
     prepare?.(0, data.length);
     complete?.(0, data.length);
     finish?.(0, data.length);
@@ -72,7 +78,7 @@ export async function ringAllReduce<T extends Lanes>(t: OpTransport, spec: RingS
 
   slicesOf(sendSegment(0)).forEach(([a, b], j) => {
     prepare?.(a, b);
-    t.send(right, hopOf(0, j), bytesOf(data, a, b));
+    t.send(right, hopOf(0, j), bytesOf(source ?? data, a, b));
   });
 
   const pops: { step: number; chunk: number; a: number; b: number; reply: Promise<Buffer> }[] = [];
@@ -99,8 +105,11 @@ export async function ringAllReduce<T extends Lanes>(t: OpTransport, spec: RingS
       'do all ranks pass the same length and chunkBytes?',
     );
     const incoming = lanesFrom(data, buf, p.b - p.a);
-    if (p.step < n - 1) combine(data.subarray(p.a, p.b) as T, incoming);
-    else data.set(incoming, p.a);
+    if (p.step < n - 1) {
+      const dst = data.subarray(p.a, p.b) as T;
+      // Each slice is received once in reduce-scatter, so with a source this is its first and only combine.
+      combine(dst, source ? (source.subarray(p.a, p.b) as T) : dst, incoming);
+    } else data.set(incoming, p.a);
     // After the last reduce-scatter step this rank's own segment is complete; all-gather slices arrive complete.
     if (p.step === n - 2) complete?.(p.a, p.b);
     if (p.step >= n - 2) finish?.(p.a, p.b);
