@@ -9,3 +9,18 @@ export {
   type SupervisorOptions,
 } from './orchestration/run-supervisor.js';
 export { publishEvent, readEvents, decodeEvent, type StreamedEvent } from './orchestration/run-events.js';
+export {
+  runExperiment,
+  runSeeds,
+  type ExperimentOptions,
+  type ExperimentResult,
+  type ExperimentPhase,
+} from './orchestration/run-experiment.js';
+export {
+  prepareData,
+  preprocessConfigOf,
+  DatasetInvalidError,
+  type PreparedData,
+  type PrepareOptions,
+} from './orchestration/prepare-data.js';
+export { writeSystemReport } from './tracking/system-report.js';

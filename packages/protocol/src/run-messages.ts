@@ -87,6 +87,8 @@ export type RunEvent =
       timings: StepTimings;
       bytesSent?: number;
       bytesReceived?: number;
+      /** Present when LITS_VERIFY_WEIGHTS=1: the weights after this step, for cross-rank checks. */
+      weightHash?: string;
     }
   | { type: 'metrics'; generation: number; epoch: number; metrics: Record<string, number> }
   | {

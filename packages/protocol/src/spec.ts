@@ -1,4 +1,4 @@
-import Type, { type Static } from 'typebox';
+import Type from 'typebox';
 
 /**
  * The experiment spec: the seed's 18 MLproject parameters under their own names (mlf-core
@@ -169,7 +169,8 @@ export const ExperimentSpecInput = Type.Object(
   { ...optional(SEED_PARAMS), ...optional(OUR_PARAMS) },
   { additionalProperties: false, title: 'ExperimentSpec' },
 );
-export type ExperimentSpecInput = Static<typeof ExperimentSpecInput>;
+/** The submitted form: any subset of the resolved spec's fields. */
+export type ExperimentSpecInput = Partial<ResolvedSpec>;
 
 /** A spec after defaults and cross-field rules: every field set. */
 export interface ResolvedSpec {

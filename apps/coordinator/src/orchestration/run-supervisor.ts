@@ -34,6 +34,10 @@ export interface RunOutcome {
   modelPath?: string;
   bestCheckpoint?: string;
   lastCheckpoint?: { path: string; epoch: number };
+  /** The latest value of every metric logged (train_*, val_*, test_*, lr). */
+  latestMetrics?: Record<string, number>;
+  /** Worker id of each rank in the last generation. */
+  workers?: string[];
 }
 
 class GenerationFailure extends Error {
@@ -54,6 +58,7 @@ class Cancelled extends Error {}
  */
 export class RunSupervisor {
   private readonly loggedMetricSteps = new Set<string>();
+  private readonly latestMetrics: Record<string, number> = {};
   private lastCheckpoint: { path: string; epoch: number } | undefined;
   private bestCheckpoint: string | undefined;
   private lastEventId = '0';
@@ -121,8 +126,9 @@ export class RunSupervisor {
     }
   }
 
-  private checkpoints(): Pick<RunOutcome, 'bestCheckpoint' | 'lastCheckpoint'> {
+  private checkpoints(): Pick<RunOutcome, 'bestCheckpoint' | 'lastCheckpoint' | 'latestMetrics'> {
     return {
+      latestMetrics: { ...this.latestMetrics },
       ...(this.bestCheckpoint ? { bestCheckpoint: this.bestCheckpoint } : {}),
       ...(this.lastCheckpoint ? { lastCheckpoint: this.lastCheckpoint } : {}),
     };
@@ -174,6 +180,7 @@ export class RunSupervisor {
       this.opts.log?.('error', `ranks ended with different weights: ${hashes.join(' ')}`);
     const rank0 = ordered[0];
     return {
+      workers,
       weightHashes: hashes,
       ...(rank0 ? { testMetrics: rank0.testMetrics, modelPath: rank0.modelPath } : {}),
     };
@@ -196,6 +203,7 @@ export class RunSupervisor {
             fresh[k] = v;
           }
         }
+        Object.assign(this.latestMetrics, event.metrics);
         this.opts.tracker.logMetrics(fresh, event.epoch);
         break;
       }

@@ -1,0 +1,57 @@
+import type { ExperimentResult } from '@lits-ddp/coordinator';
+
+const SEED_METRICS = ['avg_loss', 'avg_acc', 'mean_iou', 'iou_0', 'iou_1', 'iou_2'];
+const PHASES = ['train', 'val', 'test'] as const;
+
+/** The seed's 18 metric names: the last train_* and val_* values and the test_* values. */
+export function seedMetrics(result: ExperimentResult): Record<string, number> {
+  const all = { ...result.latestMetrics, ...result.testMetrics };
+  const out: Record<string, number> = {};
+  for (const phase of PHASES) {
+    for (const name of SEED_METRICS) {
+      const v = all[`${phase}_${name}`];
+      if (v !== undefined) out[`${phase}_${name}`] = v;
+    }
+  }
+  return out;
+}
+
+/** The closing table (or, with --json, one JSON line) of a run; returns the exit code. */
+export function printResult(result: ExperimentResult, json: boolean): number {
+  const code = result.status === 'finished' ? 0 : result.status === 'cancelled' ? 130 : 1;
+  if (json) {
+    process.stdout.write(
+      `${JSON.stringify({
+        status: result.status,
+        runId: result.runId,
+        testMetrics: seedMetrics(result),
+        weightHash: result.weightHashes?.[0],
+        restarts: result.restarts,
+        modelPath: result.modelPath,
+        runDir: result.runDir,
+        tracking: result.tracker,
+        ...(result.error ? { error: result.error } : {}),
+      })}\n`,
+    );
+    return code;
+  }
+  const out: string[] = [
+    `\nrun ${result.runId}: ${result.status}${result.error ? ` — ${result.error}` : ''}`,
+  ];
+  const m = seedMetrics(result);
+  if (Object.keys(m).length > 0) {
+    const cell = (v: number | undefined): string => (v === undefined ? '-' : v.toFixed(4)).padStart(10);
+    out.push('', `${'metric'.padEnd(10)}${PHASES.map((p) => p.padStart(10)).join('')}`);
+    for (const name of SEED_METRICS)
+      out.push(`${name.padEnd(10)}${PHASES.map((p) => cell(m[`${p}_${name}`])).join('')}`);
+    out.push('(train and val: last epoch; test: the best-train-loss checkpoint, as the seed)');
+  }
+  out.push(
+    '',
+    `model:    ${result.modelPath ?? '(none)'}`,
+    `run:      ${result.tracker.location}${result.tracker.delivered ? '' : ' (some tracking data not delivered)'}`,
+    `restarts: ${result.restarts}`,
+  );
+  process.stderr.write(`${out.join('\n')}\n`);
+  return code;
+}

@@ -1,0 +1,87 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { runExperiment, type ExperimentResult } from '@lits-ddp/coordinator';
+import { RedisServer, REDIS_INSTALL_HINT } from '@lits-ddp/local-services';
+import type { ResolvedSpec } from '@lits-ddp/protocol';
+import { createDisplay, displayModeOf } from '../display/run-display.js';
+import { WorkerProcesses } from './worker-processes.js';
+
+export interface LocalRunOptions {
+  spec: ResolvedSpec;
+  json: boolean;
+  /** Folder for runs/ and the cube cache. */
+  home: string;
+  /** Start an embedded redis-server when REDIS_URL is unset. */
+  embeddedRedis: boolean;
+}
+
+export const newRunId = (): string =>
+  `run-${new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`;
+
+/**
+ * The local launcher behind `lits train` and `lits demo`: Redis (embedded if needed), one worker
+ * process per rank, the coordinator core in this process, progress on stderr (NDJSON with --json).
+ * Ctrl-C cancels the run cleanly (MLflow status KILLED).
+ */
+export async function launchLocalRun(opts: LocalRunOptions): Promise<ExperimentResult> {
+  const { spec } = opts;
+  const display = createDisplay(displayModeOf(opts.json), spec.workers, spec.max_epochs);
+  let redisServer: RedisServer | undefined;
+  let redisUrl = process.env.REDIS_URL;
+  if (!redisUrl) {
+    if (!opts.embeddedRedis) throw new Error('REDIS_URL is not set');
+    try {
+      redisServer = await RedisServer.start({ install: false });
+    } catch (err) {
+      throw new Error(
+        `no REDIS_URL and no redis-server to embed (${err instanceof Error ? err.message.split('\n')[0] : String(err)}). Install it: ${REDIS_INSTALL_HINT}`,
+        { cause: err },
+      );
+    }
+    redisUrl = redisServer.url;
+    display.log('info', `embedded redis-server at ${redisUrl}`);
+  }
+  const runId = newRunId();
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const workerIds = Array.from({ length: spec.workers }, (_, r) => `${runId}-w${r}`);
+  const workers = new WorkerProcesses(workerIds, {
+    redisUrl,
+    engine: spec.engine,
+    heartbeatIntervalS: spec['heartbeat-interval-s'],
+    logDir: join(opts.home, 'runs', runId, 'workers'),
+  });
+  const cancel = new AbortController();
+  const onSigint = (): void => {
+    if (cancel.signal.aborted) process.exit(130);
+    display.log('warn', 'Ctrl-C: cancelling the run (again to exit at once)');
+    cancel.abort('interrupted (SIGINT)');
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+  try {
+    workers.startAll();
+    return await runExperiment({
+      runId,
+      spec,
+      redis,
+      redisUrl,
+      home: opts.home,
+      ...(process.env.MLFLOW_TRACKING_URI ? { trackingUri: process.env.MLFLOW_TRACKING_URI } : {}),
+      preferredWorkers: workerIds,
+      onWorkersLost: (ids) => workers.restart(ids),
+      waitForWorkersMs: 120_000,
+      onEvent: (e) => display.event(e),
+      onPhase: (p, d, t) => display.phase(p, d, t),
+      log: (level, message) => display.log(level, message),
+      signal: cancel.signal,
+    });
+  } finally {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+    display.stop();
+    await workers.stopAll();
+    redis.disconnect();
+    await redisServer?.dispose();
+  }
+}

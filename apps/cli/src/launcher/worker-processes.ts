@@ -1,0 +1,96 @@
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface WorkerProcessSpec {
+  redisUrl: string;
+  engine: string;
+  heartbeatIntervalS: number;
+  logDir: string;
+}
+
+function gpuCount(): number {
+  try {
+    return execFileSync('nvidia-smi', ['-L'], { stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 })
+      .toString()
+      .split('\n')
+      .filter((l) => l.startsWith('GPU ')).length;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * The local launcher's worker processes, like torchrun --nproc-per-node: one `lits-worker` per
+ * rank, each pinned to one GPU with CUDA_VISIBLE_DEVICES when GPUs are present, output to a log file.
+ * A worker that dies is started again under the same id when the run restarts.
+ */
+export class WorkerProcesses {
+  private readonly children = new Map<string, ChildProcess>();
+  private readonly gpus = gpuCount();
+  private readonly entry = fileURLToPath(new URL('./main.js', import.meta.resolve('@lits-ddp/gpu-worker')));
+
+  constructor(
+    readonly ids: readonly string[],
+    private readonly spec: WorkerProcessSpec,
+  ) {
+    mkdirSync(spec.logDir, { recursive: true });
+  }
+
+  startAll(): void {
+    for (const id of this.ids) this.start(id);
+  }
+
+  start(id: string): void {
+    const index = this.ids.indexOf(id);
+    const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: this.spec.redisUrl };
+    if (this.gpus > 0) env.CUDA_VISIBLE_DEVICES = String(index % this.gpus);
+    const child = spawn(
+      process.execPath,
+      [
+        this.entry,
+        '--id',
+        id,
+        '--engine',
+        this.spec.engine,
+        '--heartbeat-s',
+        String(this.spec.heartbeatIntervalS),
+      ],
+      { env, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const log = createWriteStream(join(this.spec.logDir, `${id}.log`), { flags: 'a' });
+    child.stdout?.pipe(log);
+    child.stderr?.pipe(log);
+    child.once('exit', () => {
+      if (this.children.get(id) === child) this.children.delete(id);
+    });
+    this.children.set(id, child);
+  }
+
+  /** Restarts the given workers whose processes are gone (a live one is left alone). */
+  async restart(ids: readonly string[]): Promise<void> {
+    for (const id of ids) if (!this.children.has(id)) this.start(id);
+  }
+
+  pid(id: string): number | undefined {
+    return this.children.get(id)?.pid;
+  }
+
+  /** SIGTERM every worker (they finish or abort the collective), SIGKILL after `graceMs`. */
+  async stopAll(graceMs = 10_000): Promise<void> {
+    const waits = [...this.children.values()].map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+          child.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          child.kill('SIGTERM');
+        }),
+    );
+    await Promise.all(waits);
+  }
+}

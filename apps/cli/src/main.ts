@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+// `lits`: one entry point that dispatches to each part's own command.
+const USAGE = `lits — data-parallel training of the LiTS 3D U-Net (TensorFlow.js, Redis all-reduce)
+
+  lits demo [--json]                 phantoms → preprocess → 2 cpu workers → test metrics (embedded Redis)
+  lits train --config spec.json | --<spec-field> <value> …
+                                     local launcher: the coordinator core + N worker processes
+  lits worker [--id ID]              one worker process (registers in REDIS_URL, waits for work)
+  lits data <inspect|validate|synth|preprocess> …
+  lits unet summary [--json] [--width N]
+
+Run a command with --help for its options.`;
+
+type Command = (argv: string[]) => Promise<number>;
+
+const commands: Record<string, () => Promise<Command>> = {
+  demo: async () => (await import('./commands/demo.js')).runDemo,
+  train: async () => (await import('./commands/train.js')).runTrain,
+  worker: async () => (await import('@lits-ddp/gpu-worker')).runWorkerCli,
+  data: async () => (await import('@lits-ddp/lits-data')).runLitsDataCli,
+  unet: async () => (await import('@lits-ddp/unet')).runUnetCli,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return name ? 0 : 2;
+  }
+  const load = commands[name];
+  if (!load) {
+    process.stderr.write(`lits: unknown command "${name}"\n\n${USAGE}\n`);
+    return 2;
+  }
+  return (await load())(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const verbose = process.argv.includes('--verbose');
+    process.stderr.write(
+      `lits: ${verbose && err instanceof Error ? err.stack : err instanceof Error ? err.message : String(err)}\n`,
+    );
+    process.exitCode = 1;
+  },
+);

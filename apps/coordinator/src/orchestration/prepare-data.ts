@@ -1,0 +1,101 @@
+import { relative } from 'node:path';
+import {
+  discoverDataset,
+  litsSeedSplit,
+  preprocessDataset,
+  seededSplit,
+  validateDataset,
+  LITS_TEST_IDS,
+  type CaseFiles,
+  type PreprocessConfigInput,
+  type PreprocessProgress,
+} from '@lits-ddp/lits-data';
+import type { CaseRef, ResolvedSpec } from '@lits-ddp/protocol';
+
+/** The data set failed validation: `problems` name each file and the reason. */
+export class DatasetInvalidError extends Error {
+  constructor(
+    readonly root: string,
+    readonly problems: ReadonlyArray<{ file: string; reason: string }>,
+  ) {
+    const shown = problems.slice(0, 10).map((p) => `  ${p.file}: ${p.reason}`);
+    const more = problems.length > 10 ? [`  … and ${problems.length - 10} more`] : [];
+    super([`data set ${root} is not valid:`, ...shown, ...more].join('\n'));
+  }
+}
+
+export interface PreparedData {
+  layout: 'lits' | 'msd';
+  split: 'lits' | 'seeded';
+  trainCases: CaseRef[];
+  testCases: CaseRef[];
+}
+
+export interface PrepareOptions {
+  datasetPath: string;
+  cacheDir: string;
+  dataSeed: number;
+  onValidate?: (done: number, total: number) => void;
+  onPreprocess?: (p: PreprocessProgress) => void;
+}
+
+export function preprocessConfigOf(spec: ResolvedSpec): PreprocessConfigInput {
+  return spec.preprocessing === 'improved'
+    ? { preset: 'improved', cubeSize: spec['cube-size'] }
+    : {
+        preset: 'seed',
+        targetSlices: spec['preprocess-slices'],
+        downscale: spec['preprocess-downscale'],
+        cubeSize: spec['cube-size'],
+      };
+}
+
+/**
+ * Validates the data set (every failing file named), splits it (the seed's 13 LiTS test ids on the
+ * full LiTS set, a seeded split otherwise), and preprocesses every case once into the shared cache.
+ */
+export async function prepareData(spec: ResolvedSpec, opts: PrepareOptions): Promise<PreparedData> {
+  const report = await validateDataset(opts.datasetPath, { onProgress: (d, t) => opts.onValidate?.(d, t) });
+  if (!report.ok || !report.layout) {
+    const problems =
+      report.problems.length > 0 ? report.problems : [{ file: opts.datasetPath, reason: 'no cases found' }];
+    throw new DatasetInvalidError(opts.datasetPath, problems);
+  }
+  const dataset = await discoverDataset(opts.datasetPath);
+  const ids = [...report.validCases].sort((a, b) => a - b).slice(0, spec['dataset-size']);
+  const isFullLits = LITS_TEST_IDS.every((id) => ids.includes(id)) && ids.length >= 131;
+  const useLits = spec.split === 'lits' || (spec.split === 'auto' && isFullLits);
+  if (spec.split === 'lits' && !LITS_TEST_IDS.some((id) => ids.includes(id))) {
+    throw new DatasetInvalidError(opts.datasetPath, [
+      {
+        file: opts.datasetPath,
+        reason: `split 'lits' needs the seed's test cases (${LITS_TEST_IDS.join(', ')}); none is here`,
+      },
+    ]);
+  }
+  const split = useLits ? litsSeedSplit(ids) : seededSplit(ids, spec['test-percent'], opts.dataSeed);
+  if (split.train.length === 0 || split.test.length === 0) {
+    throw new DatasetInvalidError(opts.datasetPath, [
+      {
+        file: opts.datasetPath,
+        reason: `${ids.length} usable case(s) give ${split.train.length} train / ${split.test.length} test; need at least one of each`,
+      },
+    ]);
+  }
+  const byId = new Map<number, CaseFiles>(dataset.cases.map((c) => [c.id, c]));
+  const wanted = [...split.train, ...split.test].map((id) => byId.get(id) as CaseFiles);
+  const manifest = await preprocessDataset(wanted, {
+    cacheDir: opts.cacheDir,
+    config: preprocessConfigOf(spec),
+    onProgress: opts.onPreprocess,
+  });
+  const refOf = new Map<number, CaseRef>(
+    manifest.entries.map((e) => [e.caseId, { caseId: e.caseId, cacheFile: relative(opts.cacheDir, e.file) }]),
+  );
+  return {
+    layout: report.layout,
+    split: useLits ? 'lits' : 'seeded',
+    trainCases: split.train.map((id) => refOf.get(id) as CaseRef),
+    testCases: split.test.map((id) => refOf.get(id) as CaseRef),
+  };
+}

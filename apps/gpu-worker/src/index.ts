@@ -1,0 +1,4 @@
+export { runWorkerCli, runWorkerProcess, type WorkerProcessOptions } from './worker-main.js';
+export { WorkerAgent, type WorkerAgentOptions } from './worker-agent.js';
+export { collectSystemInfo } from './system-info.js';
+export { runTraining, TrainingStopped, type TrainingContext } from './training/train-run.js';

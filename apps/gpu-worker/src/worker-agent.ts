@@ -1,0 +1,128 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { Redis } from 'ioredis';
+import {
+  workerKeys,
+  type SystemInfo,
+  type WorkerCommand,
+  type WorkerInfo,
+  type WorkerState,
+} from '@lits-ddp/protocol';
+
+export interface WorkerAgentOptions {
+  redisUrl: string;
+  /** Stable id (e.g. the pod name); a random one otherwise. */
+  workerId?: string;
+  engine: string;
+  device: string;
+  memoryBytes?: number;
+  system: SystemInfo;
+  heartbeatIntervalS?: number;
+}
+
+function parseCommand(raw: string): WorkerCommand | undefined {
+  try {
+    const cmd = JSON.parse(raw) as Partial<WorkerCommand>;
+    if (
+      cmd.type === 'assign' &&
+      typeof cmd.runId === 'string' &&
+      Number.isInteger(cmd.generation) &&
+      Number.isInteger(cmd.rank)
+    ) {
+      return cmd as WorkerCommand;
+    }
+    if (cmd.type === 'abort' && typeof cmd.runId === 'string') return cmd as WorkerCommand;
+    if (cmd.type === 'shutdown') return cmd as WorkerCommand;
+  } catch {
+    // fall through
+  }
+  return undefined;
+}
+
+/** Registers the worker, heartbeats from a separate thread, and hands out commands from its inbox. */
+export class WorkerAgent {
+  readonly id: string;
+  readonly redis: Redis;
+  private readonly blocking: Redis;
+  private heartbeat: Worker | undefined;
+  private info: WorkerInfo;
+
+  constructor(private readonly opts: WorkerAgentOptions) {
+    this.id = opts.workerId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    if (!/^[\w.-]{1,128}$/.test(this.id))
+      throw new Error(`worker id "${this.id}" may only hold letters, digits, _ . -`);
+    this.redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
+    this.blocking = this.redis.duplicate();
+    this.info = {
+      id: this.id,
+      host: hostname(),
+      pid: process.pid,
+      engine: opts.engine,
+      device: opts.device,
+      ...(opts.memoryBytes !== undefined ? { memoryBytes: opts.memoryBytes } : {}),
+      startedAt: Date.now(),
+      state: 'idle',
+      system: opts.system,
+    };
+  }
+
+  get heartbeatIntervalMs(): number {
+    return (this.opts.heartbeatIntervalS ?? 2) * 1000;
+  }
+
+  async start(): Promise<void> {
+    await this.publishInfo();
+    await this.redis.sadd(workerKeys.registry(), this.id);
+    const thread = new URL('./heartbeat-thread.js', import.meta.url);
+    this.heartbeat = new Worker(thread, {
+      workerData: {
+        redisUrl: this.opts.redisUrl,
+        key: workerKeys.heartbeat(this.id),
+        intervalMs: this.heartbeatIntervalMs,
+        ttlMs: 3 * this.heartbeatIntervalMs,
+      },
+    });
+    this.heartbeat.unref();
+  }
+
+  async setState(state: WorkerState, run?: { runId: string; rank: number }): Promise<void> {
+    const { runId: _r, rank: _k, ...rest } = this.info;
+    this.info = { ...rest, state, ...(run ? { runId: run.runId, rank: run.rank } : {}) };
+    await this.publishInfo();
+  }
+
+  /** Waits for the next valid command; malformed inbox entries are reported and skipped. */
+  async nextCommand(
+    signal?: AbortSignal,
+    onInvalid?: (raw: string) => void,
+  ): Promise<WorkerCommand | undefined> {
+    while (!signal?.aborted) {
+      const popped = await this.blocking.blpop(workerKeys.inbox(this.id), 1);
+      if (!popped) continue;
+      const cmd = parseCommand(popped[1]);
+      if (cmd) return cmd;
+      onInvalid?.(popped[1]);
+    }
+    return undefined;
+  }
+
+  async stop(): Promise<void> {
+    this.heartbeat?.postMessage('stop');
+    await Promise.allSettled([
+      this.redis.srem(workerKeys.registry(), this.id),
+      this.redis.del(workerKeys.info(this.id), workerKeys.inbox(this.id)),
+    ]);
+    this.blocking.disconnect();
+    await this.redis.quit().catch(() => undefined);
+  }
+
+  private async publishInfo(): Promise<void> {
+    const key = workerKeys.info(this.id);
+    await this.redis
+      .multi()
+      .del(key)
+      .hset(key, Object.fromEntries(Object.entries(this.info).map(([k, v]) => [k, JSON.stringify(v)])))
+      .exec();
+  }
+}

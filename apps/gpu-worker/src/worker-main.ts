@@ -1,0 +1,142 @@
+import { parseArgs } from 'node:util';
+import type { Redis } from 'ioredis';
+import { loadEngine, type Engine } from '@lits-ddp/unet';
+import { runKeys, type RunEvent, type RunPlan, type WorkerCommand } from '@lits-ddp/protocol';
+import { collectSystemInfo } from './system-info.js';
+import { WorkerAgent } from './worker-agent.js';
+import { runTraining, TrainingStopped } from './training/train-run.js';
+
+const USAGE = `lits worker — one training worker process (one per GPU)
+
+  --redis URL          Redis (default REDIS_URL)
+  --id ID              stable worker id (default HOSTNAME-PID-random; k8s: the pod name)
+  --engine E           auto | gpu | node | cpu (default TFJS_ENGINE, then auto)
+  --no-deterministic-ops   do not set TF_DETERMINISTIC_OPS / TF_CUDNN_DETERMINISTIC before a native engine loads
+  --heartbeat-s S      heartbeat period (default 2)
+  --once               exit after one run (the local launcher's mode)`;
+
+export interface WorkerProcessOptions {
+  redisUrl: string;
+  workerId?: string;
+  engine?: string;
+  deterministicOps?: boolean;
+  heartbeatIntervalS?: number;
+  once?: boolean;
+  log?: (line: string) => void;
+}
+
+async function publish(redis: Redis, runId: string, event: RunEvent): Promise<void> {
+  await redis.xadd(runKeys.events(runId), 'MAXLEN', '~', 100_000, '*', 'e', JSON.stringify(event));
+}
+
+async function readPlan(redis: Redis, cmd: Extract<WorkerCommand, { type: 'assign' }>): Promise<RunPlan> {
+  const raw = await redis.get(runKeys.plan(cmd.runId));
+  if (!raw) throw new Error(`run ${cmd.runId}: no plan in Redis`);
+  const plan = JSON.parse(raw) as RunPlan;
+  if (plan.generation !== cmd.generation) {
+    throw new Error(
+      `run ${cmd.runId}: plan is generation ${plan.generation}, assignment is ${cmd.generation}`,
+    );
+  }
+  return plan;
+}
+
+/** Registers, then runs assignments until shut down (SIGTERM/SIGINT finish or abort the current collective). */
+export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<number> {
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const engine: Engine = await loadEngine({
+    engine: opts.engine,
+    deterministic: opts.deterministicOps ?? true,
+  });
+  const gpu = collectSystemInfo(engine.version).gpus[0];
+  const agent = new WorkerAgent({
+    redisUrl: opts.redisUrl,
+    workerId: opts.workerId,
+    engine: engine.name,
+    device: gpu?.name ?? (engine.name === 'cpu' ? 'cpu (pure JS)' : 'cpu'),
+    ...(gpu?.memoryBytes ? { memoryBytes: gpu.memoryBytes } : {}),
+    system: collectSystemInfo(engine.version),
+    heartbeatIntervalS: opts.heartbeatIntervalS,
+  });
+  const stopping = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    log(`worker ${agent.id}: ${signal}, stopping after the current collective`);
+    stopping.abort(signal);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  await agent.start();
+  log(`worker ${agent.id} ready: ${engine.description}`);
+  try {
+    while (!stopping.signal.aborted) {
+      const cmd = await agent.nextCommand(stopping.signal, (raw) =>
+        log(`ignoring malformed command: ${raw.slice(0, 200)}`),
+      );
+      if (!cmd || cmd.type === 'shutdown') break;
+      if (cmd.type !== 'assign') continue;
+      let plan: RunPlan;
+      try {
+        plan = await readPlan(agent.redis, cmd);
+      } catch (err) {
+        log(err instanceof Error ? err.message : String(err));
+        continue;
+      }
+      await agent.setState('busy', { runId: cmd.runId, rank: cmd.rank });
+      const send = (event: RunEvent): Promise<void> => publish(agent.redis, cmd.runId, event);
+      try {
+        await runTraining({
+          plan,
+          rank: cmd.rank,
+          redisUrl: opts.redisUrl,
+          engine,
+          publish: send,
+          signal: stopping.signal,
+          log,
+        });
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        if (!(err instanceof TrainingStopped)) log(`rank ${cmd.rank} of ${cmd.runId}: ${message}`);
+      } finally {
+        await agent.setState('idle');
+      }
+      if (opts.once) break;
+    }
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    await agent.stop();
+  }
+  return 0;
+}
+
+export async function runWorkerCli(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      redis: { type: 'string' },
+      id: { type: 'string' },
+      engine: { type: 'string' },
+      'no-deterministic-ops': { type: 'boolean', default: false },
+      'heartbeat-s': { type: 'string' },
+      once: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const redisUrl = values.redis ?? process.env.REDIS_URL;
+  if (!redisUrl) throw new Error('lits worker needs Redis: pass --redis URL or set REDIS_URL');
+  const heartbeat = values['heartbeat-s'] !== undefined ? Number(values['heartbeat-s']) : undefined;
+  if (heartbeat !== undefined && !(heartbeat > 0))
+    throw new Error(`--heartbeat-s must be a positive number, got ${values['heartbeat-s']}`);
+  return runWorkerProcess({
+    redisUrl,
+    ...(values.id ? { workerId: values.id } : {}),
+    ...(values.engine ? { engine: values.engine } : {}),
+    deterministicOps: !values['no-deterministic-ops'],
+    ...(heartbeat ? { heartbeatIntervalS: heartbeat } : {}),
+    once: values.once,
+  });
+}
