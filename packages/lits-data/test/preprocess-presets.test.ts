@@ -7,6 +7,7 @@ import {
   orientationCode,
   prepareWholeVolume,
   preprocessCase,
+  preprocessVolumes,
   readNifti,
   resolvePreprocessConfig,
   type Grid,
@@ -90,6 +91,22 @@ describe('seed preset on a generated full-size phantom (512×512×120)', () => {
       expect(cube.image[column + padEnd]).toBeGreaterThan(min);
     },
   );
+});
+
+describe('seed preset on a .nii.gz case', () => {
+  it('gives the same cube whether the file is streamed (running minimum) or preprocessed in memory', async () => {
+    const dir = join(tmp.dir, 'streamed');
+    const [c] = await generatePhantomDataset({ outDir: dir, cases: 1, size: [96, 80, 20], seed: 12 });
+    const config = resolvePreprocessConfig({ preset: 'seed', targetSlices: 64, cubeSize: 32 });
+    const streamed = await preprocessCase(c!, config);
+    const image = await readNifti(c!.image, { native: true });
+    const label = await readNifti(c!.label, { native: true });
+    const inMemory = preprocessVolumes(image, label, config);
+    expect(streamed.geometry.sliceCount!.padBefore).toBe(22);
+    expect(Buffer.compare(Buffer.from(streamed.image.buffer), Buffer.from(inMemory.image.buffer))).toBe(0);
+    expect(Buffer.compare(Buffer.from(streamed.label), Buffer.from(inMemory.label))).toBe(0);
+    expect(streamed.image[0]).toBe((image.data as Int16Array).reduce((a, b) => Math.min(a, b), Infinity));
+  });
 });
 
 describe('improved preset: RAS, target spacing, HU window, z-score', () => {

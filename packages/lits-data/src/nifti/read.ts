@@ -85,7 +85,11 @@ function fsError(file: string, error: unknown): LitsDataError {
 }
 
 /** Inflates a whole gzip file into one buffer sized from the gzip trailer, so there is no final concatenation. */
-function gunzipWhole(compressed: Buffer, file: string): Promise<Buffer> {
+function gunzipWhole(
+  compressed: Buffer,
+  file: string,
+  onData?: (out: Buffer, filled: number) => void,
+): Promise<Buffer> {
   const trailer = compressed.length >= 18 ? compressed.readUInt32LE(compressed.length - 4) : 0;
   const plausible = trailer > 0 && trailer <= compressed.length * 1100 && trailer < 2 ** 32 - 1;
   let out = Buffer.allocUnsafeSlow(plausible ? trailer : Math.max(1024, compressed.length * 4));
@@ -100,6 +104,7 @@ function gunzipWhole(compressed: Buffer, file: string): Promise<Buffer> {
       }
       chunk.copy(out, filled);
       filled += chunk.length;
+      onData?.(out, filled);
     });
     gunzip.on('end', () => resolve(filled === out.length ? out : out.subarray(0, filled)));
     gunzip.on('error', (error: NodeJS.ErrnoException) => {
@@ -113,8 +118,11 @@ function gunzipWhole(compressed: Buffer, file: string): Promise<Buffer> {
   });
 }
 
-/** The whole file, inflated when it is gzip. */
-export async function readFileBytes(file: string): Promise<Buffer> {
+/** The whole file, inflated when it is gzip (`onData` sees the buffer fill up, for gzip only). */
+export async function readFileBytes(
+  file: string,
+  onData?: (out: Buffer, filled: number) => void,
+): Promise<Buffer> {
   let raw: Buffer;
   try {
     raw = await readFile(file);
@@ -122,7 +130,7 @@ export async function readFileBytes(file: string): Promise<Buffer> {
     throw fsError(file, error);
   }
   if (raw.length === 0) throw new LitsDataError(file, 'empty file (0 bytes)');
-  return isGzip(raw) ? gunzipWhole(raw, file) : raw;
+  return isGzip(raw) ? gunzipWhole(raw, file, onData) : raw;
 }
 
 async function isGzipFile(file: string): Promise<boolean> {
@@ -252,20 +260,90 @@ export async function readNifti(
 ): Promise<NiftiVolume<Float32Array>>;
 export async function readNifti(path: string, options: { native: true }): Promise<NiftiVolume>;
 export async function readNifti(path: string, options: ReadNiftiOptions = {}): Promise<NiftiVolume> {
+  const { volume } = await readNiftiObserved(path, null);
+  if (options.native) return volume;
+  return { ...volume, data: toFloat32(volume.data, scalingOf(volume)), dataIsScaled: true };
+}
+
+/** Sees the stored values of a little-endian single-file .nii.gz in order, while it is still being inflated. */
+export interface VoxelObserver {
+  next(values: NiftiData): void;
+}
+
+/**
+ * `readNifti(path, { native: true })` that also feeds `observer` as the voxels arrive, so work such as a running
+ * minimum overlaps the inflate. `observedAll` says whether the observer saw every voxel (false for other files).
+ */
+export async function readNiftiObserved(
+  path: string,
+  observer: VoxelObserver | null,
+): Promise<{ volume: NiftiVolume; observedAll: boolean }> {
   const paths = await resolvePaths(path);
   let header: NiftiHeaderInfo;
   let imageBytes: Buffer;
+  let seen = 0;
   if (paths.pair) {
     header = await readHeaderOnly(paths, path);
     if (!(await exists(paths.image)))
       throw new LitsDataError(paths.image, `image file missing for header ${paths.header}`);
     imageBytes = await readFileBytes(paths.image);
   } else {
-    imageBytes = await readFileBytes(path);
-    const needed = Math.min(headerBytesNeeded(imageBytes), imageBytes.length);
+    const watch = observer ? progressiveView(path, observer, (n) => (seen = n)) : undefined;
+    imageBytes = await readFileBytes(path, watch);
+    const needed = Math.min(headerBytesNeeded(imageBytes), imageBytes.length, MAX_HEADER);
     header = parseHeader(imageBytes.subarray(0, needed), path, path);
+    const headerSize = header.format === 'nifti2' ? 544 : 352;
+    if (header.voxOffset < headerSize)
+      throw new LitsDataError(
+        path,
+        `vox_offset ${header.voxOffset} points inside the ${headerSize}-byte header`,
+      );
   }
-  const raw = extractVoxels(imageBytes, header, paths.image);
-  if (options.native) return { ...header, data: raw, dataIsScaled: false };
-  return { ...header, data: toFloat32(raw, scalingOf(header)), dataIsScaled: true };
+  const data = extractVoxels(imageBytes, header, paths.image);
+  return {
+    volume: { ...header, data, dataIsScaled: false },
+    observedAll: observer !== null && seen === data.length,
+  };
+}
+
+/** A gunzip progress callback that hands newly complete voxels to the observer; gives up on anything unusual. */
+function progressiveView(
+  path: string,
+  observer: VoxelObserver,
+  report: (seen: number) => void,
+): (out: Buffer, filled: number) => void {
+  let header: NiftiHeaderInfo | null = null;
+  let view: NiftiData | null = null;
+  let seen = 0;
+  let off = false;
+  return (out, filled) => {
+    if (off || filled < 544) return;
+    try {
+      if (!header) {
+        const needed = headerBytesNeeded(out.subarray(0, filled));
+        if (filled < needed) return;
+        header = parseHeader(out.subarray(0, needed), path, path);
+      }
+      const spec = datatypeByCode(header.datatype.code, path);
+      const count = header.shape.reduce((a, b) => a * b, 1);
+      const start = out.byteOffset + header.voxOffset;
+      if (
+        header.byteOrder !== 'little' ||
+        start % spec.bytes !== 0 ||
+        out.length < header.voxOffset + count * spec.bytes
+      ) {
+        off = true;
+        return;
+      }
+      if (!view || view.buffer !== out.buffer) view = spec.create(out.buffer, start, count);
+      const available = Math.min(count, Math.floor((filled - header.voxOffset) / spec.bytes));
+      if (available > seen) {
+        observer.next(view.subarray(seen, available));
+        seen = available;
+        report(seen);
+      }
+    } catch {
+      off = true; // the full read reports whatever is wrong with the file
+    }
+  };
 }

@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
 import { LitsDataError } from '../errors.js';
-import { readNifti, readNiftiHeader, scalingOf, type NiftiVolume } from '../nifti/read.js';
+import { readNifti, readNiftiHeader, readNiftiObserved, scalingOf, type NiftiVolume } from '../nifti/read.js';
+import { realMin, StoredRange } from './downscale.js';
 import type { NiftiHeaderInfo } from '../nifti/header.js';
 import { resolvePreprocessConfig, type PreprocessConfig, type PreprocessConfigInput } from './config.js';
 import { shape3, type Grid } from './grid.js';
@@ -87,7 +88,8 @@ export function preprocessVolumes(
 
 /**
  * Reads one case and runs the preset on it; the geometry comes from the image's header. For the seed preset the mask
- * is processed while the image is still being inflated (zlib runs off the main thread).
+ * is processed, and the image's minimum (the z pad value) tracked, while zlib still inflates the image off the main
+ * thread.
  */
 export async function preprocessCase(
   c: CaseFiles,
@@ -100,7 +102,8 @@ export async function preprocessCase(
     return { ...preprocessVolumes(image, label, resolved), caseId: c.id };
   }
   const imageHeader = await readNiftiHeader(c.image);
-  const pending = readNifti(c.image, { native: true });
+  const range = new StoredRange();
+  const pending = readNiftiObserved(c.image, { next: (values) => range.add(values) });
   pending.catch(() => undefined); // awaited below; this only stops an early label error leaving it unhandled
   const label = await readNifti(c.label, { native: true });
   const labelGrid = volumeGrid(label);
@@ -112,8 +115,10 @@ export async function preprocessCase(
     if (error instanceof NoLiverError) throw new LitsDataError(label.file, error.message, { cause: error });
     throw error;
   }
-  const image = await pending;
-  return { ...seedImageStage(volumeGrid(image), image.affine, resolved, stage), caseId: c.id };
+  const { volume: image, observedAll } = await pending;
+  const grid = volumeGrid(image);
+  const knownMin = observedAll ? realMin(range.min, range.max, grid.scale) : undefined;
+  return { ...seedImageStage(grid, image.affine, resolved, stage, knownMin), caseId: c.id };
 }
 
 /**

@@ -48,10 +48,29 @@ function storedExtreme(data: Grid['data'], largest: boolean): number {
 
 /** Minimum real value, ignoring NaN (the seed's pad value for the image). */
 export function minValue(grid: Grid): number {
-  const scale = grid.scale;
-  if (!scale) return storedExtreme(grid.data, false);
-  const stored = storedExtreme(grid.data, scale.slope < 0);
+  return realMin(
+    storedExtreme(grid.data, false),
+    grid.scale ? storedExtreme(grid.data, true) : -Infinity,
+    grid.scale,
+  );
+}
+
+/** The smallest real value given the smallest and largest stored ones (a negative slope swaps them). */
+export function realMin(storedMin: number, storedMax: number, scale: Grid['scale']): number {
+  if (!scale) return storedMin;
+  const stored = scale.slope < 0 ? storedMax : storedMin;
   return Number.isFinite(stored) ? Math.fround(stored * scale.slope + scale.inter) : Infinity;
+}
+
+/** Running smallest and largest stored values over chunks (NaN ignored). */
+export class StoredRange {
+  min = Infinity;
+  max = -Infinity;
+
+  add(values: Grid['data']): void {
+    this.min = Math.min(this.min, storedExtreme(values, false));
+    this.max = Math.max(this.max, storedExtreme(values, true));
+  }
 }
 
 /** The part of the source that feeds the requested box of the downscaled grid. */

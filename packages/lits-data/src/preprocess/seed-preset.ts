@@ -74,19 +74,20 @@ export function seedLabelStage(label: Grid, config: SeedPresetConfig): SeedLabel
   return { labelCube: cropCube(labelDown, start, size, (n) => new Uint8Array(n)), centre, start, size };
 }
 
-/** The image half: the block means of the cube's region only, then the cube. */
+/** The image half: the block means of the cube's region only, then the cube. `knownMin`: the image minimum if known. */
 export function seedImageStage(
   image: Grid,
   affine: Matrix4,
   config: SeedPresetConfig,
   stage: SeedLabelStage,
+  knownMin?: number,
 ): CubeResult {
   const { geometry, plan } = baseGeometry(image, affine, config);
   const { start, size, centre } = stage;
   const padded = plan.padBefore + plan.padAfter > 0;
   const region = downscaleMean(image, config.downscale, {
     slicePlan: plan,
-    padValue: padded ? minValue(image) : 0,
+    padValue: padded ? (knownMin ?? minValue(image)) : 0,
     region: { start, size },
   });
   const axes = cropAxes(geometry.axes, start);
