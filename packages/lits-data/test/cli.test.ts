@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -165,6 +165,32 @@ describe('lits-data CLI', () => {
       window: [-200, 250],
       cubeSize: 8,
     });
+  });
+
+  it('preprocess draws a progress bar on a TTY (run under script(1) for a pseudo-terminal)', async () => {
+    const script = '/usr/bin/script';
+    if (!existsSync(script)) {
+      if (process.env.CI === 'true')
+        throw new Error('CI=true but script(1) is missing; the TTY test must run in CI');
+      process.stderr.write('lits-data: skipping the TTY progress-bar test: script(1) is missing\n');
+      return;
+    }
+    const command = [
+      process.execPath,
+      cliPath,
+      'preprocess',
+      data,
+      '--cache',
+      join(tmp.dir, 'tty-cache'),
+      '--cube',
+      '8',
+    ]
+      .map((a) => `'${a}'`)
+      .join(' ');
+    const { stdout } = await exec(script, ['-qec', command, '/dev/null']);
+    expect(stdout).toMatch(/preprocess \[[^\]]+\] 2\/2 cases \| case 1/);
+    expect(stdout).not.toMatch(/preprocess: 1\/2/);
+    expect(stdout).toMatch(/2 cubes in .* \(2 new, 0 cached\)/);
   });
 
   it('errors are one line naming the file and reason, with a stack only under --verbose', async () => {
