@@ -123,13 +123,13 @@ export function quantiseRange(
 }
 
 /**
- * Writes out[i] = acc[i] / scale (/ divisor) for i in [start, end): one exact product, one rounding to float32
+ * Writes out[i] = sums[i - start] / scale (/ divisor) for i in [start, end): one exact product, one rounding to float32
  * (two roundings, double then float, for a mean). Returns the first index that overflowed float32, or -1; only
  * blocks whose bound |sum| < total * 2^E_b reaches 2^127 can overflow, so only those are checked.
  */
 export function dequantiseRange(
   out: Float32Array,
-  acc: Int32Array | Float64Array,
+  sums: Int32Array | Float64Array,
   scales: Float64Array,
   exponents: Float32Array,
   expOffset: number,
@@ -147,8 +147,8 @@ export function dequantiseRange(
     if (s === 0) out.fill(0, a, stop);
     else {
       const unit = 1 / s; // a power of two, so exact
-      if (divisor === 1) for (let i = a; i < stop; i++) out[i] = (acc[i] as number) * unit;
-      else for (let i = a; i < stop; i++) out[i] = ((acc[i] as number) * unit) / divisor;
+      if (divisor === 1) for (let i = a; i < stop; i++) out[i] = (sums[i - start] as number) * unit;
+      else for (let i = a; i < stop; i++) out[i] = ((sums[i - start] as number) * unit) / divisor;
       if (overflow < 0 && total * 2 ** (exponents[expOffset + b] as number) >= 2 ** 127) {
         for (let i = a; i < stop; i++) {
           if (!Number.isFinite(out[i] as number)) {

@@ -160,10 +160,8 @@ export async function allReduceExactBody(
   const out = new Float32Array(length);
   let overflow = -1;
   const divisor = a.op === 'mean' ? a.total : 1;
-  const reduce = async <T extends Int32Array | Float64Array>(
-    acc: T,
-    combine: Combine<T>,
-  ): Promise<number> => {
+  let count = -1;
+  const reduce = async <T extends Int32Array | Float64Array>(acc: T, combine: Combine<T>): Promise<void> => {
     await ringAllReduce(t, {
       data: acc,
       combine,
@@ -172,18 +170,28 @@ export async function allReduceExactBody(
         quantiseRange(acc, contributions, scales, block, start, Math.min(end, length));
         if (end > length) acc[length] = contributions.length;
       },
-      finish: (start, end) => {
+      gatherIntoData: false,
+      finish: (start, end, values) => {
         const stop = Math.min(end, length);
-        const at = dequantiseRange(out, acc, scales, exponents, HEAD, a.total, block, start, stop, divisor);
+        const at = dequantiseRange(
+          out,
+          values,
+          scales,
+          exponents,
+          HEAD,
+          a.total,
+          block,
+          start,
+          stop,
+          divisor,
+        );
         if (at >= 0 && (overflow < 0 || at < overflow)) overflow = at;
+        if (end > length) count = values[length - start] as number;
       },
     });
-    return acc[length] as number;
   };
-  const count =
-    o.exactLanes === 'int32'
-      ? await reduce(new Int32Array(length + 1), sumInt32)
-      : await reduce(new Float64Array(length + 1), sumFloat64);
+  if (o.exactLanes === 'int32') await reduce(new Int32Array(length + 1), sumInt32);
+  else await reduce(new Float64Array(length + 1), sumFloat64);
   if (count !== a.total) {
     throw new CollectiveArgumentError(
       `${where}: the ranks passed ${count} contributions in all, but totalContributions is ${a.total}`,

@@ -22,8 +22,13 @@ export interface RingSpec<T extends Lanes> {
    * forwarded: it may transform the values in place (e.g. divide for a mean), and every rank receives the result.
    */
   complete?: (a: number, b: number) => void;
-  /** Called once per slice as soon as data[a, b) holds its final values. Must not change them. */
-  finish?: (a: number, b: number) => void;
+  /** Called once per slice with its final values (a view: do not keep or change it). */
+  finish?: (a: number, b: number, values: T) => void;
+  /**
+   * Store all-gathered slices in `data` (default true). When false, they are forwarded as received and only
+   * passed to `finish`, which saves a copy when the caller converts the result anyway.
+   */
+  gatherIntoData?: boolean;
 }
 
 const mod = (a: number, n: number): number => ((a % n) + n) % n;
@@ -50,11 +55,12 @@ function slices(start: number, end: number, perSlice: number): [number, number][
 export async function ringAllReduce<T extends Lanes>(t: OpTransport, spec: RingSpec<T>): Promise<void> {
   const n = t.worldSize;
   const { data, combine, prepare, complete, finish, source } = spec;
+  const keep = spec.gatherIntoData ?? true;
   if (n === 1) {
     if (source) data.set(source);
     prepare?.(0, data.length);
     complete?.(0, data.length);
-    finish?.(0, data.length);
+    finish?.(0, data.length, data);
     return;
   }
   const r = t.rank;
@@ -105,15 +111,22 @@ export async function ringAllReduce<T extends Lanes>(t: OpTransport, spec: RingS
       'do all ranks pass the same length and chunkBytes?',
     );
     const incoming = lanesFrom(data, buf, p.b - p.a);
+    const next = p.step + 1 < steps ? hopOf(p.step + 1, p.chunk) : undefined;
     if (p.step < n - 1) {
       const dst = data.subarray(p.a, p.b) as T;
       // Each slice is received once in reduce-scatter, so with a source this is its first and only combine.
       combine(dst, source ? (source.subarray(p.a, p.b) as T) : dst, incoming);
-    } else data.set(incoming, p.a);
-    // After the last reduce-scatter step this rank's own segment is complete; all-gather slices arrive complete.
-    if (p.step === n - 2) complete?.(p.a, p.b);
-    if (p.step >= n - 2) finish?.(p.a, p.b);
-    if (p.step + 1 < steps) t.send(right, hopOf(p.step + 1, p.chunk), bytesOf(data, p.a, p.b));
+      if (p.step === n - 2) {
+        // This rank's own segment is now complete.
+        complete?.(p.a, p.b);
+        finish?.(p.a, p.b, dst);
+      }
+      if (next) t.send(right, next, bytesOf(data, p.a, p.b));
+    } else {
+      if (keep) data.set(incoming, p.a);
+      finish?.(p.a, p.b, incoming);
+      if (next) t.send(right, next, buf);
+    }
   }
   await t.flush();
 }
