@@ -346,26 +346,33 @@ export class Communicator {
     this.timingOut = true;
     const health = this.connections.health(0);
     const seconds = this.o.timeoutMs / 1000;
-    const diagnosis = sending
+    // The instance carrying the message: the sender's outbox.
+    const instance = this.connections.instanceOf(sending ? this.rank : point.from);
+    const carrier = this.connections.health(instance);
+    const diagnosis = !carrier.ready
       ? {
           suspects: [],
-          detail: `Redis ${this.connections.describe(this.connections.instanceOf(this.rank))} did not acknowledge a push`,
+          detail:
+            `Redis ${this.connections.describe(instance)} is unreachable` +
+            (carrier.lastError ? `: ${carrier.lastError.message}` : ''),
         }
-      : await diagnose({
-          control: this.connections.control(),
-          controlReady: health.ready,
-          redisName: this.connections.describe(0),
-          redisError: health.lastError,
-          runId: this.runId,
-          generation: this.generation,
-          progressKey: this.keys.progress,
-          rank: this.rank,
-          worldSize: this.worldSize,
-          sequence: point.sequence,
-          label: point.operation,
-          waitingFor: point.from,
-          budgetMs: 500,
-        });
+      : sending
+        ? { suspects: [], detail: `Redis ${this.connections.describe(instance)} did not acknowledge a push` }
+        : await diagnose({
+            control: this.connections.control(),
+            controlReady: health.ready,
+            redisName: this.connections.describe(0),
+            redisError: health.lastError,
+            runId: this.runId,
+            generation: this.generation,
+            progressKey: this.keys.progress,
+            rank: this.rank,
+            worldSize: this.worldSize,
+            sequence: point.sequence,
+            label: point.operation,
+            waitingFor: point.from,
+            budgetMs: 500,
+          });
     const where = `${phaseName(point.phase)} step ${point.step}, chunk ${point.chunk}`;
     const target = sending ? `pushing to rank ${point.from}` : `waiting for rank ${point.from}`;
     const message =
