@@ -102,7 +102,7 @@ export async function preprocessCase(
     return { ...preprocessVolumes(image, label, resolved), caseId: c.id };
   }
   const imageHeader = await readNiftiHeader(c.image);
-  const range = new StoredRange();
+  const range = new StoredRange((scalingOf(imageHeader)?.slope ?? 1) < 0);
   const pending = readNiftiObserved(c.image, { next: (values) => range.add(values) });
   pending.catch(() => undefined); // awaited below; this only stops an early label error leaving it unhandled
   const label = await readNifti(c.label, { native: true });

@@ -62,14 +62,16 @@ export function realMin(storedMin: number, storedMax: number, scale: Grid['scale
   return Number.isFinite(stored) ? Math.fround(stored * scale.slope + scale.inter) : Infinity;
 }
 
-/** Running smallest and largest stored values over chunks (NaN ignored). */
+/** Running smallest (and, for a negative slope, largest) stored value over chunks (NaN ignored). */
 export class StoredRange {
   min = Infinity;
   max = -Infinity;
 
+  constructor(private readonly needMax: boolean) {}
+
   add(values: Grid['data']): void {
     this.min = Math.min(this.min, storedExtreme(values, false));
-    this.max = Math.max(this.max, storedExtreme(values, true));
+    if (this.needMax) this.max = Math.max(this.max, storedExtreme(values, true));
   }
 }
 
@@ -151,11 +153,16 @@ function wordReader(
   const ox = w.size[0];
   if (data instanceof Uint8Array && nx % 4 === 0 && w.x0 % 4 === 0 && width % 4 === 0) {
     const words = new Uint32Array(data.buffer, data.byteOffset, data.length >> 2);
+    const bytes = Buffer.from(data.buffer, data.byteOffset, data.length);
+    const zeros = Buffer.alloc(width);
     const quads = width >> 2;
     return (z, acc, touched) => {
       for (let y = w.y0; y < w.y1; y++) {
+        const first = nx * (y + ny * z) + w.x0;
+        // A native memcmp against zeros skips the background rows that make up most of a mask.
+        if (bytes.compare(zeros, 0, width, first, first + width) === 0) continue;
         const out = ((y >> 1) - w.start[1]) * ox;
-        const base = (nx * (y + ny * z) + w.x0) >> 2;
+        const base = first >> 2;
         for (let q = 0; q < quads; q++) {
           const v = words[base + q]!;
           if (v === 0) continue;
