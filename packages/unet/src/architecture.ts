@@ -42,6 +42,8 @@ export interface ParameterSpec {
   readonly offset: number;
   /** in·k³ of the conv this belongs to (0 for BN); PyTorch's init bound is 1/√fanIn. */
   readonly fanIn: number;
+  /** Conv kernels after a concatenation: input channels per concatenated tensor ([upsampled, skip]). */
+  readonly inputGroups?: readonly number[];
 }
 
 export interface BatchNormSpec {
@@ -95,16 +97,31 @@ class LayoutBuilder {
 
   constructor(private readonly dropoutRate: number) {}
 
-  private add(block: BlockName, layer: string, role: ParameterRole, shape: number[], fanIn: number): void {
+  private add(
+    block: BlockName,
+    layer: string,
+    role: ParameterRole,
+    shape: number[],
+    fanIn: number,
+    inputGroups?: readonly number[],
+  ): void {
     const size = shape.reduce((a, b) => a * b, 1);
     const name = `${block}.${layer}.${role}`;
-    this.parameters.push({ name, block, layer, role, shape, size, offset: this.offset, fanIn });
+    const spec: ParameterSpec = { name, block, layer, role, shape, size, offset: this.offset, fanIn };
+    this.parameters.push(inputGroups && inputGroups.length > 1 ? { ...spec, inputGroups } : spec);
     this.offset += size;
   }
 
-  conv(block: BlockName, layer: string, k: number, cin: number, cout: number): void {
+  conv(
+    block: BlockName,
+    layer: string,
+    k: number,
+    cin: number,
+    cout: number,
+    inputGroups?: readonly number[],
+  ): void {
     const fanIn = cin * k * k * k;
-    this.add(block, layer, 'weight', [k, k, k, cin, cout], fanIn);
+    this.add(block, layer, 'weight', [k, k, k, cin, cout], fanIn, inputGroups);
     this.add(block, layer, 'bias', [cout], fanIn);
   }
 
@@ -112,12 +129,14 @@ class LayoutBuilder {
     this.dropouts.push({ index: this.dropouts.length, name: `${block}.${layer}`, rate, channels });
   }
 
-  /** ConvBlock: two stages of Dropout3d(p) → conv 3³ → BatchNorm → ReLU. */
-  convBlock(block: BlockName, cin: number, cout: number): void {
+  /** ConvBlock: two stages of Dropout3d(p) → conv 3³ → BatchNorm → ReLU; `cin` may list concatenated inputs. */
+  convBlock(block: BlockName, cin: number | readonly number[], cout: number): void {
+    const groups = typeof cin === 'number' ? [cin] : cin;
+    const total = groups.reduce((a, b) => a + b, 0);
     for (const stage of [1, 2]) {
-      const inputs = stage === 1 ? cin : cout;
+      const inputs = stage === 1 ? total : cout;
       this.dropout(block, `drop${stage}`, this.dropoutRate, inputs);
-      this.conv(block, `conv${stage}`, 3, inputs, cout);
+      this.conv(block, `conv${stage}`, 3, inputs, cout, stage === 1 ? groups : undefined);
       this.add(block, `bn${stage}`, 'gamma', [cout], 0);
       this.add(block, `bn${stage}`, 'beta', [cout], 0);
       this.batchNorms.push({ name: `${block}.bn${stage}`, channels: cout, offset: this.bnOffset });
@@ -155,9 +174,9 @@ export function unetLayout(architecture: UNetArchitecture = SEED_ARCHITECTURE): 
   b.convBlock('mid', 4 * w, 4 * w);
   // Up blocks: dropout on the decoder tensor, ×2, concat [upsampled, skip], ConvBlock.
   b.dropout('up1', 'drop', RESAMPLE_DROPOUT, 4 * w);
-  b.convBlock('up1', 4 * w + 2 * w, 2 * w);
+  b.convBlock('up1', [4 * w, 2 * w], 2 * w);
   b.dropout('up2', 'drop', RESAMPLE_DROPOUT, 2 * w);
-  b.convBlock('up2', 2 * w + w, w);
+  b.convBlock('up2', [2 * w, w], w);
   b.conv('outc', 'conv', 1, w, arch.classes);
 
   const blocks = BLOCK_NAMES.map((name) => ({

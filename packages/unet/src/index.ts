@@ -14,3 +14,8 @@ export * from './plateau.js';
 export * from './checkpoint.js';
 export * from './export-tfjs.js';
 export * from './synthetic.js';
+export * from './benchmark.js';
+export * from './cli-commands.js';
+export * from './flops.js';
+export * from './summary.js';
+export * from './parameter-tensors.js';

@@ -24,6 +24,7 @@ import {
   type StepKey,
 } from './micro-batch.js';
 import { forwardUNet, type BatchMoments } from './network.js';
+import { readSlot, tensorSlots, writeSlot } from './parameter-tensors.js';
 
 export interface UNetConfig {
   readonly architecture: UNetArchitecture;
@@ -154,8 +155,8 @@ export class UNet3D {
   private params(): tfjs.Tensor[] {
     if (!this.paramTensors) {
       const tf = this.tf;
-      this.paramTensors = this.layout.parameters.map((p) =>
-        tf.keep(tf.tensor(this.weights.slice(p.offset, p.offset + p.size), [...p.shape], 'float32')),
+      this.paramTensors = tensorSlots(this.layout).map((slot) =>
+        tf.keep(tf.tensor(readSlot(slot, this.weights), [...slot.shape], 'float32')),
       );
     }
     return this.paramTensors;
@@ -215,7 +216,9 @@ export class UNet3D {
     })(params);
     try {
       const flat = new Float32Array(this.layout.totalParams);
-      this.layout.parameters.forEach((p, i) => flat.set((grads[i] as tfjs.Tensor).dataSync(), p.offset));
+      tensorSlots(this.layout).forEach((slot, i) =>
+        writeSlot(slot, (grads[i] as tfjs.Tensor).dataSync(), flat),
+      );
       const bnStats = new Float32Array(this.layout.bnStatsLength);
       this.layout.batchNorms.forEach((bn, j) => {
         const mean = (kept[1 + 2 * j] as tfjs.Tensor).dataSync();

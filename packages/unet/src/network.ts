@@ -3,6 +3,7 @@ import type * as tfjs from '@tensorflow/tfjs';
 import { BN_EPSILON, type BlockName, type UNetLayout } from './architecture.js';
 import { addBias, batchNormTrain, channelMask } from './channel-ops.js';
 import type { Tfjs } from './engine.js';
+import { tensorSlots } from './parameter-tensors.js';
 
 type Tensor = tfjs.Tensor;
 type Tensor1D = tfjs.Tensor1D;
@@ -45,9 +46,10 @@ class UNetGraph {
     params: readonly Tensor[],
     private readonly mode: ForwardMode,
   ) {
-    if (params.length !== layout.parameters.length)
-      throw new Error(`forward needs ${layout.parameters.length} parameter tensors, got ${params.length}`);
-    layout.parameters.forEach((p, i) => this.byName.set(p.name, params[i] as Tensor));
+    const slots = tensorSlots(layout);
+    if (params.length !== slots.length)
+      throw new Error(`forward needs ${slots.length} parameter tensors, got ${params.length}`);
+    slots.forEach((slot, i) => this.byName.set(slot.name, params[i] as Tensor));
   }
 
   private param(name: string): Tensor {
@@ -77,8 +79,8 @@ class UNetGraph {
   }
 
   /**
-   * Conv + bias over channel groups: conv(concat(groups), W) computed as Σ_g conv(group_g, W[:, :, :, slice_g, :]),
-   * so the concatenation (whose gradient, a channel split, is slow on the cpu backend) is never materialised.
+   * Conv + bias over channel groups: conv(concat(groups), W) computed as Σ_g conv(group_g, W_g), W_g being the
+   * kernel's input-channel slice g (its own tensor, see parameter-tensors.ts), so no concat/split is needed.
    */
   private conv(
     groups: readonly Tensor5D[],
@@ -86,17 +88,11 @@ class UNetGraph {
     layer: string,
     stride: number,
     pad: 'same' | 'valid',
-  ) {
+  ): Tensor5D {
     const tf = this.tf;
-    const weight = this.param(`${block}.${layer}.weight`) as tfjs.Tensor5D;
+    const name = `${block}.${layer}.weight`;
     const kernels =
-      groups.length === 1
-        ? [weight]
-        : tf.split(
-            weight,
-            groups.map((g) => g.shape[4]),
-            3,
-          );
+      groups.length === 1 ? [this.param(name)] : groups.map((_, g) => this.param(`${name}#${g}`));
     const parts = groups.map((x, i) => tf.conv3d(x, kernels[i] as tfjs.Tensor5D, stride, pad, 'NDHWC'));
     const y = parts.reduce((sum, part) => tf.add(sum, part) as Tensor5D);
     return addBias(tf, y, this.param(`${block}.${layer}.bias`) as Tensor1D);
@@ -158,7 +154,7 @@ class UNetGraph {
   }
 }
 
-/** Runs the network on `input` [N, D, H, W, inChannels]; `params` in layout order. Call inside tf.tidy/grads. */
+/** Runs the network on `input` [N, D, H, W, inChannels]; `params` in tensorSlots order. Call inside tf.tidy/grads. */
 export function forwardUNet(
   tf: Tfjs,
   layout: UNetLayout,

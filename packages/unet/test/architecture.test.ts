@@ -1,5 +1,14 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadEngine, SEED_ARCHITECTURE, UNet3D, unetLayout, type Tfjs } from '../src/index.js';
+import {
+  loadEngine,
+  readSlot,
+  SEED_ARCHITECTURE,
+  tensorSlots,
+  UNet3D,
+  unetLayout,
+  writeSlot,
+  type Tfjs,
+} from '../src/index.js';
 
 let tf: Tfjs;
 beforeAll(async () => {
@@ -53,7 +62,28 @@ describe('UNet3D at the seed defaults', () => {
       offset += p.size;
     }
     // The concat order [upsampled 4w, skip 2w] fixes up1.conv1's input channels at 192.
-    expect(layout.parameters.find((p) => p.name === 'up1.conv1.weight')!.shape).toEqual([3, 3, 3, 192, 64]);
+    const up1 = layout.parameters.find((p) => p.name === 'up1.conv1.weight')!;
+    expect(up1.shape).toEqual([3, 3, 3, 192, 64]);
+    expect(up1.inputGroups).toEqual([128, 64]);
+  });
+
+  it('splits the kernels after a concatenation into per-input tensors and reassembles them exactly', () => {
+    const layout = unetLayout({ ...SEED_ARCHITECTURE, width: 4 });
+    const slots = tensorSlots(layout);
+    expect(slots.filter((s) => s.channels).map((s) => [s.name, s.shape])).toEqual([
+      ['up1.conv1.weight#0', [3, 3, 3, 16, 8]],
+      ['up1.conv1.weight#1', [3, 3, 3, 8, 8]],
+      ['up2.conv1.weight#0', [3, 3, 3, 8, 4]],
+      ['up2.conv1.weight#1', [3, 3, 3, 4, 4]],
+    ]);
+    const flat = Float32Array.from({ length: layout.totalParams }, (_, i) => i);
+    const copy = new Float32Array(layout.totalParams);
+    for (const slot of slots) writeSlot(slot, readSlot(slot, flat), copy);
+    expect(copy).toEqual(flat);
+    // Input channel c of tap t of up2.conv1 belongs to group 1 iff c ≥ 8.
+    const g1 = slots.find((s) => s.name === 'up2.conv1.weight#1')!;
+    const spec = g1.spec;
+    expect(readSlot(g1, flat)[0]).toBe(spec.offset + 8 * 4);
   });
 
   it('builds the seed-size model; its output is [N, D, H, W, 3] probabilities that sum to 1', () => {
