@@ -144,7 +144,9 @@ export class Communicator {
       return this.allReduceExact([x], { totalContributions: this.worldSize, op });
     }
     const allow = options.allowNonFinite ?? false;
-    return this.run('allReduce', 'allreduce', `allReduce(${op})`, (t) => allReduceRingBody(t, x, op, allow));
+    return this.run('allReduce', `allreduce-${op}`, `allReduce(${op})`, (t) =>
+      allReduceRingBody(t, x, op, allow),
+    );
   }
 
   /**
@@ -154,7 +156,7 @@ export class Communicator {
    */
   allReduceExact(contributions: readonly Float32Array[], options: ExactOptions): Promise<Float32Array> {
     const args = checkExactArgs(contributions, options, this.o);
-    return this.run('allReduceExact', 'exact', `allReduceExact(${args.op})`, (t) =>
+    return this.run('allReduceExact', `exact-${args.op}`, `allReduceExact(${args.op})`, (t) =>
       allReduceExactBody(t, contributions, args, this.o),
     );
   }

@@ -116,7 +116,8 @@ export async function diagnose(d: DiagnosisInput): Promise<Diagnosis> {
   }
   if (mismatched.length) {
     parts.push(
-      `${mismatched.join('; ')} while this rank is in ${d.label}: collectives were called in a different order`,
+      `${mismatched.join('; ')} while this rank is in ${d.label}: the ranks called different collectives ` +
+        `(or gave different arguments) at this point`,
     );
   }
   if (behind.length) parts.push(behind.join('; '));

@@ -6,7 +6,9 @@ import {
   type CollectivePhase,
 } from '@lits-ddp/protocol';
 import { CollectiveProtocolError } from './errors.js';
-import { expectBytes, type OpTransport } from './transport.js';
+import { expectBytes, type Hop, type OpTransport } from './transport.js';
+
+const EMPTY = new Uint8Array(0);
 
 const MAX_FRAME_BYTES = 0xffffffff;
 
@@ -85,7 +87,12 @@ export async function starAllGather(
   return result;
 }
 
-/** The root sends its payload to every other rank. */
+const ACK: Hop = { phase: 'star', step: 1, chunk: 0 };
+
+/**
+ * The root sends its payload to every other rank, and returns once each has acknowledged it: so ranks that disagree
+ * about the root wait (and time out, naming the mismatch) instead of each returning its own data.
+ */
 export async function starBroadcast(
   t: OpTransport,
   root: number,
@@ -93,9 +100,17 @@ export async function starBroadcast(
 ): Promise<Buffer> {
   if (t.rank === root) {
     if (!payload) throw new TypeError(`${t.label}: the root rank ${root} must pass the data to broadcast`);
-    for (let k = 1; k < t.worldSize; k++) sendFramed(t, (root + k) % t.worldSize, 'star', payload);
+    const others = Array.from({ length: t.worldSize - 1 }, (_, k) => (root + 1 + k) % t.worldSize);
+    for (const to of others) sendFramed(t, to, 'star', payload);
+    const acks = others.map((from) => t.recv(from, ACK));
+    for (const a of acks) a.catch(() => undefined);
+    for (const [i, a] of acks.entries())
+      expectBytes(t, others[i] as number, ACK, await a, 0, 'acknowledgement');
     await t.flush();
     return Buffer.from(payload);
   }
-  return recvFramed(t, root, 'star');
+  const data = await recvFramed(t, root, 'star');
+  t.send(root, ACK, EMPTY);
+  await t.flush();
+  return data;
 }

@@ -64,12 +64,27 @@ describe.skipIf(!redisUrl)('failure behaviour against a real redis-server', () =
     await expect(a?.barrier()).rejects.toBe(a?.failure);
   });
 
-  it('ranks calling collectives in a different order are told so', async () => {
-    const [a, b] = await open(redisUrl as string, 2, { timeoutS: TIMEOUT_S });
-    const results = await Promise.all([outcome(a?.allReduce(new Float32Array(8))), outcome(b?.barrier())]);
-    const messages = results.map((r) => r.error.message).join('\n');
-    expect(messages).toMatch(
-      /rank (0 is in allReduce\(sum\)|1 is in barrier) #0 while this rank is in (barrier|allReduce\(sum\)): collectives were called in a different order/,
+  it('ranks calling different collectives, ops or roots at one point are told so', async () => {
+    const pairs = await Promise.all(
+      [0, 1, 2].map(() => open(redisUrl as string, 2, { timeoutS: TIMEOUT_S })),
+    );
+    const [[a, b], [c, d], [e, f]] = pairs as [Communicator[], Communicator[], Communicator[]];
+    const x = new Float32Array(8);
+    const results = await Promise.all([
+      Promise.all([outcome(a?.allReduce(x)), outcome(b?.barrier())]),
+      Promise.all([outcome(c?.allReduce(x, { op: 'sum' })), outcome(d?.allReduce(x, { op: 'max' }))]),
+      Promise.all([outcome(e?.broadcast(Buffer.from('0'), 0)), outcome(f?.broadcast(Buffer.from('1'), 1))]),
+    ]);
+    const text = results.map((pair) => pair.map((r) => r.error.message).join('\n'));
+    const mismatch = 'the ranks called different collectives \\(or gave different arguments\\) at this point';
+    expect(text[0]).toMatch(
+      new RegExp(`is in (barrier|allReduce\\(sum\\)) #0 while this rank is in .*: ${mismatch}`),
+    );
+    expect(text[1]).toMatch(
+      new RegExp(`is in allReduce\\((max|sum)\\) #0 while this rank is in .*: ${mismatch}`),
+    );
+    expect(text[2]).toMatch(
+      new RegExp(`is in broadcast\\(root [01]\\) #0 while this rank is in .*: ${mismatch}`),
     );
   });
 

@@ -18,8 +18,8 @@ describe('collective keys and messages (packages/protocol)', () => {
     expect(keys.abort).toBe('lits:run:run-1:coll:g3:abort');
     expect(keys.progress).toBe('lits:run:run-1:coll:g3:progress');
     expect(
-      keys.message({ sequence: 12, op: 'allreduce', phase: 'rs', step: 1, chunk: 4, from: 2, to: 3 }),
-    ).toBe('lits:run:run-1:coll:g3:m:12:allreduce:rs:1:4:2>3');
+      keys.message({ sequence: 12, op: 'allreduce-sum', phase: 'rs', step: 1, chunk: 4, from: 2, to: 3 }),
+    ).toBe('lits:run:run-1:coll:g3:m:12:allreduce-sum:rs:1:4:2>3');
     expect(keys.pattern).toBe('lits:run:run-1:coll:g3:*');
     expect(CollectiveKeys.runPattern('run-1', 'lits')).toBe('lits:run:run-1:coll:*');
     expect(keys.scratch('star-up', 2)).toBe('lits:run:run-1:coll:g3:x:star-up:2');

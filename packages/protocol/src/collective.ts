@@ -1,8 +1,20 @@
 // Keys and messages of the collectives (packages/allreduce). Every Redis key a collective touches is built here.
 import { keyPrefix } from './namespace.js';
 
-/** The collective a message belongs to; part of every message key. */
-export type CollectiveOp = 'allreduce' | 'exact' | 'broadcast' | 'allgather' | 'barrier';
+/**
+ * The collective a message belongs to, with its reduce operation; part of every message key, so ranks that call
+ * different collectives (or reduce with different operations) at one sequence number never consume each other's
+ * messages: they time out and the diagnosis names the mismatch.
+ */
+export type CollectiveOp =
+  | 'allreduce-sum'
+  | 'allreduce-mean'
+  | 'allreduce-max'
+  | 'exact-sum'
+  | 'exact-mean'
+  | 'broadcast'
+  | 'allgather'
+  | 'barrier';
 
 /**
  * Sub-phase inside one collective: ring reduce-scatter / all-gather (`rs`, `ag`), the exact mode's exponent ring
