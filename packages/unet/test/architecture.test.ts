@@ -127,6 +127,28 @@ describe('UNet3D at the seed defaults', () => {
     );
   });
 
+  it('leaves no tensors behind across training, evaluation and prediction', () => {
+    const model = UNet3D.create(tf, { seed: 3, architecture: { width: 2 } });
+    const image = Float32Array.from({ length: 1024 }, (_, i) => Math.fround(Math.cos(i)));
+    const mb = {
+      image,
+      label: new Uint8Array(1024).map((_, i) => i % 3),
+      batch: 2,
+      shape: [8, 8, 8] as const,
+    };
+    const counts: number[] = [];
+    for (let step = 0; step < 3; step++) {
+      model.trainStep([mb, mb], { seed: 3, epoch: 0, step });
+      model.evaluate(mb, { batch: step });
+      model.predictProbabilities(mb.image, mb.shape, 2);
+      counts.push(tf.memory().numTensors);
+    }
+    expect(new Set(counts).size).toBe(1);
+    const before = tf.memory().numTensors;
+    model.dispose();
+    expect(tf.memory().numTensors).toBeLessThan(before);
+  });
+
   it('rejects bad shapes and inputs with errors naming the field', () => {
     const model = UNet3D.create(tf, { seed: 1, architecture: { width: 2 } });
     const key = { seed: 1, epoch: 0, step: 0, microBatch: 0 };
