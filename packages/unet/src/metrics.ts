@@ -225,44 +225,26 @@ export class MetricCounts {
     return { classes: this.classes, records: this.sortedRecords() };
   }
 
-  /** Per-batch sums over micro-batches, in batch order. */
+  /** Per-batch sums over micro-batches (in micro order), in batch order. */
   private batches(): { loss: number; acc: number; intersection: number[]; union: number[] }[] {
-    const out: { loss: number; acc: number; intersection: number[]; union: number[] }[] = [];
-    let current: {
-      batch: number;
-      voxels: number;
-      correct: number;
-      lossSum: number;
-      i: number[];
-      p: number[];
-      t: number[];
-    } | null = null;
-    const flush = () => {
-      if (!current) return;
-      out.push({
-        loss: current.lossSum / current.voxels,
-        acc: current.correct / current.voxels,
-        intersection: current.i,
-        union: current.i.map((i, c) => (current!.p[c] as number) + (current!.t[c] as number) - i),
-      });
-    };
-    for (const r of this.sortedRecords()) {
-      if (!current || current.batch !== r.batch) {
-        flush();
-        const zeros = () => new Array<number>(this.classes).fill(0);
-        current = { batch: r.batch, voxels: 0, correct: 0, lossSum: 0, i: zeros(), p: zeros(), t: zeros() };
-      }
-      current.voxels += r.voxels;
-      current.correct += r.correct;
-      current.lossSum += r.lossSum;
-      for (let c = 0; c < this.classes; c++) {
-        current.i[c] = (current.i[c] as number) + (r.intersection[c] as number);
-        current.p[c] = (current.p[c] as number) + (r.predicted[c] as number);
-        current.t[c] = (current.t[c] as number) + (r.target[c] as number);
-      }
-    }
-    flush();
-    return out;
+    const groups = new Map<number, BatchRecord[]>();
+    for (const r of this.sortedRecords()) groups.set(r.batch, [...(groups.get(r.batch) ?? []), r]);
+    const sum = (rs: BatchRecord[], pick: (r: BatchRecord) => number) => rs.reduce((s, r) => s + pick(r), 0);
+    return [...groups.values()].map((rs) => {
+      const voxels = sum(rs, (r) => r.voxels);
+      const classes = Array.from({ length: this.classes }, (_, c) => c);
+      const intersection = classes.map((c) => sum(rs, (r) => r.intersection[c] as number));
+      const union = classes.map(
+        (c) =>
+          sum(rs, (r) => (r.predicted[c] as number) + (r.target[c] as number)) - (intersection[c] as number),
+      );
+      return {
+        loss: sum(rs, (r) => r.lossSum) / voxels,
+        acc: sum(rs, (r) => r.correct) / voxels,
+        intersection,
+        union,
+      };
+    });
   }
 
   /** `{prefix}_{avg_loss, avg_acc, mean_iou, iou_0 … iou_{C−1}}` exactly as the seed's *_epoch_end computes them. */
