@@ -101,24 +101,35 @@ await comm.allReduce(x);
 const ringSent = comm.stats().operations.allReduce.bytesSent;
 const boundCount = Math.max(1, Math.round(ringSent / chunkBytes));
 
+// Like a training worker, both modes write into a reused result buffer.
+const out = new Float32Array(length);
 const phases = {
   bound: () => bound(boundCount),
-  ring: () => comm.allReduce(x),
-  exact: () => comm.allReduceExact([x], { totalContributions: n }),
+  ring: () => comm.allReduce(x, { out }),
+  exact: () => comm.allReduceExact([x], { totalContributions: n, out }),
   star: () => star(),
 };
 const times = { bound: [], ring: [], exact: [], star: [] };
+const cpu = { bound: [], ring: [], exact: [], star: [] };
 for (let rep = -1; rep < reps; rep++) {
   for (const [name, run] of Object.entries(phases)) {
     await comm.barrier();
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     await run();
-    if (rep >= 0) times[name].push(performance.now() - t0);
+    if (rep >= 0) {
+      times[name].push(performance.now() - t0);
+      const c = process.cpuUsage(c0);
+      cpu[name].push((c.user + c.system) / 1000);
+    }
   }
   if (rank === 0) log(`rep ${rep + 1}/${reps}`);
 }
 
 const all = (await comm.allGather(Buffer.from(JSON.stringify(times)))).map((b) => JSON.parse(b.toString()));
+const cpus = (await comm.allGather(Buffer.from(JSON.stringify(cpu)))).map((b) => JSON.parse(b.toString()));
+// CPU time of one rank process per collective (median over repetitions, mean over ranks).
+const cpuMs = (name) => cpus.reduce((a, c) => a + median(c[name]), 0) / n;
 const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 // Per repetition the slowest rank counts (the collective is done when the last rank is done).
 const slowest = (name) =>
@@ -140,6 +151,7 @@ if (rank === 0) {
       starMs: slowest('star'),
       boundMs: (moved / 1e6 / mbps) * 1000,
       redisMBps: mbps,
+      rankCpuMs: { ring: cpuMs('ring'), exact: cpuMs('exact'), star: cpuMs('star'), bound: cpuMs('bound') },
       ringBytesMovedThroughRedis: moved,
     })}\n`,
   );

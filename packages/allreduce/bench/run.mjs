@@ -72,6 +72,7 @@ process.stdout.write(
     starMs: byN((r) => round(r.starMs, 1)),
     boundMs: byN((r) => round(r.boundMs, 1)),
     redisMBps: byN((r) => round(r.redisMBps, 0)),
+    rankCpuMs: byN((r) => Object.fromEntries(Object.entries(r.rankCpuMs).map(([k, v]) => [k, round(v, 1)]))),
     ringBytesMovedThroughRedis: byN((r) => r.ringBytesMovedThroughRedis),
   })}\n`,
 );

@@ -22,6 +22,8 @@ import {
   allReduceExactBody,
   allReduceRingBody,
   checkExactArgs,
+  checkOut,
+  LaneScratch,
   type ExactOptions,
   type ReduceOp,
 } from './reduce.js';
@@ -38,6 +40,8 @@ export interface AllReduceOptions {
   mode?: 'ring' | 'exact';
   /** Return NaN/Infinity results instead of throwing NonFiniteError. Default false. */
   allowNonFinite?: boolean;
+  /** Write the result here (same length, not overlapping the input) instead of a new array. */
+  out?: Float32Array;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -79,6 +83,7 @@ export class Communicator {
   private pollInFlight = false;
   private readonly watch: NodeJS.Timeout;
   private readonly statsRecorder = new StatsRecorder();
+  private readonly scratch = new LaneScratch();
 
   private constructor(
     private readonly o: ResolvedOptions,
@@ -141,11 +146,12 @@ export class Communicator {
     const mode = options.mode ?? 'ring';
     if (mode !== 'ring' && mode !== 'exact') throw new TypeError(`allReduce: unknown mode ${String(mode)}`);
     if (mode === 'exact' && op !== 'max') {
-      return this.allReduceExact([x], { totalContributions: this.worldSize, op });
+      return this.allReduceExact([x], { totalContributions: this.worldSize, op, out: options.out });
     }
     const allow = options.allowNonFinite ?? false;
+    const out = checkOut(options.out, x.length, [x], 'allReduce');
     return this.run('allReduce', `allreduce-${op}`, `allReduce(${op})`, (t) =>
-      allReduceRingBody(t, x, op, allow),
+      allReduceRingBody(t, x, op, allow, out),
     );
   }
 
@@ -157,7 +163,7 @@ export class Communicator {
   allReduceExact(contributions: readonly Float32Array[], options: ExactOptions): Promise<Float32Array> {
     const args = checkExactArgs(contributions, options, this.o);
     return this.run('allReduceExact', `exact-${args.op}`, `allReduceExact(${args.op})`, (t) =>
-      allReduceExactBody(t, contributions, args, this.o),
+      allReduceExactBody(t, contributions, args, this.o, this.scratch),
     );
   }
 

@@ -60,7 +60,8 @@ export function blockExponents(
   rank: number,
 ): NonFiniteReport | undefined {
   let bad: NonFiniteReport | undefined;
-  contributions.forEach((x, c) => {
+  for (let c = 0; c < contributions.length; c++) {
+    const x = contributions[c] as Float32Array;
     const bits = new Uint32Array(x.buffer, x.byteOffset, x.length);
     for (let start = 0, b = offset; start < x.length; start += blockSize, b++) {
       const end = Math.min(x.length, start + blockSize);
@@ -81,7 +82,7 @@ export function blockExponents(
       const e = m === 0 ? -Infinity : field === 0 ? -126 : field - 126;
       if (e > (out[b] as number)) out[b] = e;
     }
-  });
+  }
   return bad;
 }
 
@@ -105,9 +106,11 @@ export function quantiseRange(
   end: number,
 ): void {
   if (contributions.length === 0) acc.fill(0, start, end);
-  contributions.forEach((x, c) => {
+  // Plain loops (no closures): this and dequantiseRange are the hot paths of exact mode.
+  for (let c = 0; c < contributions.length; c++) {
+    const x = contributions[c] as Float32Array;
     for (let a = start; a < end;) {
-      const b = Math.floor(a / blockSize);
+      const b = (a / blockSize) | 0;
       const stop = Math.min(end, (b + 1) * blockSize);
       const s = scales[b] as number;
       if (c === 0) {
@@ -119,7 +122,7 @@ export function quantiseRange(
       }
       a = stop;
     }
-  });
+  }
 }
 
 /**
@@ -141,7 +144,7 @@ export function dequantiseRange(
 ): number {
   let overflow = -1;
   for (let a = start; a < end;) {
-    const b = Math.floor(a / blockSize);
+    const b = (a / blockSize) | 0;
     const stop = Math.min(end, (b + 1) * blockSize);
     const s = scales[b] as number;
     if (s === 0) out.fill(0, a, stop);

@@ -23,6 +23,8 @@ export interface ExactOptions {
   op?: 'sum' | 'mean';
   /** Vector length; needed only on a rank that passes no contributions. */
   length?: number;
+  /** Write the result here (same length, not overlapping any contribution) instead of a new array. */
+  out?: Float32Array;
 }
 
 export interface ExactArgs {
@@ -30,6 +32,30 @@ export interface ExactArgs {
   op: 'sum' | 'mean';
   length: number;
   fractionBits: number;
+  out: Float32Array;
+}
+
+function overlaps(a: Float32Array, b: Float32Array): boolean {
+  return (
+    a.buffer === b.buffer &&
+    a.byteOffset < b.byteOffset + b.byteLength &&
+    b.byteOffset < a.byteOffset + a.byteLength
+  );
+}
+
+/** The result array: the caller's `out` (checked) or a new one. */
+export function checkOut(
+  out: Float32Array | undefined,
+  length: number,
+  inputs: readonly Float32Array[],
+  what: string,
+): Float32Array {
+  if (out === undefined) return new Float32Array(length);
+  if (!(out instanceof Float32Array)) throw new TypeError(`${what}: options.out must be a Float32Array`);
+  if (out.length !== length)
+    throw new RangeError(`${what}: options.out has ${out.length} values, expected ${length}`);
+  if (inputs.some((x) => overlaps(out, x))) throw new RangeError(`${what}: options.out overlaps an input`);
+  return out;
 }
 
 /** Index of the first non-finite value in a[start, end), or -1. */
@@ -56,8 +82,8 @@ export async function allReduceRingBody(
   x: Float32Array,
   op: ReduceOp,
   allowNonFinite: boolean,
+  data: Float32Array,
 ): Promise<Float32Array> {
-  const data = new Float32Array(x.length);
   const n = t.worldSize;
   const watch = new NonFiniteWatch();
   await ringAllReduce(t, {
@@ -108,7 +134,8 @@ export function checkExactArgs(
   if (length === undefined || !Number.isSafeInteger(length) || length < 0) {
     throw new RangeError('allReduceExact: pass options.length on a rank without contributions');
   }
-  return { total, op, length, fractionBits: fractionBits(total, o.exactLanes) };
+  const out = checkOut(options.out, length, contributions, 'allReduceExact');
+  return { total, op, length, fractionBits: fractionBits(total, o.exactLanes), out };
 }
 
 const HEAD = 3; // exponent vector: [T, -T, any non-finite, E_0 .. E_{blocks-1}]
@@ -133,11 +160,28 @@ async function agreeOnExponents(t: OpTransport, local: Float32Array): Promise<Fl
   return out;
 }
 
+/** Integer lanes reused from one exact collective to the next (they never leave the collective). */
+export class LaneScratch {
+  private int32: Int32Array | undefined;
+  private float64: Float64Array | undefined;
+
+  int32Of(n: number): Int32Array {
+    if (!this.int32 || this.int32.length < n) this.int32 = new Int32Array(n);
+    return this.int32.subarray(0, n);
+  }
+
+  float64Of(n: number): Float64Array {
+    if (!this.float64 || this.float64.length < n) this.float64 = new Float64Array(n);
+    return this.float64.subarray(0, n);
+  }
+}
+
 export async function allReduceExactBody(
   t: OpTransport,
   contributions: readonly Float32Array[],
   a: ExactArgs,
   o: ResolvedOptions,
+  scratch: LaneScratch,
 ): Promise<Float32Array> {
   const where = `${t.label} #${t.sequence}`;
   const block = o.exactBlockSize;
@@ -157,7 +201,7 @@ export async function allReduceExactBody(
   // Integer lanes: values [0, L) then this rank's contribution count, so the group can check the total.
   const length = a.length;
   const scales = scalesOf(exponents, HEAD, a.fractionBits);
-  const out = new Float32Array(length);
+  const out = a.out;
   let overflow = -1;
   const divisor = a.op === 'mean' ? a.total : 1;
   let count = -1;
@@ -190,8 +234,9 @@ export async function allReduceExactBody(
       },
     });
   };
-  if (o.exactLanes === 'int32') await reduce(new Int32Array(length + 1), sumInt32);
-  else await reduce(new Float64Array(length + 1), sumFloat64);
+  // Every lane is written by `prepare` before it is read, so reused scratch needs no clearing.
+  if (o.exactLanes === 'int32') await reduce(scratch.int32Of(length + 1), sumInt32);
+  else await reduce(scratch.float64Of(length + 1), sumFloat64);
   if (count !== a.total) {
     throw new CollectiveArgumentError(
       `${where}: the ranks passed ${count} contributions in all, but totalContributions is ${a.total}`,

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { serviceUrl } from '@lits-ddp/local-services/vitest';
 import type { Communicator } from '../src/index.js';
-import { closeGroup, gradientLike, newRunId, openGroup, rngFor, runKeys } from './group.js';
+import { closeGroup, gradientLike, newRunId, openGroup, rngFor, runKeys, sameBits } from './group.js';
 
 const redisUrl = serviceUrl('redis');
 const CHUNK_BYTES = 4096;
@@ -104,5 +104,36 @@ describe.skipIf(!redisUrl)('broadcast, all-gather and barrier against a real red
     expect(() => comm.broadcast(Buffer.alloc(1), 3)).toThrow(/root must be a rank in \[0, 1\)/);
     expect(() => comm.allGather('x' as unknown as Buffer)).toThrow(/Uint8Array or Buffer/);
     expect((await comm.allReduce(new Float32Array([1.5]), { op: 'mean' }))[0]).toBe(1.5);
+    const x = new Float32Array(4);
+    expect(() => comm.allReduce(x, { out: new Float32Array(3) })).toThrow(
+      /options.out has 3 values, expected 4/,
+    );
+    expect(() => comm.allReduce(x, { out: x.subarray(0) })).toThrow(/options.out overlaps an input/);
+    expect(() => comm.allReduceExact([x], { totalContributions: 1, out: x })).toThrow(/overlaps an input/);
+  });
+
+  it('writes into options.out when given, with the same bits as a new array', async () => {
+    const group = await openGroup(redisUrl as string, 3, { chunkBytes: 4096 });
+    groups.push(group);
+    const xs = group.map((_, r) => gradientLike(rngFor('out', r), 10_001));
+    const outs = group.map(() => new Float32Array(10_001));
+    const fresh = await Promise.all(group.map((c, r) => c.allReduce(xs[r] as Float32Array, { op: 'mean' })));
+    const into = await Promise.all(
+      group.map((c, r) => c.allReduce(xs[r] as Float32Array, { op: 'mean', out: outs[r] })),
+    );
+    group.forEach((_, r) => {
+      expect(into[r]).toBe(outs[r]);
+      expect(sameBits(into[r] as Float32Array, fresh[r] as Float32Array)).toBe(true);
+    });
+    const exactFresh = await Promise.all(
+      group.map((c, r) => c.allReduce(xs[r] as Float32Array, { mode: 'exact' })),
+    );
+    const exactInto = await Promise.all(
+      group.map((c, r) => c.allReduce(xs[r] as Float32Array, { mode: 'exact', out: outs[r] })),
+    );
+    group.forEach((_, r) => {
+      expect(exactInto[r]).toBe(outs[r]);
+      expect(sameBits(exactInto[r] as Float32Array, exactFresh[0] as Float32Array)).toBe(true);
+    });
   });
 });
