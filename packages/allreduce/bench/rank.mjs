@@ -128,29 +128,36 @@ for (let rep = -1; rep < reps; rep++) {
 
 const all = (await comm.allGather(Buffer.from(JSON.stringify(times)))).map((b) => JSON.parse(b.toString()));
 const cpus = (await comm.allGather(Buffer.from(JSON.stringify(cpu)))).map((b) => JSON.parse(b.toString()));
+const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 // CPU time of one rank process per collective (median over repetitions, mean over ranks).
 const cpuMs = (name) => cpus.reduce((a, c) => a + median(c[name]), 0) / n;
-const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
-// Per repetition the slowest rank counts (the collective is done when the last rank is done).
-const slowest = (name) =>
-  median(Array.from({ length: reps }, (_, i) => Math.max(...all.map((t) => t[name][i]))));
+// Per repetition the slowest rank counts (a collective is done when its last rank is done).
+const slowestPerRep = (name) =>
+  Array.from({ length: reps }, (_, i) => Math.max(...all.map((t) => t[name][i])));
 const ringBytes = (await comm.allGather(Buffer.from(String(ringSent)))).reduce(
   (a, b) => a + Number(b.toString()),
   0,
 );
 if (rank === 0) {
-  const boundRawMs = slowest('bound');
-  const boundBytes = n * 2 * boundCount * chunkBytes;
-  const mbps = boundBytes / 1e6 / (boundRawMs / 1000);
   const moved = 2 * ringBytes; // every pushed byte is popped once
+  const boundBytes = n * 2 * boundCount * chunkBytes;
+  // The bound of each repetition: the ring's bytes at the throughput measured in that repetition.
+  const bound = slowestPerRep('bound').map((ms) => (ms * moved) / boundBytes);
+  const [ring, exact, star] = ['ring', 'exact', 'star'].map(slowestPerRep);
+  // Ratios per repetition (the phases of one repetition run back to back, so they share the machine's load),
+  // then the median: steadier than a ratio of medians on a shared machine.
+  const ratio = (a, b) => median(a.map((v, i) => v / b[i]));
   process.stdout.write(
     `${JSON.stringify({
       n,
-      ringMs: slowest('ring'),
-      exactMs: slowest('exact'),
-      starMs: slowest('star'),
-      boundMs: (moved / 1e6 / mbps) * 1000,
-      redisMBps: mbps,
+      ringMs: median(ring),
+      exactMs: median(exact),
+      starMs: median(star),
+      boundMs: median(bound),
+      ringOverBound: ratio(ring, bound),
+      exactOverRing: ratio(exact, ring),
+      starOverRing: ratio(star, ring),
+      redisMBps: median(slowestPerRep('bound').map((ms) => boundBytes / 1e3 / ms)),
       rankCpuMs: { ring: cpuMs('ring'), exact: cpuMs('exact'), star: cpuMs('star'), bound: cpuMs('bound') },
       ringBytesMovedThroughRedis: moved,
     })}\n`,

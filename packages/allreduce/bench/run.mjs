@@ -7,10 +7,11 @@ import { RedisServer } from '@lits-ddp/local-services';
 import { cleanupRun, DEFAULT_CHUNK_BYTES } from '../dist/index.js';
 
 const GRADIENT_VALUES = 2_339_491;
-const reps = Number(process.env.LITS_BENCH_REPS ?? 7);
+const reps = Number(process.env.LITS_BENCH_REPS ?? 9);
 const chunkBytes = Number(process.env.LITS_BENCH_CHUNK_BYTES ?? DEFAULT_CHUNK_BYTES);
 const worldSizes = (process.env.LITS_BENCH_N ?? '2,3,4').split(',').map(Number);
 const log = (m) => process.stderr.write(`[bench] ${m}\n`);
+const loadAtStart = loadavg()[0];
 
 const server = process.env.REDIS_URL ? undefined : await RedisServer.start();
 const url = process.env.REDIS_URL ?? server.url;
@@ -64,9 +65,10 @@ process.stdout.write(
     chunkBytes,
     reps,
     cpus: cpus().length,
-    ringOverBound: byN((r) => round(r.ringMs / r.boundMs)),
-    exactOverRing: byN((r) => round(r.exactMs / r.ringMs)),
-    starOverRing: byN((r) => round(r.starMs / r.ringMs)),
+    loadAverage: { start: round(loadAtStart, 2), end: round(loadavg()[0], 2) },
+    ringOverBound: byN((r) => round(r.ringOverBound)),
+    exactOverRing: byN((r) => round(r.exactOverRing)),
+    starOverRing: byN((r) => round(r.starOverRing)),
     ringMs: byN((r) => round(r.ringMs, 1)),
     exactMs: byN((r) => round(r.exactMs, 1)),
     starMs: byN((r) => round(r.starMs, 1)),

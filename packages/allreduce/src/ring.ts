@@ -112,20 +112,18 @@ export async function ringAllReduce<T extends Lanes>(t: OpTransport, spec: RingS
     );
     const incoming = lanesFrom(data, buf, p.b - p.a);
     const next = p.step + 1 < steps ? hopOf(p.step + 1, p.chunk) : undefined;
+    // Forward first: the next rank is waiting for this slice; checks and conversions can follow.
     if (p.step < n - 1) {
       const dst = data.subarray(p.a, p.b) as T;
       // Each slice is received once in reduce-scatter, so with a source this is its first and only combine.
       combine(dst, source ? (source.subarray(p.a, p.b) as T) : dst, incoming);
-      if (p.step === n - 2) {
-        // This rank's own segment is now complete.
-        complete?.(p.a, p.b);
-        finish?.(p.a, p.b, dst);
-      }
+      if (p.step === n - 2) complete?.(p.a, p.b); // this rank's own segment is now complete
       if (next) t.send(right, next, bytesOf(data, p.a, p.b));
+      if (p.step === n - 2) finish?.(p.a, p.b, dst);
     } else {
+      if (next) t.send(right, next, buf);
       if (keep) data.set(incoming, p.a);
       finish?.(p.a, p.b, incoming);
-      if (next) t.send(right, next, buf);
     }
   }
   await t.flush();
