@@ -1,0 +1,204 @@
+// Finds the checkpoint and the training preprocessing behind `--model`, then loads the model on an engine.
+import { existsSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import {
+  resolvePreprocessConfig,
+  type PreprocessConfig,
+  type PreprocessConfigInput,
+} from '@lits-ddp/lits-data';
+import { loadCheckpoint, loadEngine, MANIFEST_FILE, type UNet3D } from '@lits-ddp/unet';
+
+/** The model could not be found or its preprocessing is unknown; the message names the file and the reason. */
+export class ModelSourceError extends Error {
+  constructor(
+    readonly path: string,
+    reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${path}: ${reason}`, options);
+    this.name = 'ModelSourceError';
+  }
+}
+
+/** Checkpoints a run folder may hold, in the order `--model RUN_DIR` picks them. */
+export const CHECKPOINT_PREFERENCE = ['best', 'final', 'last'] as const;
+
+export interface ModelSource {
+  checkpointDir: string;
+  /** The run folder (`<home>/runs/<id>`) when the checkpoint sits in one. */
+  runDir: string | null;
+  preprocessing: PreprocessConfig;
+  /** Where the preprocessing came from: a spec.json path, `checkpoint.json extra.preprocessing`, or `option`. */
+  preprocessingFrom: string;
+}
+
+const hasManifest = (dir: string) => existsSync(join(dir, MANIFEST_FILE));
+
+function field(
+  file: string,
+  spec: Record<string, unknown>,
+  name: string,
+  check: (v: unknown) => boolean,
+  what: string,
+) {
+  const value = spec[name];
+  if (!check(value))
+    throw new ModelSourceError(
+      file,
+      `field "${name}" must be ${what}, got ${JSON.stringify(value) ?? 'nothing'}`,
+    );
+  return value;
+}
+
+const positiveInteger = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
+
+/** The preprocessing a run trained with, from its spec.json (as the coordinator maps the spec to lits-data). */
+export function preprocessingFromSpec(file: string, spec: unknown): PreprocessConfig {
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec))
+    throw new ModelSourceError(file, 'is not a JSON object');
+  const s = spec as Record<string, unknown>;
+  const preset = field(
+    file,
+    s,
+    'preprocessing',
+    (v) => v === 'seed' || v === 'improved',
+    '"seed" or "improved"',
+  );
+  const cubeSize = field(
+    file,
+    s,
+    'cube-size',
+    (v) => positiveInteger(v) && (v as number) % 4 === 0,
+    'a positive multiple of 4',
+  ) as number;
+  try {
+    if (preset === 'improved') return resolvePreprocessConfig({ preset: 'improved', cubeSize });
+    return resolvePreprocessConfig({
+      preset: 'seed',
+      targetSlices: field(file, s, 'preprocess-slices', positiveInteger, 'a positive integer') as number,
+      downscale: field(file, s, 'preprocess-downscale', positiveInteger, 'a positive integer') as number,
+      cubeSize,
+    });
+  } catch (error) {
+    if (error instanceof ModelSourceError) throw error;
+    throw new ModelSourceError(file, (error as Error).message, { cause: error });
+  }
+}
+
+async function readJson(file: string): Promise<unknown> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as unknown;
+  } catch (error) {
+    throw new ModelSourceError(file, `cannot read JSON: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/**
+ * `path` is a run folder (`<home>/runs/<id>`: its `checkpoints/best`, else `final`, else `last`) or a checkpoint
+ * folder (holding `checkpoint.json`; its run folder is `../..`). The preprocessing is, in this order: `override`;
+ * `extra.preprocessing` in checkpoint.json (a lits-data config object); the run's `spec.json`.
+ */
+export async function resolveModelSource(
+  path: string,
+  override?: PreprocessConfigInput,
+): Promise<ModelSource> {
+  const dir = resolve(path);
+  const info = await stat(dir).catch((error: unknown) => {
+    throw new ModelSourceError(path, 'not found', { cause: error });
+  });
+  if (!info.isDirectory())
+    throw new ModelSourceError(
+      path,
+      'is a file; give a run folder (<home>/runs/<id>) or a checkpoint folder',
+    );
+  let checkpointDir: string;
+  let runDir: string | null;
+  if (hasManifest(dir)) {
+    checkpointDir = dir;
+    const candidate = dirname(dirname(dir));
+    runDir = existsSync(join(candidate, 'spec.json')) ? candidate : null;
+  } else {
+    const found = CHECKPOINT_PREFERENCE.map((name) => join(dir, 'checkpoints', name)).find(hasManifest);
+    if (!found)
+      throw new ModelSourceError(
+        path,
+        `no ${MANIFEST_FILE} here and no checkpoints/{${CHECKPOINT_PREFERENCE.join(',')}}/${MANIFEST_FILE}; give a run folder or a checkpoint folder`,
+      );
+    checkpointDir = found;
+    runDir = dir;
+  }
+  if (override)
+    return {
+      checkpointDir,
+      runDir,
+      preprocessing: resolvePreprocessConfig(override),
+      preprocessingFrom: 'option',
+    };
+  const manifestFile = join(checkpointDir, MANIFEST_FILE);
+  const manifest = (await readJson(manifestFile)) as { extra?: { preprocessing?: unknown } } | null;
+  const fromExtra = manifest?.extra?.preprocessing;
+  if (fromExtra !== undefined) {
+    try {
+      return {
+        checkpointDir,
+        runDir,
+        preprocessing: resolvePreprocessConfig(fromExtra as PreprocessConfigInput),
+        preprocessingFrom: `${manifestFile} extra.preprocessing`,
+      };
+    } catch (error) {
+      throw new ModelSourceError(manifestFile, `extra.preprocessing: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
+  if (!runDir)
+    throw new ModelSourceError(
+      path,
+      `the preprocessing used in training is unknown: no spec.json two folders up and no extra.preprocessing in ${MANIFEST_FILE}; pass it explicitly (--preprocessing seed --preprocess-slices N --preprocess-downscale N --cube-size N)`,
+    );
+  const specFile = join(runDir, 'spec.json');
+  return {
+    checkpointDir,
+    runDir,
+    preprocessing: preprocessingFromSpec(specFile, await readJson(specFile)),
+    preprocessingFrom: specFile,
+  };
+}
+
+/** A loaded model with everything prediction needs; load once, predict many volumes. */
+export interface Predictor extends ModelSource {
+  model: UNet3D;
+  /** Default window edge: the training cube size. */
+  window: number;
+  classes: number;
+  /** e.g. `engine cpu (@tensorflow/tfjs 4.22.0, backend cpu)`. */
+  engine: string;
+}
+
+export interface LoadPredictorOptions {
+  /** Run folder or checkpoint folder. */
+  model: string;
+  /** TFJS_ENGINE-style request (default: TFJS_ENGINE, then auto). */
+  engine?: string;
+  preprocessing?: PreprocessConfigInput;
+}
+
+export async function loadPredictor(options: LoadPredictorOptions): Promise<Predictor> {
+  const source = await resolveModelSource(options.model, options.preprocessing);
+  const engine = await loadEngine(options.engine === undefined ? {} : { engine: options.engine });
+  const { model } = await loadCheckpoint(engine.tf, source.checkpointDir);
+  const arch = model.layout.architecture;
+  if (arch.inChannels !== 1)
+    throw new ModelSourceError(
+      source.checkpointDir,
+      `the model takes ${arch.inChannels} input channels; CT prediction needs 1`,
+    );
+  return {
+    ...source,
+    model,
+    window: source.preprocessing.cubeSize,
+    classes: arch.classes,
+    engine: engine.description,
+  };
+}

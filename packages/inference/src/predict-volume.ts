@@ -1,0 +1,197 @@
+// `lits predict` for one volume: read → training preprocessing without the liver crop → sliding windows → argmax →
+// optional largest component → back to the source grid → uint8 NIfTI with the source geometry (+ overlay PNG).
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import {
+  labelToSourceGrid,
+  prepareWholeVolume,
+  readNifti,
+  scalingOf,
+  shape3,
+  writeNifti,
+  LitsDataError,
+  type NiftiTransform,
+} from '@lits-ddp/lits-data';
+import { keepLargestComponent, type ComponentReport } from './largest-component.js';
+import { loadPredictor, type Predictor } from './model-source.js';
+import { writeOverlay, type CtVolume, type OverlayOptions } from './overlay.js';
+import { slidingWindowArgmax, type Shape3 } from './sliding-window.js';
+
+export type PredictPhase = 'read' | 'preprocess' | 'windows' | 'postprocess' | 'write' | 'overlay';
+
+export interface PredictProgress {
+  input: string;
+  phase: PredictPhase;
+  done?: number;
+  total?: number;
+}
+
+export interface PredictVolumeOptions {
+  /** A loaded predictor, or a run / checkpoint folder to load (with `engine`). */
+  model: Predictor | string;
+  engine?: string;
+  /** CT volume (.nii, .nii.gz, .hdr/.img). */
+  input: string;
+  /** Mask to write (.nii or .nii.gz); parent folders are created. */
+  output: string;
+  /** PNG of a few axial slices with the prediction. */
+  overlay?: string;
+  overlayOptions?: OverlayOptions;
+  /** Keep only the largest 6-connected piece of the foreground (label ≥ 1). */
+  largestComponent?: boolean;
+  /** Fraction of a window shared with its neighbours (default 0.5). */
+  overlap?: number;
+  /** Window edge on the preprocessed grid (default: the training cube size). */
+  window?: number;
+  /** Windows per forward pass (default 1). */
+  batchSize?: number;
+  onProgress?: (p: PredictProgress) => void;
+}
+
+export interface PredictVolumeResult {
+  input: string;
+  output: string;
+  overlay: string | null;
+  sourceShape: Shape3;
+  /** The preprocessed grid the windows ran over (seed order). */
+  grid: Shape3;
+  window: Shape3;
+  windows: number;
+  /** Source-grid voxels predicted as liver (label ≥ 1) and tumour (label 2). */
+  voxels: { liver: number; tumour: number };
+  largestComponent: ComponentReport | null;
+  timingsMs: Record<PredictPhase, number>;
+}
+
+function countLabels(mask: Uint8Array): { liver: number; tumour: number } {
+  let liver = 0;
+  let tumour = 0;
+  for (let i = 0; i < mask.length; i++) {
+    const v = mask[i]!;
+    if (v >= 1) liver++;
+    if (v === 2) tumour++;
+  }
+  return { liver, tumour };
+}
+
+type Progress = (phase: PredictPhase, done?: number, total?: number) => void;
+
+/** Reads the CT (kept only for an overlay) and preprocesses it; the source voxels are freed when this returns. */
+async function readAndPrepare(
+  input: string,
+  predictor: Predictor,
+  keepCt: boolean,
+  progress: Progress,
+  lap: Progress,
+) {
+  progress('read');
+  const source = await readNifti(input, { native: true });
+  const sourceShape = shape3(source.shape);
+  if (!sourceShape)
+    throw new LitsDataError(
+      input,
+      `${source.shape.length}-D image (shape ${source.shape.join('×')}); need a 3-D CT volume`,
+    );
+  const header: { shape: number[]; transform: NiftiTransform } = {
+    shape: source.shape,
+    transform: source.transform,
+  };
+  const ct: CtVolume | null = keepCt
+    ? { data: source.data, shape: sourceShape, affine: source.affine, scale: scalingOf(source) }
+    : null;
+  lap('read');
+  progress('preprocess');
+  const whole = await prepareWholeVolume(source, predictor.preprocessing);
+  lap('preprocess');
+  return { header, ct, sourceShape, whole };
+}
+
+/** Label per voxel of the preprocessed grid; the grid image is freed when this returns. */
+async function predictGrid(
+  predictor: Predictor,
+  options: PredictVolumeOptions,
+  progress: Progress,
+  lap: Progress,
+) {
+  const { whole, ...rest } = await readAndPrepare(options.input, predictor, !!options.overlay, progress, lap);
+  const { model } = predictor;
+  const { labels, plan } = slidingWindowArgmax(
+    whole.image,
+    whole.shape,
+    (image, shape, batch) => model.predictProbabilities(image, shape, batch),
+    {
+      window: options.window ?? predictor.window,
+      overlap: options.overlap ?? 0.5,
+      classes: predictor.classes,
+      batchSize: options.batchSize ?? 1,
+      onWindow: (done, total) => progress('windows', done, total),
+    },
+  );
+  lap('windows');
+  return { ...rest, labels, plan, geometry: whole.geometry, grid: whole.shape };
+}
+
+/** Predicts one volume; memory stays near one source volume + one source-size uint8 mask + the grid (see README). */
+export async function predictVolume(options: PredictVolumeOptions): Promise<PredictVolumeResult> {
+  const predictor =
+    typeof options.model === 'string'
+      ? await loadPredictor({ model: options.model, ...(options.engine ? { engine: options.engine } : {}) })
+      : options.model;
+  const { input } = options;
+  const timings: Record<PredictPhase, number> = {
+    read: 0,
+    preprocess: 0,
+    windows: 0,
+    postprocess: 0,
+    write: 0,
+    overlay: 0,
+  };
+  let t = performance.now();
+  const lap = (phase: PredictPhase) => {
+    const now = performance.now();
+    timings[phase] = now - t;
+    t = now;
+  };
+  const progress = (phase: PredictPhase, done?: number, total?: number) =>
+    options.onProgress?.({ input, phase, ...(done === undefined ? {} : { done, total }) });
+
+  const { header, ct, sourceShape, labels, geometry, grid, plan } = await predictGrid(
+    predictor,
+    options,
+    progress,
+    lap,
+  );
+
+  progress('postprocess');
+  const components = options.largestComponent ? keepLargestComponent(labels, grid) : null;
+  const mask = labelToSourceGrid(labels, geometry);
+  lap('postprocess');
+
+  progress('write');
+  await mkdir(dirname(options.output), { recursive: true });
+  await writeNifti(options.output, {
+    shape: header.shape,
+    data: mask,
+    transform: header.transform,
+    description: 'lits-ddp prediction: 0 background, 1 liver, 2 tumour',
+  });
+  lap('write');
+
+  if (options.overlay && ct) {
+    progress('overlay');
+    await writeOverlay(options.overlay, ct, mask, options.overlayOptions);
+    lap('overlay');
+  }
+  return {
+    input,
+    output: options.output,
+    overlay: options.overlay ?? null,
+    sourceShape,
+    grid,
+    window: plan.window,
+    windows: plan.count,
+    voxels: countLabels(mask),
+    largestComponent: components,
+    timingsMs: timings,
+  };
+}
