@@ -84,6 +84,8 @@ export class Communicator {
   private readonly watch: NodeJS.Timeout;
   private readonly statsRecorder = new StatsRecorder();
   private readonly scratch = new LaneScratch();
+  /** Fire-and-forget progress writes still in flight; close() lets them land first. */
+  private readonly pendingWrites = new Set<Promise<unknown>>();
 
   private constructor(
     private readonly o: ResolvedOptions,
@@ -208,8 +210,8 @@ export class Communicator {
   }
 
   /**
-   * Deletes every key of this run generation on every instance. Call it when every rank is done (e.g. on rank 0
-   * after a final barrier, or from the coordinator); successful collectives leave no keys behind anyway.
+   * Deletes every key of this run generation on every instance. Call it once every other rank has closed (a rank
+   * still running may write its progress record again); the coordinator can use cleanupRun instead.
    */
   async cleanup(): Promise<number> {
     let deleted = 0;
@@ -219,13 +221,17 @@ export class Communicator {
     return deleted;
   }
 
-  /** Closes every connection; a running collective rejects. */
+  /**
+   * Closes every connection; a running collective rejects. Progress writes still in flight land first (up to 1 s),
+   * so once every rank has closed nothing more is written and `cleanupRun` leaves no key behind.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.watch);
     if (this.current)
       this.fail(new Error(`rank ${this.rank}: the communicator was closed during a collective`));
+    await within(Promise.all(this.pendingWrites), 1000);
     this.connections.disconnectAll();
   }
 
@@ -287,7 +293,9 @@ export class Communicator {
       .hset(this.keys.progress, String(this.rank), record)
       .pexpire(this.keys.progress, this.o.keyTtlMs)
       .exec();
-    void within(write, this.o.timeoutMs);
+    const pending = within(write, this.o.timeoutMs);
+    this.pendingWrites.add(pending);
+    void pending.finally(() => this.pendingWrites.delete(pending));
   }
 
   private async publishAbort(reason: string, suspects: number[]): Promise<void> {

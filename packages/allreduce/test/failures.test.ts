@@ -134,6 +134,7 @@ describe.skipIf(!redisUrl)('failure behaviour against a real redis-server', () =
     const x = new Float32Array(4096).fill(1);
     const sums = await Promise.all(fresh.map((c) => c.allReduce(x)));
     for (const s of sums) expect(Array.from(s).every((v) => v === 2)).toBe(true);
+    await closeGroup(fresh);
 
     expect(await cleanupRun({ redis: redisUrl as string, runId, generation: 0 })).toBeGreaterThan(0);
     const after = [...(await runKeys(redisUrl as string, runId)).keys()];
