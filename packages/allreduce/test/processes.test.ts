@@ -95,7 +95,7 @@ describe.skipIf(!redisUrl)('ranks as separate processes against a real redis-ser
       { length: 1, op: 'sum' },
       { length: 16383, op: 'mean' },
       { length: 16385, op: 'max' },
-      { length: 2_621_440, op: 'sum' },
+      { length: 1_048_583, op: 'sum' },
     ];
     ranks = new Ranks(3, () => ({
       redis: redisUrl,
@@ -120,10 +120,16 @@ describe.skipIf(!redisUrl)('ranks as separate processes against a real redis-ser
         CounterRng.derive(SEED, 'process-test', i, r).fillUniform(new Float32Array(c.length), -1, 1),
       );
       for (let k = 0; k < c.length; k++) {
-        const vals = xs.map((x) => x[k] as number);
-        const sum = vals.reduce((a, b) => a + b, 0);
-        const abs = vals.reduce((a, b) => a + Math.abs(b), 0);
-        const ref = c.op === 'max' ? Math.max(...vals) : c.op === 'mean' ? sum / 3 : sum;
+        let sum = 0;
+        let abs = 0;
+        let max = -Infinity;
+        for (const x of xs) {
+          const v = x[k] as number;
+          sum += v;
+          abs += Math.abs(v);
+          if (v > max) max = v;
+        }
+        const ref = c.op === 'max' ? max : c.op === 'mean' ? sum / 3 : sum;
         const bound = c.op === 'max' ? 0 : 2 * 2 ** -24 * abs + 2 ** -24 * Math.abs(ref);
         if (Math.abs((got[k] as number) - ref) > bound)
           throw new Error(`case ${i} index ${k}: ${got[k]} vs ${ref}`);
@@ -138,7 +144,7 @@ describe.skipIf(!redisUrl)('ranks as separate processes against a real redis-ser
 
   it('kill -9 of one rank mid-reduce: the others reject within timeout + 1 s naming it; no keys after cleanup', async () => {
     const runId = newRunId('kill');
-    const timeoutS = 3;
+    const timeoutS = 5;
     const loop = {
       redis: redisUrl,
       runId,
