@@ -19,6 +19,8 @@ const commands: Record<string, () => Promise<Command>> = {
   worker: async () => (await import('@lits-ddp/gpu-worker')).runWorkerCli,
   data: async () => (await import('@lits-ddp/lits-data')).runLitsDataCli,
   unet: async () => (await import('@lits-ddp/unet')).runUnetCli,
+  predict: async () => (await import('./commands/predict.js')).runPredict,
+  evaluate: async () => (await import('./commands/evaluate.js')).runEvaluate,
 };
 
 async function main(argv: string[]): Promise<number> {

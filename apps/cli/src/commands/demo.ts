@@ -69,6 +69,6 @@ export async function runDemo(argv: string[]): Promise<number> {
     for (const e of resolved.errors) process.stderr.write(`demo spec ${e.path}: ${e.message}\n`);
     return 2;
   }
-  const result = await launchLocalRun({ spec: resolved.spec, json: values.json, home, embeddedRedis: true });
+  const result = await launchLocalRun({ spec: resolved.spec, json: values.json, home });
   return printResult(result, values.json);
 }

@@ -25,7 +25,6 @@ export async function runTrain(argv: string[]): Promise<number> {
     spec: resolved.spec,
     json: rest.json === true,
     home: resolve(typeof rest.home === 'string' ? rest.home : '.lits'),
-    embeddedRedis: true,
   });
   return printResult(result, rest.json === true);
 }

@@ -119,6 +119,10 @@ function ttyDisplay(workers: number, epochs: number): RunDisplay {
   };
 }
 
+export function silentDisplay(): RunDisplay {
+  return { phase: () => undefined, event: () => undefined, log: () => undefined, stop: () => undefined };
+}
+
 export function createDisplay(mode: DisplayMode, workers: number, epochs: number): RunDisplay {
   if (mode === 'json') return jsonDisplay();
   return mode === 'tty' ? ttyDisplay(workers, epochs) : plainDisplay();

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { runExperiment, type ExperimentResult } from '@lits-ddp/coordinator';
 import { RedisServer, REDIS_INSTALL_HINT } from '@lits-ddp/local-services';
-import type { ResolvedSpec } from '@lits-ddp/protocol';
-import { createDisplay, displayModeOf } from '../display/run-display.js';
+import type { ResolvedSpec, RunEvent } from '@lits-ddp/protocol';
+import { createDisplay, displayModeOf, silentDisplay } from '../display/run-display.js';
 import { WorkerProcesses } from './worker-processes.js';
 
 export interface LocalRunOptions {
@@ -12,8 +12,14 @@ export interface LocalRunOptions {
   json: boolean;
   /** Folder for runs/ and the cube cache. */
   home: string;
-  /** Start an embedded redis-server when REDIS_URL is unset. */
-  embeddedRedis: boolean;
+  /** Redis to use; defaults to REDIS_URL, else an embedded redis-server. */
+  redisUrl?: string;
+  /** MLflow server; defaults to MLFLOW_TRACKING_URI, else a local run folder. */
+  trackingUri?: string;
+  /** Sees every event with the worker processes (tests kill workers from here). */
+  onEvent?: (event: RunEvent, workers: WorkerProcesses) => void;
+  /** Replaces the terminal display (tests). */
+  quiet?: boolean;
 }
 
 export const newRunId = (): string =>
@@ -26,11 +32,13 @@ export const newRunId = (): string =>
  */
 export async function launchLocalRun(opts: LocalRunOptions): Promise<ExperimentResult> {
   const { spec } = opts;
-  const display = createDisplay(displayModeOf(opts.json), spec.workers, spec.max_epochs);
+  const display = opts.quiet
+    ? silentDisplay()
+    : createDisplay(displayModeOf(opts.json), spec.workers, spec.max_epochs);
   let redisServer: RedisServer | undefined;
-  let redisUrl = process.env.REDIS_URL;
+  let redisUrl = opts.redisUrl ?? process.env.REDIS_URL;
+  const trackingUri = opts.trackingUri ?? process.env.MLFLOW_TRACKING_URI;
   if (!redisUrl) {
-    if (!opts.embeddedRedis) throw new Error('REDIS_URL is not set');
     try {
       redisServer = await RedisServer.start({ install: false });
     } catch (err) {
@@ -67,11 +75,14 @@ export async function launchLocalRun(opts: LocalRunOptions): Promise<ExperimentR
       redis,
       redisUrl,
       home: opts.home,
-      ...(process.env.MLFLOW_TRACKING_URI ? { trackingUri: process.env.MLFLOW_TRACKING_URI } : {}),
+      ...(trackingUri ? { trackingUri } : {}),
       preferredWorkers: workerIds,
       onWorkersLost: (ids) => workers.restart(ids),
       waitForWorkersMs: 120_000,
-      onEvent: (e) => display.event(e),
+      onEvent: (e) => {
+        display.event(e);
+        opts.onEvent?.(e, workers);
+      },
       onPhase: (p, d, t) => display.phase(p, d, t),
       log: (level, message) => display.log(level, message),
       signal: cancel.signal,

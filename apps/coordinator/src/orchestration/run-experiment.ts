@@ -108,6 +108,11 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
       onPreprocess: (p) => opts.onPhase?.('preprocessing', p.done, p.total),
     });
     tracker.setTags({ split: data.split, layout: data.layout });
+    await writeFile(
+      join(runDir, 'split.json'),
+      `${JSON.stringify({ split: data.split, trainCases: data.trainCases, testCases: data.testCases, cacheDir: paths.cacheDir }, null, 2)}\n`,
+    );
+    tracker.logArtifact(join(runDir, 'split.json'));
     tracker.logParams({ 'train-cases': data.trainCases.length, 'test-cases': data.testCases.length });
     opts.onPhase?.('training');
     let engineTagged = false;

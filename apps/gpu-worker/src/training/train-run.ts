@@ -120,7 +120,9 @@ async function train(ctx: TrainingContext, comm: Communicator): Promise<void> {
   const testCubes = new CubeStore(plan.paths.cacheDir, plan.testCases);
   const verifyWeights = process.env.LITS_VERIFY_WEIGHTS === '1';
 
-  let { model, scheduler, startEpoch, bestLoss } = await buildModel(ctx);
+  const built = await buildModel(ctx);
+  const { model, scheduler, startEpoch } = built;
+  let bestLoss = built.bestLoss;
   const hashes = await comm.allGather(Buffer.from(model.weightHash()));
   const distinct = new Set(hashes.map((h) => h.toString()));
   if (distinct.size !== 1)
@@ -226,21 +228,12 @@ async function train(ctx: TrainingContext, comm: Communicator): Promise<void> {
         const improved = trainLoss < bestLoss;
         if (improved) bestLoss = trainLoss;
         const extra = { runId: plan.runId, generation, bestTrainLoss: bestLoss, seeds: plan.seeds };
-        const last = await saveCheckpoint(join(checkpointDir, 'last'), {
-          model,
-          scheduler,
-          epoch,
-          step: 0,
-          extra,
-        });
+        const checkpoint = { model, scheduler, epoch, step: 0, extra };
+        const last = join(checkpointDir, 'last');
+        await saveCheckpoint(last, checkpoint);
         if (improved) {
-          const best = await saveCheckpoint(join(checkpointDir, 'best'), {
-            model,
-            scheduler,
-            epoch,
-            step: 0,
-            extra,
-          });
+          const best = join(checkpointDir, 'best');
+          await saveCheckpoint(best, checkpoint);
           await ctx.publish({ type: 'checkpoint', generation, epoch, path: best, kind: 'best', trainLoss });
         }
         await ctx.publish({ type: 'checkpoint', generation, epoch, path: last, kind: 'last', trainLoss });

@@ -1,0 +1,230 @@
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  loadPredictor,
+  predictFolder,
+  predictVolume,
+  type PredictProgress,
+  type PredictVolumeResult,
+} from '@lits-ddp/inference';
+import type { PreprocessConfigInput } from '@lits-ddp/lits-data';
+
+const USAGE = `lits predict --model DIR INPUT --out PATH [options]
+
+Segments CT volumes with a trained model: the training preprocessing without the liver crop, sliding windows
+with Gaussian blending over the whole volume, argmax, then the mask on the CT's own voxel grid as a uint8
+NIfTI (0 background, 1 liver, 2 tumour) with the CT's geometry.
+
+  --model DIR               a run folder (<home>/runs/<id>: checkpoints/best, else final, else last) or a
+                            checkpoint folder; the preprocessing comes from the run's spec.json
+  INPUT                     a CT volume (.nii, .nii.gz), or a folder of them (batch mode)
+  --out PATH                the mask (.nii.gz or .nii); in batch mode a folder (volume-N → segmentation-N)
+  --overlay PNG             a PNG of 4 axial slices with the prediction (batch mode: a folder)
+  --largest-component       keep only the largest connected piece of liver (with its tumours)
+  --overlap F               window overlap in [0, 1) (default 0.5)
+  --window N                window edge on the preprocessed grid (default: the training cube size)
+  --batch N                 windows per forward pass (default 1)
+  --engine auto|gpu|node|cpu  TensorFlow.js engine (default: TFJS_ENGINE, then auto)
+  --preprocessing seed|improved [--preprocess-slices N] [--preprocess-downscale N] [--cube-size N]
+                            use this preprocessing instead of the run's (missing values: lits-data defaults)
+  --json                    the last stdout line is one JSON object
+  --quiet                   no progress on stderr`;
+
+class UsageError extends Error {}
+
+function numberFlag(name: string, value: string | undefined, check: (n: number) => boolean, what: string) {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !check(n)) throw new UsageError(`--${name} must be ${what}, got "${value}"`);
+  return n;
+}
+const positiveInteger = (n: number) => Number.isSafeInteger(n) && n > 0;
+
+function preprocessingOverride(
+  values: Record<string, string | boolean | undefined>,
+): PreprocessConfigInput | undefined {
+  const preset = values.preprocessing as string | undefined;
+  const slices = numberFlag(
+    'preprocess-slices',
+    values['preprocess-slices'] as string | undefined,
+    positiveInteger,
+    'a positive integer',
+  );
+  const downscale = numberFlag(
+    'preprocess-downscale',
+    values['preprocess-downscale'] as string | undefined,
+    positiveInteger,
+    'a positive integer',
+  );
+  const cubeSize = numberFlag(
+    'cube-size',
+    values['cube-size'] as string | undefined,
+    (n) => positiveInteger(n) && n % 4 === 0,
+    'a positive multiple of 4',
+  );
+  if (preset === undefined) {
+    if (slices !== undefined || downscale !== undefined || cubeSize !== undefined)
+      throw new UsageError(
+        '--preprocess-slices, --preprocess-downscale and --cube-size need --preprocessing seed|improved',
+      );
+    return undefined;
+  }
+  if (preset === 'improved') return { preset, ...(cubeSize === undefined ? {} : { cubeSize }) };
+  if (preset !== 'seed') throw new UsageError(`--preprocessing must be seed or improved, got "${preset}"`);
+  return {
+    preset,
+    ...(slices === undefined ? {} : { targetSlices: slices }),
+    ...(downscale === undefined ? {} : { downscale }),
+    ...(cubeSize === undefined ? {} : { cubeSize }),
+  };
+}
+
+function progressLine(quiet: boolean): (p: PredictProgress) => void {
+  let lastTenth = -1;
+  return (p) => {
+    if (quiet) return;
+    if (p.phase === 'windows') {
+      const tenth = Math.floor((10 * p.done!) / p.total!);
+      if (tenth === lastTenth) return;
+      lastTenth = tenth;
+      process.stderr.write(`  windows ${p.done}/${p.total}\n`);
+      return;
+    }
+    if (p.phase === 'read') lastTenth = -1;
+    process.stderr.write(`  ${p.phase} ${basename(p.input)}\n`);
+  };
+}
+
+function summary(r: PredictVolumeResult): string {
+  const seconds = Object.values(r.timingsMs).reduce((a, b) => a + b, 0) / 1000;
+  return `${r.input} → ${r.output}: liver ${r.voxels.liver} voxels, tumour ${r.voxels.tumour} (${r.windows} windows, ${seconds.toFixed(1)} s)${r.overlay ? `, overlay ${r.overlay}` : ''}`;
+}
+
+export async function runPredict(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        model: { type: 'string' },
+        out: { type: 'string' },
+        overlay: { type: 'string' },
+        'largest-component': { type: 'boolean', default: false },
+        overlap: { type: 'string' },
+        window: { type: 'string' },
+        batch: { type: 'string' },
+        engine: { type: 'string' },
+        preprocessing: { type: 'string' },
+        'preprocess-slices': { type: 'string' },
+        'preprocess-downscale': { type: 'string' },
+        'cube-size': { type: 'string' },
+        json: { type: 'boolean', default: false },
+        quiet: { type: 'boolean', default: false },
+        verbose: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (error) {
+    process.stderr.write(`lits predict: ${(error as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  let options;
+  try {
+    if (!values.model) throw new UsageError('--model DIR is required');
+    if (!values.out) throw new UsageError('--out PATH is required');
+    if (positionals.length !== 1)
+      throw new UsageError(`give exactly one INPUT (a volume or a folder), got ${positionals.length}`);
+    options = {
+      model: values.model,
+      input: positionals[0]!,
+      out: values.out,
+      overlap: numberFlag('overlap', values.overlap, (n) => n >= 0 && n < 1, 'a number in [0, 1)'),
+      window: numberFlag(
+        'window',
+        values.window,
+        (n) => positiveInteger(n) && n % 4 === 0,
+        'a positive multiple of 4',
+      ),
+      batchSize: numberFlag('batch', values.batch, positiveInteger, 'a positive integer'),
+      preprocessing: preprocessingOverride(values),
+    };
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`lits predict: ${error.message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  try {
+    const isFolder = (await stat(options.input).catch(() => null))?.isDirectory() ?? false;
+    const predictor = await loadPredictor({
+      model: options.model,
+      ...(values.engine ? { engine: values.engine } : {}),
+      ...(options.preprocessing ? { preprocessing: options.preprocessing } : {}),
+    });
+    if (!values.quiet)
+      process.stderr.write(
+        `model ${predictor.checkpointDir} (${predictor.engine}); preprocessing ${JSON.stringify(predictor.preprocessing)} from ${predictor.preprocessingFrom}\n`,
+      );
+    const common = {
+      largestComponent: values['largest-component'],
+      ...(options.overlap === undefined ? {} : { overlap: options.overlap }),
+      ...(options.window === undefined ? {} : { window: options.window }),
+      ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+      onProgress: progressLine(values.quiet),
+    };
+    let results: PredictVolumeResult[];
+    let failures: Array<{ input: string; error: string }> = [];
+    if (isFolder) {
+      ({ results, failures } = await predictFolder({
+        ...common,
+        model: predictor,
+        inputDir: options.input,
+        outputDir: options.out,
+        ...(values.overlay ? { overlayDir: values.overlay } : {}),
+        onCase: (i, n, input) => {
+          if (!values.quiet) process.stderr.write(`[${i + 1}/${n}] ${input}\n`);
+        },
+      }));
+    } else {
+      results = [
+        await predictVolume({
+          ...common,
+          model: predictor,
+          input: options.input,
+          output: options.out,
+          ...(values.overlay ? { overlay: values.overlay } : {}),
+        }),
+      ];
+    }
+    for (const f of failures) process.stderr.write(`lits predict: ${f.error}\n`);
+    if (values.json) {
+      process.stdout.write(
+        `${JSON.stringify({
+          model: {
+            checkpointDir: predictor.checkpointDir,
+            runDir: predictor.runDir,
+            preprocessing: predictor.preprocessing,
+            preprocessingFrom: predictor.preprocessingFrom,
+            engine: predictor.engine,
+          },
+          cases: results,
+          failures,
+        })}\n`,
+      );
+    } else {
+      for (const r of results) process.stdout.write(`${summary(r)}\n`);
+    }
+    return failures.length > 0 ? 1 : 0;
+  } catch (error) {
+    process.stderr.write(
+      `lits predict: ${values.verbose && error instanceof Error ? error.stack : (error as Error).message}\n`,
+    );
+    return 1;
+  }
+}

@@ -1,0 +1,98 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generatePhantomDataset } from '@lits-ddp/lits-data';
+import { serviceUrl } from '@lits-ddp/local-services/vitest';
+
+const lits = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+
+function runLits(
+  args: string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [lits, ...args], { cwd, env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.once('exit', (code) => resolve({ code, stdout, stderr, ms: Date.now() - started }));
+  });
+}
+
+const redisUrl = serviceUrl('redis');
+
+describe.skipIf(!redisUrl)('lits command', () => {
+  let work: string;
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'lits-cli-'));
+  });
+  afterAll(async () => {
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it('names the spec field of every validation error and exits 2', async () => {
+    const r = await runLits(['train', '--lr', '-1', '--determinism', 'sometimes', '--workers', '3'], work);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/spec \/lr: must be > 0/);
+    expect(r.stderr).toMatch(/spec \/determinism: must be one of "random", "seed", "deterministic"/);
+    const unknown = await runLits(['train', '--learning-rate', '0.1'], work);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/unknown flag --learning-rate/);
+  });
+
+  it('names the file and the reason when the data set is not valid', async () => {
+    const dataset = join(work, 'broken');
+    await generatePhantomDataset({ outDir: dataset, cases: 3, size: [32, 32, 16], seed: 1 });
+    await unlink(join(dataset, 'segmentation-1.nii.gz'));
+    const r = await runLits(
+      [
+        'train',
+        '--dataset-path',
+        dataset,
+        '--max_epochs',
+        '1',
+        '--test-epochs',
+        '1',
+        '--workers',
+        '1',
+        '--engine',
+        'cpu',
+        '--home',
+        join(work, 'home'),
+      ],
+      work,
+      { REDIS_URL: redisUrl as string, MLFLOW_TRACKING_URI: '' },
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/volume-1\.nii\.gz: .*(mask|segmentation)/i);
+  });
+
+  it('lits demo --json runs from a clean folder and ends with one JSON line holding the 18 seed metrics', async () => {
+    const r = await runLits(['demo', '--json'], await mkdtemp(join(work, 'demo-')), {
+      REDIS_URL: '',
+      MLFLOW_TRACKING_URI: '',
+    });
+    expect(r.code, r.stderr.slice(-2000)).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    const last = JSON.parse(lines.at(-1) as string) as {
+      status: string;
+      testMetrics: Record<string, number>;
+    };
+    expect(last.status).toBe('finished');
+    const names = ['train', 'val', 'test'].flatMap((p) =>
+      ['avg_loss', 'avg_acc', 'mean_iou', 'iou_0', 'iou_1', 'iou_2'].map((m) => `${p}_${m}`),
+    );
+    expect(Object.keys(last.testMetrics).sort()).toEqual(names.sort());
+    // Every line before it is an NDJSON progress record.
+    for (const line of lines.slice(0, -1)) expect(() => JSON.parse(line)).not.toThrow();
+    process.stderr.write(
+      `lits demo --json took ${(r.ms / 1000).toFixed(0)} s; test liver IoU ${last.testMetrics.test_iou_1}\n`,
+    );
+  });
+});
