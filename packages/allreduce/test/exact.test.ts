@@ -154,6 +154,18 @@ describe.skipIf(!redisUrl)('exact mode against a real redis-server', () => {
     }
   });
 
+  it('a rank without contributions (more ranks than contributions) still gets the same bits', async () => {
+    const g = await group(4, 'int32', 8192);
+    const three = contributions.slice(0, 3);
+    const results = await Promise.all(
+      g.map((c, r) =>
+        c.allReduceExact(r < 3 ? [three[r] as Float32Array] : [], { totalContributions: 3, length: LENGTH }),
+      ),
+    );
+    const alone = await (await group(1, 'int32', 8192))[0]?.allReduceExact(three, { totalContributions: 3 });
+    for (const res of results) expect(sameBits(res, alone as Float32Array)).toBe(true);
+  });
+
   it('NaN or Infinity in any contribution gives the same clear error on every rank, and the group goes on', async () => {
     const g = await group(3, 'int32', 8192);
     const bad = contributions.map((x) => x.slice());
