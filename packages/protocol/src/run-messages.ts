@@ -90,7 +90,14 @@ export type RunEvent =
       /** Present when LITS_VERIFY_WEIGHTS=1: the weights after this step, for cross-rank checks. */
       weightHash?: string;
     }
-  | { type: 'metrics'; generation: number; epoch: number; metrics: Record<string, number> }
+  | {
+      type: 'metrics';
+      generation: number;
+      epoch: number;
+      /** Tracking step; the epoch when absent (epoch e is logged at step e). */
+      step?: number;
+      metrics: Record<string, number>;
+    }
   | {
       type: 'checkpoint';
       generation: number;

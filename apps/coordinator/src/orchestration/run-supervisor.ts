@@ -198,13 +198,14 @@ export class RunSupervisor {
         const fresh: Record<string, number> = {};
         for (const [k, v] of Object.entries(event.metrics)) {
           // After a restart, epochs past the checkpoint run again; each (metric, epoch) is logged once.
-          if (!this.loggedMetricSteps.has(`${k}@${event.epoch}`)) {
-            this.loggedMetricSteps.add(`${k}@${event.epoch}`);
+          const at = `${k}@${event.step ?? event.epoch}`;
+          if (!this.loggedMetricSteps.has(at)) {
+            this.loggedMetricSteps.add(at);
             fresh[k] = v;
           }
         }
         Object.assign(this.latestMetrics, event.metrics);
-        this.opts.tracker.logMetrics(fresh, event.epoch);
+        this.opts.tracker.logMetrics(fresh, event.step ?? event.epoch);
         break;
       }
       case 'checkpoint':

@@ -155,7 +155,6 @@ async function train(ctx: TrainingContext, comm: Communicator): Promise<void> {
       microBatchesPerStep: K,
     });
     let epochCounts = MetricCounts.empty(classes);
-    let lastProgress = 0;
     for (const [t, step] of steps.entries()) {
       if (ctx.signal.aborted) {
         await comm.abort(`rank ${rank} stopped (${String(ctx.signal.reason)})`);
@@ -190,29 +189,37 @@ async function train(ctx: TrainingContext, comm: Communicator): Promise<void> {
       computeMs += now() - a0;
       epochCounts = epochCounts.merge(counts);
       const stepLoss = counts.toSeedMetrics('train').train_avg_loss as number;
-      const totalMs = now() - t0;
-      if (verifyWeights || now() - lastProgress > 500 || t === steps.length - 1) {
-        lastProgress = now();
-        const stats = comm.stats();
+      const globalStep = epoch * steps.length + t;
+      if (rank === 0 && (globalStep + 1) % spec['log-interval'] === 0) {
+        // The seed's --log-interval: a step-level loss, logged at the global step.
         await ctx.publish({
-          type: 'progress',
+          type: 'metrics',
           generation,
-          rank,
           epoch,
-          step: t,
-          stepsPerEpoch: steps.length,
-          loss: stepLoss,
-          timings: {
-            computeMs,
-            allReduceMs,
-            dataMs,
-            otherMs: Math.max(0, totalMs - computeMs - allReduceMs - dataMs),
-          },
-          bytesSent: stats.bytesSent,
-          bytesReceived: stats.bytesReceived,
-          ...(verifyWeights ? { weightHash: model.weightHash() } : {}),
+          step: globalStep,
+          metrics: { train_step_loss: stepLoss },
         });
       }
+      const totalMs = now() - t0;
+      const stats = comm.stats();
+      await ctx.publish({
+        type: 'progress',
+        generation,
+        rank,
+        epoch,
+        step: t,
+        stepsPerEpoch: steps.length,
+        loss: stepLoss,
+        timings: {
+          computeMs,
+          allReduceMs,
+          dataMs,
+          otherMs: Math.max(0, totalMs - computeMs - allReduceMs - dataMs),
+        },
+        bytesSent: stats.bytesSent,
+        bytesReceived: stats.bytesReceived,
+        ...(verifyWeights ? { weightHash: model.weightHash() } : {}),
+      });
     }
 
     const metrics: Record<string, number> = { ...epochCounts.toSeedMetrics('train') };
