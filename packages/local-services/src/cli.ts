@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ensureMlflow } from './mlflow-server.js';
 import { ensureRedisServer } from './redis-server.js';
@@ -81,7 +82,7 @@ async function main(argv: string[]): Promise<number> {
     process.on('SIGINT', forward);
     process.on('SIGTERM', forward);
     const code = await new Promise<number>((resolve) => {
-      child.once('exit', (c, s) => resolve(c ?? (s ? 128 + 2 : 1)));
+      child.once('exit', (c, s) => resolve(c ?? (s ? 128 + (constants.signals[s] ?? 0) : 1)));
       child.once('error', (err) => {
         log(`cannot run ${cmd}: ${err.message}`);
         resolve(127);
