@@ -214,6 +214,9 @@ describe.skipIf(!redisUrl)('lits predict and lits evaluate on phantoms', () => {
     const badOverlap = await lits(['predict', '--model', runDir, held, '--out', 'x', '--overlap', '1.5']);
     expect(badOverlap.code).toBe(2);
     expect(badOverlap.stderr).toContain('--overlap must be a number in [0, 1), got "1.5"');
+    const badEngine = await lits(['predict', '--model', runDir, held, '--out', 'x', '--engine', 'wasm']);
+    expect(badEngine.code).toBe(2);
+    expect(badEngine.stderr).toContain("--engine='wasm' is not one of auto, gpu, node, cpu");
     const badRule = await lits(['evaluate', '--pred', held, '--truth', held, '--empty-rule', 'zero']);
     expect(badRule.code).toBe(2);
     expect(badRule.stderr).toContain('--empty-rule must be one of lits, skip, one, got "zero"');

@@ -9,6 +9,7 @@ import {
   type PredictVolumeResult,
 } from '@lits-ddp/inference';
 import type { PreprocessConfigInput } from '@lits-ddp/lits-data';
+import { parseEngineRequest } from '@lits-ddp/unet';
 
 const USAGE = `lits predict --model DIR INPUT --out PATH [options]
 
@@ -141,6 +142,13 @@ export async function runPredict(argv: string[]): Promise<number> {
     if (!values.out) throw new UsageError('--out PATH is required');
     if (positionals.length !== 1)
       throw new UsageError(`give exactly one INPUT (a volume or a folder), got ${positionals.length}`);
+    if (values.engine !== undefined) {
+      try {
+        parseEngineRequest(values.engine, '--engine');
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
+    }
     options = {
       model: values.model,
       input: positionals[0]!,
