@@ -6,6 +6,11 @@ const USAGE = `lits — data-parallel training of the LiTS 3D U-Net (TensorFlow.
   lits train --config spec.json | --<spec-field> <value> …
                                      local launcher: the coordinator core + N worker processes
   lits worker [--id ID]              one worker process (registers in REDIS_URL, waits for work)
+  lits serve [--port N]              the coordinator: REST API, queue, live events, dashboard
+  lits submit spec.json [--wait]     queue an experiment on the coordinator (LITS_API_URL, LITS_API_TOKEN)
+  lits status [id]                   experiments, or one experiment's progress and metrics
+  lits logs id [--follow]            an experiment's events, live with progress bars
+  lits cancel id                     remove a queued experiment or abort a running one
   lits data <inspect|validate|synth|preprocess> …
   lits unet summary [--json] [--width N]
 
@@ -20,6 +25,11 @@ const commands: Record<string, () => Promise<Command>> = {
   data: async () => (await import('@lits-ddp/lits-data')).runLitsDataCli,
   unet: async () => (await import('@lits-ddp/unet')).runUnetCli,
   predict: async () => (await import('./commands/predict.js')).runPredict,
+  serve: async () => (await import('./commands/serve.js')).runServe,
+  submit: async () => (await import('./commands/submit.js')).runSubmit,
+  status: async () => (await import('./commands/status.js')).runStatus,
+  logs: async () => (await import('./commands/logs.js')).runLogs,
+  cancel: async () => (await import('./commands/cancel.js')).runCancel,
   evaluate: async () => (await import('./commands/evaluate.js')).runEvaluate,
 };
 

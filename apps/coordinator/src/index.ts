@@ -4,11 +4,21 @@ export { MlflowRunTracker, type MlflowTrackerOptions } from './tracking/mlflow-t
 export { WorkerPool, type LiveWorker } from './orchestration/worker-pool.js';
 export {
   RunSupervisor,
+  RunDetachedError,
   type RunSetup,
   type RunOutcome,
   type SupervisorOptions,
 } from './orchestration/run-supervisor.js';
-export { publishEvent, readEvents, decodeEvent, type StreamedEvent } from './orchestration/run-events.js';
+export { RunLedger } from './orchestration/run-ledger.js';
+export { loadRunRecord, runRecordKey, type RunRecord } from './orchestration/run-record.js';
+export {
+  publishEvent,
+  readEvents,
+  readEventRange,
+  decodeEvent,
+  type StreamedEvent,
+  type EventPage,
+} from './orchestration/run-events.js';
 export {
   runExperiment,
   runSeeds,
@@ -24,3 +34,23 @@ export {
   type PrepareOptions,
 } from './orchestration/prepare-data.js';
 export { writeSystemReport } from './tracking/system-report.js';
+export {
+  ExperimentStore,
+  EXPERIMENT_STATUSES,
+  TERMINAL_STATUSES,
+  isExperimentId,
+  newExperimentId,
+  type ExperimentRecord,
+  type ExperimentStatus,
+} from './queue/experiment-store.js';
+export { ExperimentQueue, QUEUE_NAME, bullPrefix } from './queue/experiment-queue.js';
+export { ExperimentProcessor, type ProcessorOptions } from './queue/experiment-processor.js';
+export { CapacityGate, type GateEntry, type GateOptions } from './queue/capacity-gate.js';
+export { buildApp, type AppOptions, type CoordinatorApp } from './server/build-app.js';
+export {
+  startCoordinator,
+  type CoordinatorOptions,
+  type RunningCoordinator,
+} from './server/start-coordinator.js';
+export { runServeCli } from './server/serve-cli.js';
+export { CoordinatorClient, CoordinatorApiError, type ClientOptions } from './client/coordinator-client.js';

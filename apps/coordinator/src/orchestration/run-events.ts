@@ -68,3 +68,30 @@ export async function readEvents(
   }
   return out;
 }
+
+export interface EventPage {
+  events: StreamedEvent[];
+  /** Id of the last entry read (undecodable ones included), to continue after it. */
+  lastId: string | undefined;
+  /** The page held `count` entries, so more may follow. */
+  full: boolean;
+}
+
+/** Reads up to `count` events from `start` ('-' = the beginning, '(id' = after id) without blocking. */
+export async function readEventRange(
+  redis: Redis,
+  runId: string,
+  start: string,
+  count: number,
+): Promise<EventPage> {
+  const entries = (await redis.xrange(runKeys.events(runId), start, '+', 'COUNT', count)) as Array<
+    [string, string[]]
+  >;
+  const events: StreamedEvent[] = [];
+  for (const [id, fields] of entries) {
+    const at = fields.indexOf('e');
+    const event = at >= 0 ? decodeEvent(fields[at + 1]) : undefined;
+    if (event) events.push({ id, event });
+  }
+  return { events, lastId: entries.at(-1)?.[0], full: entries.length === count };
+}

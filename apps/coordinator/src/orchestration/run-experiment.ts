@@ -9,6 +9,7 @@ import {
   runKeys,
   type RunEvent,
   type RunPaths,
+  type RunPlan,
   type ResolvedSpec,
 } from '@lits-ddp/protocol';
 import { LocalRunTracker } from '../tracking/local-tracker.js';
@@ -16,7 +17,8 @@ import { MlflowRunTracker } from '../tracking/mlflow-tracker.js';
 import type { RunTracker } from '../tracking/run-tracker.js';
 import { writeSystemReport } from '../tracking/system-report.js';
 import { prepareData } from './prepare-data.js';
-import { RunSupervisor, type RunOutcome } from './run-supervisor.js';
+import { RunDetachedError, RunSupervisor, type RunOutcome } from './run-supervisor.js';
+import { loadRunRecord, saveRunRecord, type RunRecord } from './run-record.js';
 import { publishEvent } from './run-events.js';
 import { WorkerPool } from './worker-pool.js';
 
@@ -34,10 +36,14 @@ export interface ExperimentOptions {
   preferredWorkers?: string[];
   onWorkersLost?: (workerIds: string[]) => Promise<void>;
   waitForWorkersMs?: number;
-  onEvent?: (event: RunEvent) => void;
+  /** Every event of the run's stream, with its stream id. */
+  onEvent?: (event: RunEvent, streamId: string) => void;
   onPhase?: (phase: ExperimentPhase, done?: number, total?: number) => void;
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
+  /** Cancels the run. */
   signal?: AbortSignal;
+  /** Stops supervising and leaves the run to the next coordinator: rejects with RunDetachedError. */
+  detach?: AbortSignal;
 }
 
 export interface ExperimentResult extends RunOutcome {
@@ -53,23 +59,37 @@ export function runSeeds(spec: ResolvedSpec): { data: number; model: number } {
   return { data: spec['general-seed'], model: spec['pytorch-seed'] };
 }
 
-async function createTracker(opts: ExperimentOptions, runDir: string): Promise<RunTracker> {
+async function openTracker(
+  opts: ExperimentOptions,
+  runDir: string,
+  known: RunRecord['tracker'],
+): Promise<RunTracker> {
+  const onError = (m: string): void => opts.log?.('warn', m);
+  if (known?.kind === 'local') return LocalRunTracker.attach(runDir, known.runId);
+  if (known?.kind === 'mlflow')
+    return MlflowRunTracker.attach({ trackingUri: opts.trackingUri, runId: known.runId, onError });
   if (!opts.trackingUri) return new LocalRunTracker(runDir, opts.runId, opts.spec['run-name'] ?? opts.runId);
   return MlflowRunTracker.create({
     trackingUri: opts.trackingUri,
     experimentName: opts.spec['experiment-name'],
     runName: opts.spec['run-name'] ?? opts.runId,
     tags: { 'lits.runId': opts.runId },
-    onError: (m) => opts.log?.('warn', m),
+    onError,
   });
 }
 
 /**
  * One experiment end to end: tracking, data validation and preprocessing, supervised training with
  * restarts, artifacts and the final status. The REST service and `lits train` both call this.
+ *
+ * Resumable: the seeds, the tracking run and the phase are kept in a Redis run record, so a
+ * coordinator that calls this again for a run whose coordinator died continues that run (same
+ * tracking run, training adopted from the event stream) instead of starting a second one.
  */
 export async function runExperiment(opts: ExperimentOptions): Promise<ExperimentResult> {
   const { spec, runId, redis } = opts;
+  const record = await loadRunRecord(redis, runId);
+  if (record?.phase === 'done' && record.result) return JSON.parse(record.result) as ExperimentResult;
   const runDir = resolve(opts.home, 'runs', runId);
   const paths: RunPaths = {
     runDir,
@@ -77,43 +97,65 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
     checkpointDir: join(runDir, 'checkpoints'),
   };
   await mkdir(paths.checkpointDir, { recursive: true });
-  const seeds = runSeeds(spec);
-  const tracker = await createTracker(opts, runDir);
-  tracker.logParams({
-    ...Object.fromEntries(Object.entries(spec).map(([k, v]) => [k, String(v)])),
-    'micro-batches-per-step': microBatchesPerStep(spec),
-    'effective-general-seed': seeds.data,
-    'effective-pytorch-seed': seeds.model,
-  });
-  tracker.setTags({
-    mode: spec.determinism,
-    determinism: spec.determinism,
-    world_size: String(spec.workers),
-    'lits.runId': runId,
-  });
+  const seeds = record?.seeds ?? runSeeds(spec);
+  if (!record) await saveRunRecord(redis, runId, { seeds, phase: 'preparing' });
+  const tracker = await openTracker(opts, runDir, record?.tracker);
+  if (!record?.tracker) {
+    await saveRunRecord(redis, runId, {
+      tracker: { kind: tracker.kind, runId: tracker.trackingRunId, location: tracker.location },
+    });
+    tracker.logParams({
+      ...Object.fromEntries(Object.entries(spec).map(([k, v]) => [k, String(v)])),
+      'micro-batches-per-step': microBatchesPerStep(spec),
+      'effective-general-seed': seeds.data,
+      'effective-pytorch-seed': seeds.model,
+    });
+    tracker.setTags({
+      mode: spec.determinism,
+      determinism: spec.determinism,
+      world_size: String(spec.workers),
+      'lits.runId': runId,
+    });
+  } else
+    opts.log?.(
+      'info',
+      `continuing run ${runId} (tracking run ${record.tracker.runId}, phase ${record.phase})`,
+    );
   await writeFile(join(runDir, 'spec.json'), `${JSON.stringify(spec, null, 2)}\n`);
   tracker.logArtifact(join(runDir, 'spec.json'));
 
   const pool = new WorkerPool(redis);
   let outcome: RunOutcome;
   try {
-    await redis.set(runKeys.status(runId), 'preparing');
-    await publishEvent(redis, runId, { type: 'status', status: 'preparing', restarts: 0 });
-    opts.onPhase?.('validating');
-    const data = await prepareData(spec, {
-      datasetPath: resolve(spec['dataset-path']),
-      cacheDir: paths.cacheDir,
-      dataSeed: seeds.data,
-      onValidate: (d, t) => opts.onPhase?.('validating', d, t),
-      onPreprocess: (p) => opts.onPhase?.('preprocessing', p.done, p.total),
-    });
-    tracker.setTags({ split: data.split, layout: data.layout });
-    await writeFile(
-      join(runDir, 'split.json'),
-      `${JSON.stringify({ split: data.split, trainCases: data.trainCases, testCases: data.testCases, cacheDir: paths.cacheDir }, null, 2)}\n`,
-    );
-    tracker.logArtifact(join(runDir, 'split.json'));
-    tracker.logParams({ 'train-cases': data.trainCases.length, 'test-cases': data.testCases.length });
+    const adopt = record !== undefined && (await redis.exists(runKeys.plan(runId))) === 1;
+    let data: Pick<RunPlan, 'trainCases' | 'testCases'>;
+    if (adopt) {
+      data = JSON.parse((await redis.get(runKeys.plan(runId))) as string) as RunPlan;
+    } else {
+      await redis.set(runKeys.status(runId), 'preparing');
+      await publishEvent(redis, runId, { type: 'status', status: 'preparing', restarts: 0 });
+      opts.onPhase?.('validating');
+      const prepared = await prepareData(spec, {
+        datasetPath: resolve(spec['dataset-path']),
+        cacheDir: paths.cacheDir,
+        dataSeed: seeds.data,
+        onValidate: (d, t) => opts.onPhase?.('validating', d, t),
+        onPreprocess: (p) => opts.onPhase?.('preprocessing', p.done, p.total),
+      });
+      tracker.setTags({ split: prepared.split, layout: prepared.layout });
+      await writeFile(
+        join(runDir, 'split.json'),
+        `${JSON.stringify({ split: prepared.split, trainCases: prepared.trainCases, testCases: prepared.testCases, cacheDir: paths.cacheDir }, null, 2)}\n`,
+      );
+      tracker.logArtifact(join(runDir, 'split.json'));
+      tracker.logParams({
+        'train-cases': prepared.trainCases.length,
+        'test-cases': prepared.testCases.length,
+      });
+      data = prepared;
+    }
+    if (existsSync(join(runDir, 'split.json')) && adopt) tracker.logArtifact(join(runDir, 'split.json'));
+    await saveRunRecord(redis, runId, { phase: 'training' });
     opts.onPhase?.('training');
     let engineTagged = false;
     const supervisor = new RunSupervisor(
@@ -122,30 +164,38 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
         redis,
         pool,
         tracker,
+        adopt,
         abortCollectives: async (id, generation, reason) => {
           await abortRun({ redis: opts.redisUrl, runId: id, generation, reason });
         },
         ...(opts.preferredWorkers ? { preferredWorkers: opts.preferredWorkers } : {}),
         ...(opts.onWorkersLost ? { onWorkersLost: opts.onWorkersLost } : {}),
         ...(opts.waitForWorkersMs ? { waitForWorkersMs: opts.waitForWorkersMs } : {}),
-        onEvent: (event) => {
+        onEvent: (event, streamId) => {
           if (event.type === 'started' && !engineTagged) {
             engineTagged = true;
             tracker.setTags({ engine: event.engine });
           }
-          opts.onEvent?.(event);
+          opts.onEvent?.(event, streamId);
         },
         ...(opts.log ? { log: opts.log } : {}),
         ...(opts.signal ? { signal: opts.signal } : {}),
+        ...(opts.detach ? { detach: opts.detach } : {}),
       },
     );
     outcome = await supervisor.run();
   } catch (err) {
+    if (err instanceof RunDetachedError) {
+      // Hand over as much as can be delivered quickly; the next coordinator re-derives the rest.
+      await tracker.flush(5000).catch(() => undefined);
+      throw err;
+    }
     const error = err instanceof Error ? err.message : String(err);
     await redis.set(runKeys.status(runId), 'failed');
     await publishEvent(redis, runId, { type: 'status', status: 'failed', message: error, restarts: 0 });
     outcome = { status: 'failed', restarts: 0, generation: 0, error };
   }
+  await saveRunRecord(redis, runId, { phase: 'finishing' });
 
   opts.onPhase?.('finishing');
   await writeSystemReport(pool, runDir, runId, outcome.workers ?? []).catch((e: unknown) =>
@@ -174,7 +224,7 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
       `tracking incomplete: ${finished.pending} item(s) not delivered (${finished.lastError})`,
     );
   await cleanupRun({ redis: opts.redisUrl, runId }).catch(() => undefined);
-  return {
+  const result: ExperimentResult = {
     ...outcome,
     runId,
     runDir,
@@ -186,4 +236,6 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
       delivered: finished.delivered,
     },
   };
+  await saveRunRecord(redis, runId, { phase: 'done', result: JSON.stringify(result) });
+  return result;
 }

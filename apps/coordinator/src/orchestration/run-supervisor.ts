@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
 import { runKeys, RUN_KEYS_TTL_S, type RunEvent, type RunPlan, type RunStatus } from '@lits-ddp/protocol';
 import type { RunTracker } from '../tracking/run-tracker.js';
-import { publishEvent, readEvents } from './run-events.js';
+import { publishEvent, readEvents, readEventRange } from './run-events.js';
+import { RunLedger } from './run-ledger.js';
 import type { WorkerPool } from './worker-pool.js';
 
 export type RunSetup = Omit<RunPlan, 'generation' | 'ranks' | 'resumeFrom'>;
@@ -18,9 +19,17 @@ export interface SupervisorOptions {
   onWorkersLost?: (workerIds: string[]) => Promise<void>;
   /** How long to wait for enough free workers at each (re)start. Default 5 min. */
   waitForWorkersMs?: number;
-  onEvent?: (event: RunEvent) => void;
+  onEvent?: (event: RunEvent, streamId: string) => void;
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
+  /** Cancels the run (workers aborted, status cancelled). */
   signal?: AbortSignal;
+  /**
+   * Stops supervising without touching the run (the coordinator shuts down): workers keep training
+   * and the next coordinator adopts the run. `run()` then rejects with RunDetachedError.
+   */
+  detach?: AbortSignal;
+  /** Take over a run whose supervisor died: replay the event stream instead of starting afresh. */
+  adopt?: boolean;
 }
 
 export interface RunOutcome {
@@ -40,6 +49,11 @@ export interface RunOutcome {
   workers?: string[];
 }
 
+/** Supervision stopped on request (shutdown); the run goes on and is adopted later. */
+export class RunDetachedError extends Error {
+  override readonly name = 'RunDetachedError';
+}
+
 class GenerationFailure extends Error {
   constructor(
     message: string,
@@ -51,18 +65,22 @@ class GenerationFailure extends Error {
 
 class Cancelled extends Error {}
 
+/** Where an adopted run stands. */
+type Adoption =
+  | { kind: 'fresh' }
+  | { kind: 'done'; outcome: RunOutcome }
+  | { kind: 'follow'; plan: RunPlan }
+  | { kind: 'restart'; generation: number; reason: string };
+
 /**
  * Drives one run across its generations: leases workers, writes the plan, assigns ranks, follows the
  * event stream, watches heartbeats, and on a failure aborts the generation's collectives and
- * restarts every rank from the last checkpoint, up to max-restarts.
+ * restarts every rank from the last checkpoint, up to max-restarts. With `adopt` it takes over a
+ * run from a supervisor that died, re-deriving its state (and undelivered metrics) from the stream.
  */
 export class RunSupervisor {
-  private readonly loggedMetricSteps = new Set<string>();
-  private readonly latestMetrics: Record<string, number> = {};
-  private lastCheckpoint: { path: string; epoch: number } | undefined;
-  private bestCheckpoint: string | undefined;
+  private readonly ledger = new RunLedger();
   private lastEventId = '0';
-  private restarts = 0;
   private readonly blocking: Redis;
 
   constructor(
@@ -75,26 +93,37 @@ export class RunSupervisor {
   async run(): Promise<RunOutcome> {
     const { runId } = this.setup;
     let generation = 0;
+    let next: Adoption = this.opts.adopt ? await this.adopt() : { kind: 'fresh' };
     try {
+      if (next.kind === 'done') return next.outcome;
       for (;;) {
-        generation++;
+        let adopted: RunPlan | undefined;
+        if (next.kind === 'follow') {
+          adopted = next.plan;
+          generation = next.plan.generation;
+        } else generation++;
+        const restartReason = next.kind === 'restart' ? next.reason : undefined;
+        if (next.kind === 'restart') generation = next.generation;
+        next = { kind: 'fresh' };
         try {
-          const result = await this.runGeneration(generation);
+          if (restartReason !== undefined) throw new GenerationFailure(restartReason);
+          const result = await this.runGeneration(generation, adopted);
           await this.setStatus('finished');
           return {
             status: 'finished',
-            restarts: this.restarts,
+            restarts: this.ledger.restarts,
             generation,
             ...result,
             ...this.checkpoints(),
           };
         } catch (err) {
+          if (err instanceof RunDetachedError) throw err;
           if (err instanceof Cancelled) {
             await this.opts.abortCollectives(runId, generation, `cancelled: ${err.message}`);
             await this.setStatus('cancelled', err.message);
             return {
               status: 'cancelled',
-              restarts: this.restarts,
+              restarts: this.ledger.restarts,
               generation,
               error: err.message,
               ...this.checkpoints(),
@@ -102,66 +131,148 @@ export class RunSupervisor {
           }
           const message = err instanceof Error ? err.message : String(err);
           await this.opts.abortCollectives(runId, generation, message);
-          if (this.restarts >= this.setup.spec['max-restarts']) {
-            const error = `${message} (after ${this.restarts} restart${this.restarts === 1 ? '' : 's'}; max-restarts ${this.setup.spec['max-restarts']})`;
+          const { restarts } = this.ledger;
+          if (restarts >= this.setup.spec['max-restarts']) {
+            const error = `${message} (after ${restarts} restart${restarts === 1 ? '' : 's'}; max-restarts ${this.setup.spec['max-restarts']})`;
             await this.setStatus('failed', error);
-            return { status: 'failed', restarts: this.restarts, generation, error, ...this.checkpoints() };
+            return { status: 'failed', restarts, generation, error, ...this.checkpoints() };
           }
-          this.restarts++;
-          const from = this.lastCheckpoint ? `checkpoint of epoch ${this.lastCheckpoint.epoch}` : 'the start';
+          this.ledger.restarts = restarts + 1;
+          const cp = this.ledger.lastCheckpoint;
+          const from = cp ? `checkpoint of epoch ${cp.epoch}` : 'the start';
           this.opts.log?.(
             'warn',
-            `generation ${generation} failed: ${message}; restart ${this.restarts} from ${from}`,
+            `generation ${generation} failed: ${message}; restart ${restarts + 1} from ${from}`,
           );
           await this.setStatus('restarting', message);
+          this.ledger.enterGeneration(generation + 1);
           if (err instanceof GenerationFailure && err.lostWorkers.length > 0)
             await this.opts.onWorkersLost?.(err.lostWorkers);
         }
       }
     } finally {
       this.blocking.disconnect();
-      for (const key of [runKeys.plan(runId), runKeys.events(runId), runKeys.status(runId)]) {
-        await this.opts.redis.expire(key, RUN_KEYS_TTL_S).catch(() => undefined);
+      if (!this.opts.detach?.aborted) {
+        for (const key of [runKeys.plan(runId), runKeys.events(runId), runKeys.status(runId)]) {
+          await this.opts.redis.expire(key, RUN_KEYS_TTL_S).catch(() => undefined);
+        }
       }
     }
   }
 
   private checkpoints(): Pick<RunOutcome, 'bestCheckpoint' | 'lastCheckpoint' | 'latestMetrics'> {
+    const { bestCheckpoint, lastCheckpoint } = this.ledger;
     return {
-      latestMetrics: { ...this.latestMetrics },
-      ...(this.bestCheckpoint ? { bestCheckpoint: this.bestCheckpoint } : {}),
-      ...(this.lastCheckpoint ? { lastCheckpoint: this.lastCheckpoint } : {}),
+      latestMetrics: { ...this.ledger.latestMetrics },
+      ...(bestCheckpoint ? { bestCheckpoint } : {}),
+      ...(lastCheckpoint ? { lastCheckpoint } : {}),
     };
   }
 
-  private async runGeneration(generation: number): Promise<Partial<RunOutcome>> {
-    const { runId, spec } = this.setup;
-    const workers = await this.leaseWorkers(spec.workers);
-    const plan: RunPlan = {
-      ...this.setup,
-      generation,
-      ranks: workers,
-      ...(this.lastCheckpoint ? { resumeFrom: this.lastCheckpoint } : {}),
-    };
-    await this.opts.redis.set(runKeys.plan(runId), JSON.stringify(plan));
-    await this.setStatus('running');
-    for (const [rank, id] of workers.entries())
-      await this.opts.pool.send(id, { type: 'assign', runId, generation, rank });
+  /**
+   * Replays the stream of a run whose supervisor died: rebuilds the ledger, delivers the metrics the
+   * tracker lacks (checked against what it already holds), and decides how to go on.
+   */
+  private async adopt(): Promise<Adoption> {
+    const { runId } = this.setup;
+    const rawPlan = await this.opts.redis.get(runKeys.plan(runId));
+    for (let from = '-'; ;) {
+      const page = await readEventRange(this.opts.redis, runId, from, 1000);
+      for (const { id, event } of page.events) {
+        this.opts.onEvent?.(event, id);
+        this.ledger.apply(event);
+      }
+      if (page.lastId) this.lastEventId = page.lastId;
+      if (!page.full) break;
+      from = `(${this.lastEventId}`;
+    }
+    const held = await this.opts.tracker.loggedMetricSteps(
+      new Set([...this.ledger.metricPoints.values()].map((p) => p.key)),
+    );
+    const missing = [...this.ledger.metricPoints.entries()].filter(([at]) => !held.has(at));
+    const byStep = new Map<number, Record<string, number>>();
+    for (const [, p] of missing) (byStep.get(p.step) ?? byStep.set(p.step, {}).get(p.step))![p.key] = p.value;
+    for (const [step, metrics] of [...byStep].sort((a, b) => a[0] - b[0]))
+      this.opts.tracker.logMetrics(metrics, step);
     this.opts.log?.(
       'info',
-      `generation ${generation}: ranks ${workers.map((w, r) => `${r}=${w}`).join(' ')}`,
+      `adopting run ${runId}: ${this.ledger.metricPoints.size} metric points in the stream, ${missing.length} re-delivered`,
     );
+    if (!rawPlan) return { kind: 'fresh' };
+    const plan = JSON.parse(rawPlan) as RunPlan;
+    const { lastStatus } = this.ledger;
+    if (this.ledger.terminal && lastStatus) {
+      const status = lastStatus.status as RunOutcome['status'];
+      return {
+        kind: 'done',
+        outcome: {
+          status,
+          restarts: this.ledger.restarts,
+          generation: plan.generation,
+          ...(lastStatus.message && status !== 'finished' ? { error: lastStatus.message } : {}),
+          ...this.finishedResult(plan.ranks),
+          ...this.checkpoints(),
+        },
+      };
+    }
+    const confirmed = lastStatus?.status === 'running' && this.ledger.generation === plan.generation;
+    if (!confirmed)
+      return {
+        kind: 'restart',
+        generation: plan.generation,
+        reason: `the coordinator stopped while generation ${plan.generation} was starting`,
+      };
+    return { kind: 'follow', plan };
+  }
 
-    const finished = new Map<number, Extract<RunEvent, { type: 'finished' }>>();
+  private finishedResult(workers: string[]): Partial<RunOutcome> {
+    const ordered = [...this.ledger.finished.values()].sort((a, b) => a.rank - b.rank);
+    const rank0 = ordered[0];
+    return {
+      workers,
+      weightHashes: ordered.map((f) => f.weightHash),
+      ...(rank0 ? { testMetrics: rank0.testMetrics, modelPath: rank0.modelPath } : {}),
+    };
+  }
+
+  private async runGeneration(generation: number, adopted?: RunPlan): Promise<Partial<RunOutcome>> {
+    const { runId } = this.setup;
+    let workers: string[];
+    if (adopted) {
+      workers = adopted.ranks;
+      const lost = await this.opts.pool.reclaim(runId, workers);
+      if (lost.length > 0) throw new GenerationFailure(`workers ${lost.join(', ')} were lost while adopting`);
+    } else {
+      this.ledger.enterGeneration(generation);
+      workers = await this.leaseWorkers(this.setup.spec.workers);
+      const cp = this.ledger.lastCheckpoint;
+      const plan: RunPlan = { ...this.setup, generation, ranks: workers, ...(cp ? { resumeFrom: cp } : {}) };
+      await this.opts.redis.set(runKeys.plan(runId), JSON.stringify(plan));
+      for (const [rank, id] of workers.entries())
+        await this.opts.pool.send(id, { type: 'assign', runId, generation, rank });
+      // Published after the assignments, so an adopting supervisor that sees it knows all were sent.
+      await this.setStatus('running');
+      this.opts.log?.(
+        'info',
+        `generation ${generation}: ranks ${workers.map((w, r) => `${r}=${w}`).join(' ')}`,
+      );
+    }
+
     const started = Date.now();
     try {
-      while (finished.size < workers.length) {
-        this.checkCancelled();
+      while (this.ledger.finished.size < workers.length) {
+        this.checkStop();
         if (await this.opts.redis.get(runKeys.cancel(runId))) throw new Cancelled('cancel requested');
         for (const { id, event } of await readEvents(this.blocking, runId, this.lastEventId, 1000)) {
           this.lastEventId = id;
-          this.handle(event, generation, finished);
+          this.handle(event, id);
         }
+        const failure = this.ledger.failure;
+        if (failure)
+          throw new GenerationFailure(
+            `rank ${failure.rank} failed: ${failure.error}${failure.lateRank !== undefined ? ` (rank ${failure.lateRank} did not deliver)` : ''}`,
+          );
+        this.checkStop();
         await this.opts.pool.renew(runId, workers);
         // A worker that never got going within its heartbeat grace is as lost as one that died.
         const lost: string[] = [];
@@ -172,63 +283,29 @@ export class RunSupervisor {
         }
       }
     } finally {
-      await this.opts.pool.release(runId, workers);
+      // A detaching supervisor keeps the leases: they lapse after 30 s, and busy workers are never leased.
+      if (!this.opts.detach?.aborted) await this.opts.pool.release(runId, workers);
     }
-    const ordered = [...finished.values()].sort((a, b) => a.rank - b.rank);
-    const hashes = ordered.map((f) => f.weightHash);
-    if (new Set(hashes).size !== 1)
-      this.opts.log?.('error', `ranks ended with different weights: ${hashes.join(' ')}`);
-    const rank0 = ordered[0];
-    return {
-      workers,
-      weightHashes: hashes,
-      ...(rank0 ? { testMetrics: rank0.testMetrics, modelPath: rank0.modelPath } : {}),
-    };
+    const result = this.finishedResult(workers);
+    if (new Set(result.weightHashes).size !== 1)
+      this.opts.log?.('error', `ranks ended with different weights: ${result.weightHashes?.join(' ')}`);
+    return result;
   }
 
-  private handle(
-    event: RunEvent,
-    generation: number,
-    finished: Map<number, Extract<RunEvent, { type: 'finished' }>>,
-  ): void {
-    this.opts.onEvent?.(event);
-    if ('generation' in event && event.generation !== generation) return;
-    switch (event.type) {
-      case 'metrics': {
-        const fresh: Record<string, number> = {};
-        for (const [k, v] of Object.entries(event.metrics)) {
-          // After a restart, epochs past the checkpoint run again; each (metric, epoch) is logged once.
-          const at = `${k}@${event.step ?? event.epoch}`;
-          if (!this.loggedMetricSteps.has(at)) {
-            this.loggedMetricSteps.add(at);
-            fresh[k] = v;
-          }
-        }
-        Object.assign(this.latestMetrics, event.metrics);
-        this.opts.tracker.logMetrics(fresh, event.step ?? event.epoch);
-        break;
-      }
-      case 'checkpoint':
-        if (event.kind === 'last') this.lastCheckpoint = { path: event.path, epoch: event.epoch };
-        else this.bestCheckpoint = event.path;
-        break;
-      case 'failed':
-        throw new GenerationFailure(
-          `rank ${event.rank} failed: ${event.error}${event.lateRank !== undefined ? ` (rank ${event.lateRank} did not deliver)` : ''}`,
-        );
-      case 'finished':
-        finished.set(event.rank, event);
-        break;
-      default:
-        break;
-    }
+  private handle(event: RunEvent, streamId: string): void {
+    this.opts.onEvent?.(event, streamId);
+    const fresh = this.ledger.apply(event);
+    if (fresh && event.type === 'metrics' && Object.keys(fresh).length > 0)
+      this.opts.tracker.logMetrics(fresh, event.step ?? event.epoch);
   }
 
   private async leaseWorkers(count: number): Promise<string[]> {
     const deadline = Date.now() + (this.opts.waitForWorkersMs ?? 300_000);
     let announced = false;
     for (;;) {
-      this.checkCancelled();
+      this.checkStop();
+      if (await this.opts.redis.get(runKeys.cancel(this.setup.runId)))
+        throw new Cancelled('cancel requested');
       const leased = await this.opts.pool.lease(this.setup.runId, count, this.opts.preferredWorkers);
       if (leased) return leased;
       if (!announced) {
@@ -241,7 +318,8 @@ export class RunSupervisor {
     }
   }
 
-  private checkCancelled(): void {
+  private checkStop(): void {
+    if (this.opts.detach?.aborted) throw new RunDetachedError(String(this.opts.detach.reason ?? 'detached'));
     if (this.opts.signal?.aborted) throw new Cancelled(String(this.opts.signal.reason ?? 'cancelled'));
   }
 
@@ -250,7 +328,7 @@ export class RunSupervisor {
     const event: RunEvent = {
       type: 'status',
       status,
-      restarts: this.restarts,
+      restarts: this.ledger.restarts,
       ...(message ? { message } : {}),
     };
     await publishEvent(this.opts.redis, this.setup.runId, event);

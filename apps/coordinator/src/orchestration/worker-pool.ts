@@ -39,9 +39,9 @@ export class WorkerPool {
    * all when fewer are free. Leases expire unless renewed, so a dead supervisor frees its workers.
    */
   async lease(runId: string, count: number, preferred: string[] = []): Promise<string[] | undefined> {
-    const live = (await this.list()).filter(
-      (w) => w.heartbeatAgeMs !== undefined && w.info.state !== 'stopping',
-    );
+    // Only idle workers: a busy one may be training a run whose supervisor is down (its lease
+    // lapsed), and that run's next supervisor adopts it.
+    const live = (await this.list()).filter((w) => w.heartbeatAgeMs !== undefined && w.info.state === 'idle');
     const byId = new Map(live.map((w) => [w.info.id, w]));
     const order = [
       ...preferred.filter((id) => byId.has(id)),
@@ -58,6 +58,30 @@ export class WorkerPool {
       return undefined;
     }
     return taken;
+  }
+
+  /**
+   * Takes back the leases of an adopted run's workers (they lapse while no supervisor renews them).
+   * Returns the workers that are gone or now leased to another run.
+   */
+  async reclaim(runId: string, workerIds: string[]): Promise<string[]> {
+    const lost: string[] = [];
+    for (const id of workerIds) {
+      const ok = await this.redis.set(workerKeys.lease(id), runId, 'PX', LEASE_MS, 'NX');
+      const mine = ok === 'OK' || (await this.redis.get(workerKeys.lease(id))) === runId;
+      if (!mine || !(await this.alive(id))) lost.push(id);
+    }
+    return lost;
+  }
+
+  /** Idle, live workers that no run holds: what a new run could lease now. */
+  async freeWorkers(): Promise<string[]> {
+    const free: string[] = [];
+    for (const w of await this.list()) {
+      if (w.heartbeatAgeMs === undefined || w.info.state !== 'idle') continue;
+      if ((await this.redis.exists(workerKeys.lease(w.info.id))) === 0) free.push(w.info.id);
+    }
+    return free;
   }
 
   /** Extends the leases this run holds. */

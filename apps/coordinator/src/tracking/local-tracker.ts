@@ -1,4 +1,12 @@
-import { appendFileSync, cpSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, join } from 'node:path';
 import type { FinalStatus, RunTracker, TrackerFinish } from './run-tracker.js';
 
@@ -23,11 +31,42 @@ export class LocalRunTracker implements RunTracker {
     readonly runDir: string,
     readonly trackingRunId: string,
     runName: string,
+    resume = false,
   ) {
     mkdirSync(join(runDir, 'artifacts'), { recursive: true });
-    this.meta = { runId: trackingRunId, runName, status: 'RUNNING', startTime: Date.now() };
+    const read = (name: string): Record<string, unknown> | undefined =>
+      resume && existsSync(join(runDir, name))
+        ? (JSON.parse(readFileSync(join(runDir, name), 'utf8')) as Record<string, unknown>)
+        : undefined;
+    Object.assign(this.params, read('params.json'));
+    Object.assign(this.tags, read('tags.json'));
+    const meta = read('meta.json') as LocalRunTracker['meta'] | undefined;
+    this.meta = meta ?? { runId: trackingRunId, runName, status: 'RUNNING', startTime: Date.now() };
     this.writeJson('meta.json', this.meta);
   }
+
+  /** Continues the run folder of a run whose coordinator stopped. */
+  static attach(runDir: string, trackingRunId: string): LocalRunTracker {
+    return new LocalRunTracker(runDir, trackingRunId, trackingRunId, true);
+  }
+
+  async loggedMetricSteps(keys: ReadonlySet<string>): Promise<Set<string>> {
+    const file = join(this.runDir, 'metrics.jsonl');
+    const out = new Set<string>();
+    if (!existsSync(file)) return out;
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      if (!line.trim()) continue;
+      try {
+        const m = JSON.parse(line) as { key: string; step: number };
+        if (keys.has(m.key)) out.add(`${m.key}@${m.step}`);
+      } catch {
+        // a line cut short by a crash: that point is logged again
+      }
+    }
+    return out;
+  }
+
+  async flush(): Promise<void> {}
 
   get location(): string {
     return this.runDir;

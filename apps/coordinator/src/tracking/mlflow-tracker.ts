@@ -64,19 +64,68 @@ export class MlflowRunTracker implements RunTracker {
       },
       opts.onError,
     );
-    const logger = new BufferedMetricLogger(client, run.info.runId, {
-      onError: (e, attempt) => {
-        if (attempt === 1 || attempt % 10 === 0)
-          opts.onError?.(`MLflow delivery (attempt ${attempt}): ${e.message}`);
-      },
-    });
     return new MlflowRunTracker(
       client,
-      logger,
+      MlflowRunTracker.logger(client, run.info.runId, opts.onError),
       run.info.runId,
       client.runUrl(run.info.experimentId, run.info.runId),
       opts.onError,
     );
+  }
+
+  /** Continues an existing MLflow run (its coordinator stopped): nothing is created. */
+  static async attach(opts: {
+    trackingUri?: string;
+    runId: string;
+    createTimeoutMs?: number;
+    onError?: (message: string) => void;
+  }): Promise<MlflowRunTracker> {
+    const client = new MlflowClient({ trackingUri: opts.trackingUri, timeoutMs: 15_000 });
+    const run = await retrying(
+      `reading MLflow run ${opts.runId} in ${client.trackingUri}`,
+      opts.createTimeoutMs ?? 60_000,
+      () => client.getRun(opts.runId),
+      opts.onError,
+    );
+    return new MlflowRunTracker(
+      client,
+      MlflowRunTracker.logger(client, run.info.runId, opts.onError),
+      run.info.runId,
+      client.runUrl(run.info.experimentId, run.info.runId),
+      opts.onError,
+    );
+  }
+
+  private static logger(
+    client: MlflowClient,
+    runId: string,
+    onError?: (message: string) => void,
+  ): BufferedMetricLogger {
+    return new BufferedMetricLogger(client, runId, {
+      onError: (e, attempt) => {
+        if (attempt === 1 || attempt % 10 === 0)
+          onError?.(`MLflow delivery (attempt ${attempt}): ${e.message}`);
+      },
+    });
+  }
+
+  /** `metric@step` of every point MLflow holds for `keys` (retried while MLflow is unreachable). */
+  async loggedMetricSteps(keys: ReadonlySet<string>): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (const key of keys) {
+      const history = await retrying(
+        `reading the history of ${key}`,
+        120_000,
+        () => this.client.getMetricHistory(this.trackingRunId, key),
+        this.onError,
+      );
+      for (const m of history) out.add(`${key}@${m.step}`);
+    }
+    return out;
+  }
+
+  async flush(timeoutMs: number): Promise<void> {
+    await this.logger.flush(timeoutMs);
   }
 
   logParams(params: Record<string, string | number | boolean>): void {

@@ -23,6 +23,10 @@ export interface RunTracker {
   logMetrics(metrics: Record<string, number>, step: number): void;
   /** Copies/uploads a file or a folder (recursively) under `artifactPath`. Retries until `finish`. */
   logArtifact(localPath: string, artifactPath?: string): void;
+  /** `metric@step` of the points the destination already holds for `keys` (to deliver the rest once). */
+  loggedMetricSteps(keys: ReadonlySet<string>): Promise<Set<string>>;
+  /** Tries to deliver what is queued within `timeoutMs` (the run goes on). */
+  flush(timeoutMs: number): Promise<void>;
   /** Delivers what is queued (within `timeoutMs`) and sets the final status. */
   finish(status: FinalStatus, timeoutMs?: number): Promise<TrackerFinish>;
 }

@@ -1,0 +1,76 @@
+import { parseArgs } from 'node:util';
+import { CLIENT_ENV_HELP, clientFrom, reportApiError } from './logs.js';
+
+const USAGE = `lits status [id] [--status S] [--limit N] [--url URL] [--json]
+
+Without an id: the experiments, newest first. With one: its status, progress, metrics and tracking.
+${CLIENT_ENV_HELP}`;
+
+const fmt = (v: number | undefined): string => (v === undefined ? '-' : v.toFixed(4));
+
+export async function runStatus(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      status: { type: 'string' },
+      limit: { type: 'string' },
+      url: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const client = clientFrom(values.url);
+  try {
+    const [id] = positionals;
+    if (id) {
+      const d = await client.get(id);
+      if (values.json) {
+        process.stdout.write(`${JSON.stringify(d)}\n`);
+        return 0;
+      }
+      const out = [
+        `${d.id}  ${d.status}  priority ${d.priority}  workers ${d.workers}  restarts ${d.restarts}`,
+        d.progress
+          ? `progress  epoch ${d.progress.epoch + 1}/${d.progress.epochs} step ${d.progress.step + 1}/${d.progress.stepsPerEpoch} (${(100 * d.progress.fraction).toFixed(0)} %) loss ${fmt(d.progress.loss)}`
+          : undefined,
+        d.queuePosition !== undefined ? `waiting for workers, position ${d.queuePosition}` : undefined,
+        d.tracking ? `tracking  ${d.tracking.kind} run ${d.tracking.runId}  ${d.tracking.url}` : undefined,
+        d.workerIds ? `workers   ${d.workerIds.join(' ')}` : undefined,
+        d.model ? `model     ${d.model.path}${d.model.artifact ? `  (${d.model.artifact})` : ''}` : undefined,
+        d.error ? `error     ${d.error}` : undefined,
+        ...Object.entries({ ...d.latestMetrics, ...d.testMetrics }).map(
+          ([k, v]) => `  ${k.padEnd(18)} ${fmt(v)}`,
+        ),
+      ].filter((l): l is string => l !== undefined);
+      process.stdout.write(`${out.join('\n')}\n`);
+      return 0;
+    }
+    const limit = values.limit !== undefined ? Number(values.limit) : 20;
+    const page = await client.list({ ...(values.status ? { status: values.status } : {}), limit });
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify(page)}\n`);
+      return 0;
+    }
+    const rows = page.items.map((e) =>
+      [
+        e.id.padEnd(30),
+        e.status.padEnd(10),
+        String(e.priority).padStart(3),
+        String(e.workers).padStart(3),
+        e.submittedAt,
+        fmt(e.latestMetrics?.train_avg_loss),
+      ].join('  '),
+    );
+    process.stdout.write(
+      `${['id'.padEnd(30), 'status'.padEnd(10), 'pri', 'wrk', 'submitted'.padEnd(24), 'train loss'].join('  ')}\n${rows.join('\n')}${rows.length ? '\n' : ''}(${page.items.length} of ${page.total})\n`,
+    );
+    return 0;
+  } catch (err) {
+    return reportApiError(err);
+  }
+}

@@ -1,0 +1,64 @@
+import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+import { keyPrefix } from '@lits-ddp/protocol';
+
+export const QUEUE_NAME = 'experiments';
+
+export interface ExperimentJobData {
+  id: string;
+}
+
+/** BullMQ keys live under the deployment's prefix, next to ours (`lits:bull:experiments:…`). */
+export const bullPrefix = (): string => `${keyPrefix()}:bull`;
+
+/** API priority (0–100, higher first) → BullMQ priority (1 = first). FIFO holds within one priority. */
+export const bullPriority = (priority: number): number => 101 - priority;
+
+/** Job ids are experiment ids; completed and failed jobs are trimmed, our records stay. */
+const JOB_OPTIONS: JobsOptions = {
+  attempts: 1,
+  removeOnComplete: { count: 1000, age: 7 * 24 * 3600 },
+  removeOnFail: { count: 5000, age: 30 * 24 * 3600 },
+};
+
+/** The durable `experiments` queue: one job per experiment. */
+export class ExperimentQueue {
+  readonly queue: Queue<ExperimentJobData>;
+
+  constructor(connection: ConnectionOptions) {
+    this.queue = new Queue<ExperimentJobData>(QUEUE_NAME, {
+      connection,
+      prefix: bullPrefix(),
+      defaultJobOptions: JOB_OPTIONS,
+    });
+  }
+
+  /** Adds the job of an experiment; a job that already exists under this id is left as it is. */
+  async enqueue(id: string, priority: number): Promise<void> {
+    await this.queue.add('experiment', { id }, { jobId: id, priority: bullPriority(priority) });
+  }
+
+  /**
+   * Removes a job that has not started. Returns false when it is active (a processor holds it) or
+   * gone, so the caller cancels through the run instead.
+   */
+  async removeIfWaiting(id: string): Promise<boolean> {
+    const job = await this.queue.getJob(id);
+    if (!job) return false;
+    const state = await job.getState();
+    if (!['waiting', 'prioritized', 'delayed', 'waiting-children'].includes(state)) return false;
+    try {
+      await job.remove();
+      return true;
+    } catch {
+      return false; // taken by a processor meanwhile
+    }
+  }
+
+  async counts(): Promise<Record<string, number>> {
+    return this.queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed');
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+  }
+}

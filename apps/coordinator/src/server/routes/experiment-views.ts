@@ -1,0 +1,118 @@
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Static } from 'typebox';
+import { runKeys, type RunEvent } from '@lits-ddp/protocol';
+import { decodeEvent } from '../../orchestration/run-events.js';
+import { loadRunRecord } from '../../orchestration/run-record.js';
+import type { ExperimentRecord } from '../../queue/experiment-store.js';
+import type { AppContext } from '../build-app.js';
+import type { Detail, Progress, Summary } from '../schemas.js';
+
+const iso = (ms: number | undefined): string | undefined => (ms ? new Date(ms).toISOString() : undefined);
+
+export const linksOf = (id: string): Record<string, string> => ({
+  self: `/v1/experiments/${id}`,
+  events: `/v1/experiments/${id}/events`,
+  metrics: `/v1/experiments/${id}/metrics`,
+  dashboard: `/#${id}`,
+});
+
+export function toSummary(rec: ExperimentRecord): Static<typeof Summary> {
+  return {
+    id: rec.id,
+    status: rec.status,
+    priority: rec.priority,
+    workers: rec.spec.workers,
+    experimentName: rec.spec['experiment-name'],
+    ...(rec.spec['run-name'] ? { runName: rec.spec['run-name'] } : {}),
+    submittedAt: iso(rec.submittedAt) as string,
+    ...(rec.startedAt ? { startedAt: iso(rec.startedAt) } : {}),
+    ...(rec.endedAt ? { endedAt: iso(rec.endedAt) } : {}),
+    restarts: rec.restarts,
+    ...(rec.latestMetrics ? { latestMetrics: rec.latestMetrics } : {}),
+  };
+}
+
+type ProgressEvent = Extract<RunEvent, { type: 'progress' }>;
+
+/** The newest progress event of each rank, from the tail of the run's stream. */
+async function progressOf(
+  ctx: AppContext,
+  rec: ExperimentRecord,
+): Promise<Static<typeof Progress> | undefined> {
+  const entries = (await ctx.redis.xrevrange(runKeys.events(rec.id), '+', '-', 'COUNT', 200)) as Array<
+    [string, string[]]
+  >;
+  const byRank = new Map<number, ProgressEvent>();
+  for (const [, fields] of entries) {
+    const e = decodeEvent(fields[fields.indexOf('e') + 1]);
+    if (e?.type === 'progress' && !byRank.has(e.rank)) byRank.set(e.rank, e);
+  }
+  const ranks = [...byRank.values()].sort((a, b) => a.rank - b.rank);
+  const head = ranks[0];
+  if (!head) return undefined;
+  const epochs = rec.spec.max_epochs;
+  const done = head.epoch * head.stepsPerEpoch + head.step + 1;
+  return {
+    epoch: head.epoch,
+    epochs,
+    step: head.step,
+    stepsPerEpoch: head.stepsPerEpoch,
+    fraction: Math.min(1, done / (epochs * head.stepsPerEpoch)),
+    loss: head.loss,
+    ranks: ranks.map((r) => ({ rank: r.rank, epoch: r.epoch, step: r.step, loss: r.loss })),
+  };
+}
+
+/** Files of the tfjs model export (model.json and its weight shards). */
+export async function modelFiles(path: string): Promise<Array<{ name: string; bytes: number }>> {
+  try {
+    const names = (await readdir(path)).sort();
+    const out: Array<{ name: string; bytes: number }> = [];
+    for (const name of names) {
+      const s = await stat(join(path, name));
+      if (s.isFile()) out.push({ name, bytes: s.size });
+    }
+    return out;
+  } catch {
+    return [];
+  }
+}
+
+export async function toDetail(ctx: AppContext, rec: ExperimentRecord): Promise<Static<typeof Detail>> {
+  const [progress, runRecord, position, planRaw] = await Promise.all([
+    rec.status === 'queued' ? undefined : progressOf(ctx, rec),
+    loadRunRecord(ctx.redis, rec.id),
+    rec.status === 'queued' ? ctx.gate.position(rec.id) : undefined,
+    rec.workers ? undefined : ctx.redis.get(runKeys.plan(rec.id)),
+  ]);
+  const workerIds = rec.workers ?? (planRaw ? (JSON.parse(planRaw) as { ranks: string[] }).ranks : undefined);
+  const tracking = runRecord?.tracker;
+  const links = linksOf(rec.id);
+  let model: Static<typeof Detail>['model'];
+  if (rec.modelPath) {
+    const files = await modelFiles(rec.modelPath);
+    links.model = `/v1/experiments/${rec.id}/model`;
+    model = {
+      path: rec.modelPath,
+      ...(tracking?.kind === 'mlflow' ? { artifact: `runs:/${tracking.runId}/model` } : {}),
+      files: files.map((f) => ({
+        ...f,
+        url: `/v1/experiments/${rec.id}/model/${encodeURIComponent(f.name)}`,
+      })),
+    };
+  }
+  if (tracking?.kind === 'mlflow') links.mlflow = tracking.location;
+  return {
+    ...toSummary(rec),
+    spec: rec.spec as unknown as Record<string, unknown>,
+    ...(progress ? { progress } : {}),
+    ...(rec.testMetrics ? { testMetrics: rec.testMetrics } : {}),
+    ...(rec.error ? { error: rec.error } : {}),
+    ...(position !== undefined ? { queuePosition: position } : {}),
+    ...(workerIds ? { workerIds } : {}),
+    ...(tracking ? { tracking: { kind: tracking.kind, runId: tracking.runId, url: tracking.location } } : {}),
+    ...(model ? { model } : {}),
+    links,
+  };
+}

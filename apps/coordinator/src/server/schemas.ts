@@ -1,0 +1,168 @@
+import Type, { type Static } from 'typebox';
+import { ExperimentSpecInput } from '@lits-ddp/protocol';
+import { EXPERIMENT_ID_PATTERN, EXPERIMENT_STATUSES } from '../queue/experiment-store.js';
+
+const Metrics = Type.Record(Type.String(), Type.Number());
+const StatusSchema = Type.Union(
+  [
+    Type.Literal('queued'),
+    Type.Literal('preparing'),
+    Type.Literal('running'),
+    Type.Literal('restarting'),
+    Type.Literal('finished'),
+    Type.Literal('failed'),
+    Type.Literal('cancelled'),
+  ],
+  {
+    description:
+      'queued, then preparing → running (→ restarting → running …) → finished | failed | cancelled',
+  },
+);
+/** Compile-time check that the schema lists every status. */
+const _allStatuses: readonly Static<typeof StatusSchema>[] = EXPERIMENT_STATUSES;
+
+export const ErrorReply = Type.Object(
+  {
+    statusCode: Type.Integer(),
+    error: Type.String(),
+    message: Type.String(),
+    errors: Type.Optional(Type.Array(Type.Object({ path: Type.String(), message: Type.String() }))),
+  },
+  { $id: 'Error', title: 'Error' },
+);
+
+export const Submission = Type.Union(
+  [
+    Type.Object(
+      {
+        spec: ExperimentSpecInput,
+        id: Type.Optional(
+          Type.String({
+            pattern: EXPERIMENT_ID_PATTERN,
+            description: 'client-chosen id: submitted once only',
+          }),
+        ),
+        priority: Type.Optional(
+          Type.Integer({ minimum: 0, maximum: 100, default: 50, description: 'higher starts first' }),
+        ),
+      },
+      { additionalProperties: false, title: 'SubmissionEnvelope' },
+    ),
+    ExperimentSpecInput,
+  ],
+  { description: 'the experiment spec, or {spec, id?, priority?}' },
+);
+
+export const IdParams = Type.Object({ id: Type.String({ maxLength: 128 }) });
+
+export const Links = Type.Record(Type.String(), Type.String());
+
+export const Accepted = Type.Object({ id: Type.String(), status: StatusSchema, links: Links });
+
+export const CancelReply = Type.Object({
+  id: Type.String(),
+  status: Type.Union([Type.Literal('cancelled'), Type.Literal('cancelling')]),
+});
+
+export const ListQuery = Type.Object({
+  status: Type.Optional(StatusSchema),
+  offset: Type.Integer({ minimum: 0, default: 0 }),
+  limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
+});
+
+export const Summary = Type.Object({
+  id: Type.String(),
+  status: StatusSchema,
+  priority: Type.Integer(),
+  workers: Type.Integer({ description: 'workers the experiment needs' }),
+  experimentName: Type.String(),
+  runName: Type.Optional(Type.String()),
+  submittedAt: Type.String({ format: 'date-time' }),
+  startedAt: Type.Optional(Type.String({ format: 'date-time' })),
+  endedAt: Type.Optional(Type.String({ format: 'date-time' })),
+  restarts: Type.Integer(),
+  latestMetrics: Type.Optional(Metrics),
+});
+
+export const ListReply = Type.Object({
+  total: Type.Integer(),
+  offset: Type.Integer(),
+  limit: Type.Integer(),
+  items: Type.Array(Summary),
+});
+
+export const Progress = Type.Object({
+  epoch: Type.Integer({ description: '0-based' }),
+  epochs: Type.Integer(),
+  step: Type.Integer({ description: '0-based step within the epoch' }),
+  stepsPerEpoch: Type.Integer(),
+  fraction: Type.Number({ minimum: 0, maximum: 1 }),
+  loss: Type.Number(),
+  ranks: Type.Array(
+    Type.Object({ rank: Type.Integer(), epoch: Type.Integer(), step: Type.Integer(), loss: Type.Number() }),
+  ),
+});
+
+export const Detail = Type.Object({
+  ...Summary.properties,
+  spec: Type.Record(Type.String(), Type.Unknown()),
+  progress: Type.Optional(Progress),
+  testMetrics: Type.Optional(Metrics),
+  error: Type.Optional(Type.String()),
+  queuePosition: Type.Optional(Type.Integer({ description: 'place among experiments waiting for workers' })),
+  workerIds: Type.Optional(Type.Array(Type.String(), { description: 'worker of each rank' })),
+  tracking: Type.Optional(
+    Type.Object({
+      kind: Type.Union([Type.Literal('mlflow'), Type.Literal('local')]),
+      runId: Type.String(),
+      url: Type.String({ description: 'the MLflow run page, or the local run folder' }),
+    }),
+  ),
+  model: Type.Optional(
+    Type.Object({
+      path: Type.String({ description: 'the tfjs export on the shared folder' }),
+      artifact: Type.Optional(Type.String({ description: 'MLflow artifact URI' })),
+      files: Type.Array(Type.Object({ name: Type.String(), bytes: Type.Integer(), url: Type.String() })),
+    }),
+  ),
+  links: Links,
+});
+
+export const MetricsReply = Type.Object({
+  id: Type.String(),
+  metrics: Type.Record(
+    Type.String(),
+    Type.Array(Type.Object({ step: Type.Integer(), value: Type.Number() })),
+  ),
+});
+
+export const EventsQuery = Type.Object({
+  lastEventId: Type.Optional(
+    Type.String({
+      pattern: '^\\d+-\\d+$',
+      description: 'resume after this id (as the Last-Event-ID header)',
+    }),
+  ),
+});
+
+export const WorkersReply = Type.Object({
+  workers: Type.Array(
+    Type.Object({
+      id: Type.String(),
+      host: Type.String(),
+      engine: Type.String(),
+      device: Type.String(),
+      state: Type.String({ description: 'idle | busy | stopping | dead (no heartbeat)' }),
+      runId: Type.Optional(Type.String()),
+      rank: Type.Optional(Type.Integer()),
+      leasedTo: Type.Optional(Type.String()),
+      heartbeatAgeMs: Type.Optional(Type.Number()),
+      startedAt: Type.String({ format: 'date-time' }),
+    }),
+  ),
+});
+
+export const Health = Type.Object({
+  status: Type.String(),
+  checks: Type.Optional(Type.Record(Type.String(), Type.String())),
+});

@@ -1,0 +1,121 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startCoordinator } from './start-coordinator.js';
+
+const USAGE = `lits serve — the coordinator: REST API, queue, live events and the dashboard
+
+  --port N            port (default PORT, then 8080)
+  --host H            address to bind (default HOST, then 127.0.0.1; 0.0.0.0 in containers)
+  --redis URL         Redis (default REDIS_URL)
+  --data-root DIR     submitted data-set paths must lie inside (default LITS_DATA_ROOT, then .)
+  --home DIR          shared folder for runs/ and cache/ (default LITS_HOME, then .lits)
+  --token-file F      API tokens, one per line (default LITS_API_TOKEN_FILE); LITS_API_TOKEN adds
+                      comma-separated tokens
+  --no-auth           serve without tokens (local experiments only)
+  --concurrency N     experiments supervised at once (default 16)
+  --lock-ms N         BullMQ lock duration (default 60000); --stalled-ms N stalled check (30000)
+
+MLflow: MLFLOW_TRACKING_URI (otherwise runs go to <home>/runs/<id>/). Logs: JSON on stdout (LOG_LEVEL).
+SIGTERM/SIGINT stop gracefully: running experiments go back to the queue and keep training.`;
+
+/** Tokens from LITS_API_TOKEN (comma-separated) and a token file (one per line, # comments). */
+export function readTokens(env: string | undefined, file: string | undefined): string[] {
+  const tokens = (env ?? '')
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new Error(`token file ${file}: ${err instanceof Error ? err.message : String(err)}`, {
+        cause: err,
+      });
+    }
+    const fromFile = text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
+    if (fromFile.length === 0) throw new Error(`token file ${file} holds no token`);
+    tokens.push(...fromFile);
+  }
+  for (const t of tokens)
+    if (t.length < 16 || /\s/.test(t))
+      throw new Error('API tokens must be at least 16 characters without spaces');
+  return tokens;
+}
+
+const positiveInt = (name: string, v: string | undefined): number | undefined => {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got ${v}`);
+  return n;
+};
+
+export async function runServeCli(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      redis: { type: 'string' },
+      'data-root': { type: 'string' },
+      home: { type: 'string' },
+      'token-file': { type: 'string' },
+      'no-auth': { type: 'boolean', default: false },
+      concurrency: { type: 'string' },
+      'lock-ms': { type: 'string' },
+      'stalled-ms': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const redisUrl = values.redis ?? process.env.REDIS_URL;
+  if (!redisUrl) throw new Error('lits serve needs Redis: pass --redis URL or set REDIS_URL');
+  const port = positiveInt('--port', values.port ?? process.env.PORT) ?? 8080;
+  const tokens = readTokens(
+    process.env.LITS_API_TOKEN,
+    values['token-file'] ?? process.env.LITS_API_TOKEN_FILE,
+  );
+  if (tokens.length === 0 && !values['no-auth'])
+    throw new Error('no API token: set LITS_API_TOKEN or --token-file (or pass --no-auth for local use)');
+  const concurrency = positiveInt('--concurrency', values.concurrency);
+  const lockDurationMs = positiveInt('--lock-ms', values['lock-ms']);
+  const stalledIntervalMs = positiveInt('--stalled-ms', values['stalled-ms']);
+  const trackingUri = process.env.MLFLOW_TRACKING_URI;
+  const coordinator = await startCoordinator({
+    redisUrl,
+    port,
+    host: values.host ?? process.env.HOST ?? '127.0.0.1',
+    tokens,
+    allowNoAuth: values['no-auth'],
+    dataRoot: resolve(values['data-root'] ?? process.env.LITS_DATA_ROOT ?? '.'),
+    home: resolve(values.home ?? process.env.LITS_HOME ?? '.lits'),
+    ...(trackingUri ? { trackingUri } : {}),
+    processor: {
+      ...(concurrency ? { concurrency } : {}),
+      ...(lockDurationMs ? { lockDurationMs } : {}),
+      ...(stalledIntervalMs ? { stalledIntervalMs } : {}),
+    },
+  });
+  process.stderr.write(`lits coordinator listening on ${coordinator.url} (dashboard /, API docs /docs)\n`);
+  await new Promise<void>((done) => {
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (++signals > 1) process.exit(130);
+      coordinator.app.log.info({ signal }, 'stopping');
+      coordinator.close().then(done, (err: unknown) => {
+        coordinator.app.log.error({ err }, 'unclean shutdown');
+        done();
+      });
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  return 0;
+}

@@ -1,0 +1,59 @@
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { Redis } from 'ioredis';
+import { ExperimentProcessor, type ProcessorOptions } from '../queue/experiment-processor.js';
+import { buildApp, createLogger, type AppOptions, type CoordinatorApp } from './build-app.js';
+
+export interface CoordinatorOptions extends AppOptions {
+  port: number;
+  host?: string;
+  /** Run the queue processor in this process (default true). */
+  process?: boolean;
+  processor?: Pick<
+    ProcessorOptions,
+    'concurrency' | 'lockDurationMs' | 'stalledIntervalMs' | 'maxStalledCount' | 'gate' | 'waitForWorkersMs'
+  >;
+}
+
+export interface RunningCoordinator {
+  app: CoordinatorApp;
+  processor: ExperimentProcessor | undefined;
+  url: string;
+  /** Graceful stop: running experiments are handed back to the queue (their training goes on). */
+  close(): Promise<void>;
+}
+
+/** The HTTP app listening, plus the queue processor: what `lits serve` runs. */
+export async function startCoordinator(opts: CoordinatorOptions): Promise<RunningCoordinator> {
+  const logger = opts.logger ?? createLogger();
+  await mkdir(resolve(opts.home), { recursive: true });
+  const app = await buildApp({ ...opts, logger });
+  let processor: ExperimentProcessor | undefined;
+  let processorRedis: Redis | undefined;
+  if (opts.process !== false) {
+    processorRedis = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
+    processor = new ExperimentProcessor({
+      ...opts.processor,
+      connection: new Redis(opts.redisUrl, { maxRetriesPerRequest: null }),
+      redis: processorRedis,
+      redisUrl: opts.redisUrl,
+      store: app.ctx.store,
+      home: resolve(opts.home),
+      ...(opts.trackingUri ? { trackingUri: opts.trackingUri } : {}),
+      log: logger.child({ component: 'queue' }),
+      onStepTimings: (e) => app.ctx.metrics.observeStep(e),
+    });
+  }
+  const address = await app.listen({ port: opts.port, host: opts.host ?? '127.0.0.1' });
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      logger.info('shutting down: handing running experiments back to the queue');
+      await processor?.close();
+      await (processor?.worker.opts.connection as Redis | undefined)?.quit().catch(() => undefined);
+      await processorRedis?.quit().catch(() => undefined);
+      await app.close();
+      logger.info('stopped');
+    })());
+  return { app, processor, url: address, close };
+}

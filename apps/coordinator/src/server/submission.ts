@@ -1,0 +1,124 @@
+import { realpath } from 'node:fs/promises';
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { resolveSpec, type ResolvedSpec, type SpecFieldError } from '@lits-ddp/protocol';
+import { isExperimentId } from '../queue/experiment-store.js';
+
+export interface Submission {
+  spec: ResolvedSpec;
+  id?: string;
+  priority: number;
+}
+
+const inside = (root: string, path: string): boolean => {
+  const rel = relative(root, path);
+  return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
+};
+
+/** The nearest existing ancestor's real path, joined with the rest (for paths still to be created). */
+async function realpathOfExisting(path: string): Promise<string> {
+  try {
+    return await realpath(path);
+  } catch {
+    const parent = dirname(path);
+    if (parent === path) return path;
+    return resolve(await realpathOfExisting(parent), relative(parent, path));
+  }
+}
+
+/**
+ * Resolves a client-given path inside `root`: relative to it, or absolute under it. `..` segments
+ * are refused outright, and the real path (symlinks followed) must stay inside the root too.
+ */
+export async function confinePath(
+  root: string,
+  given: string,
+  field: string,
+  opts: { mustExist: boolean; rootName: string },
+): Promise<{ path: string } | SpecFieldError> {
+  if (given.includes('\0')) return { path: field, message: 'must not contain NUL characters' };
+  if (given.split(/[\\/]+/).includes('..')) return { path: field, message: "must not contain '..' segments" };
+  const realRoot = await realpath(root);
+  const candidate = isAbsolute(given) ? resolve(given) : resolve(realRoot, given);
+  if (!inside(resolve(root), candidate) && !inside(realRoot, candidate))
+    return { path: field, message: `must lie inside the ${opts.rootName} ${root} (got ${given})` };
+  let real: string;
+  if (opts.mustExist) {
+    try {
+      real = await realpath(candidate);
+    } catch {
+      return { path: field, message: `${given} does not exist in the ${opts.rootName}` };
+    }
+  } else real = await realpathOfExisting(candidate);
+  if (!inside(realRoot, real))
+    return { path: field, message: `${given} leaves the ${opts.rootName} through a symbolic link` };
+  return { path: real };
+}
+
+/**
+ * A POST body: the spec itself, or `{spec, id?, priority?}`. Spec errors come from `resolveSpec`
+ * with their JSON pointers (prefixed `/spec` in the envelope form), then the paths are confined.
+ */
+export async function parseSubmission(
+  body: unknown,
+  roots: { dataRoot: string; home: string },
+): Promise<{ ok: true; value: Submission } | { ok: false; errors: SpecFieldError[] }> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    return {
+      ok: false,
+      errors: [{ path: '/', message: 'the body must be a JSON object (the experiment spec)' }],
+    };
+  const raw = body as Record<string, unknown>;
+  const envelope = typeof raw.spec === 'object' && raw.spec !== null && !Array.isArray(raw.spec);
+  const prefix = envelope ? '/spec' : '';
+  const errors: SpecFieldError[] = [];
+  let id: string | undefined;
+  let priority = 50;
+  if (envelope) {
+    for (const k of Object.keys(raw))
+      if (!['spec', 'id', 'priority'].includes(k)) errors.push({ path: `/${k}`, message: 'unknown field' });
+    if (raw.id !== undefined) {
+      if (typeof raw.id !== 'string' || !isExperimentId(raw.id))
+        errors.push({
+          path: '/id',
+          message: 'must start with a letter and hold up to 128 letters, digits, _ . - (no ":")',
+        });
+      else id = raw.id;
+    }
+    if (raw.priority !== undefined) {
+      if (
+        typeof raw.priority !== 'number' ||
+        !Number.isInteger(raw.priority) ||
+        raw.priority < 0 ||
+        raw.priority > 100
+      )
+        errors.push({ path: '/priority', message: 'must be an integer from 0 to 100' });
+      else priority = raw.priority;
+    }
+  }
+  const resolved = resolveSpec(envelope ? raw.spec : raw);
+  if (!resolved.ok)
+    errors.push(
+      ...resolved.errors.map((e) => ({
+        path: `${prefix}${e.path === '/' ? '' : e.path}` || '/',
+        message: e.message,
+      })),
+    );
+  if (errors.length > 0 || !resolved.ok) return { ok: false, errors };
+  const spec = { ...resolved.spec };
+  const dataset = await confinePath(roots.dataRoot, spec['dataset-path'], `${prefix}/dataset-path`, {
+    mustExist: true,
+    rootName: 'data root',
+  });
+  if ('message' in dataset) errors.push(dataset);
+  else spec['dataset-path'] = dataset.path;
+  if (spec['cache-path'] !== undefined) {
+    const cache = await confinePath(roots.home, spec['cache-path'], `${prefix}/cache-path`, {
+      mustExist: false,
+      rootName: 'coordinator home',
+    });
+    if ('message' in cache) errors.push(cache);
+    else spec['cache-path'] = cache.path;
+  }
+  if (errors.length > 0) return { ok: false, errors };
+  return { ok: true, value: { spec, priority, ...(id ? { id } : {}) } };
+}
