@@ -15,3 +15,4 @@ export {
 export { startServices, type ServiceSet, type StartServicesOptions } from './service-set.js';
 export { freePort } from './ports.js';
 export type { InstallReport, LocalService } from './service.js';
+export { ensureChromium, CHROMIUM_INSTALL_HINT } from './chromium.js';

@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import { abortRun, cleanupRun } from '@lits-ddp/allreduce';
 import {
@@ -212,7 +212,11 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
     const dir = join(paths.checkpointDir, name);
     if (existsSync(dir)) tracker.logArtifact(dir, `checkpoints/${name}`);
   }
-  if (outcome.modelPath && existsSync(outcome.modelPath)) tracker.logArtifact(outcome.modelPath, 'model');
+  if (outcome.modelPath && existsSync(outcome.modelPath)) {
+    // The worker reports model.json; the export is its folder (model.json + weights).
+    const dir = statSync(outcome.modelPath).isDirectory() ? outcome.modelPath : dirname(outcome.modelPath);
+    tracker.logArtifact(dir, 'model');
+  }
   if (outcome.status === 'failed' && outcome.error)
     tracker.setTags({ 'lits.error': outcome.error.slice(0, 4000) });
   const finished = await tracker.finish(

@@ -1,5 +1,5 @@
 import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Static } from 'typebox';
 import { runKeys, type RunEvent } from '@lits-ddp/protocol';
 import { decodeEvent } from '../../orchestration/run-events.js';
@@ -64,6 +64,10 @@ async function progressOf(
   };
 }
 
+/** The folder of the tfjs export: workers report the path of its model.json. */
+export const modelDirOf = (modelPath: string): string =>
+  modelPath.endsWith('.json') ? dirname(modelPath) : modelPath;
+
 /** Files of the tfjs model export (model.json and its weight shards). */
 export async function modelFiles(path: string): Promise<Array<{ name: string; bytes: number }>> {
   try {
@@ -91,10 +95,11 @@ export async function toDetail(ctx: AppContext, rec: ExperimentRecord): Promise<
   const links = linksOf(rec.id);
   let model: Static<typeof Detail>['model'];
   if (rec.modelPath) {
-    const files = await modelFiles(rec.modelPath);
-    links.model = `/v1/experiments/${rec.id}/model`;
+    const dir = modelDirOf(rec.modelPath);
+    const files = await modelFiles(dir);
+    links.model = `/v1/experiments/${rec.id}/model/model.json`;
     model = {
-      path: rec.modelPath,
+      path: dir,
       ...(tracking?.kind === 'mlflow' ? { artifact: `runs:/${tracking.runId}/model` } : {}),
       files: files.map((f) => ({
         ...f,

@@ -17,7 +17,7 @@ import {
   Submission,
 } from '../schemas.js';
 import { parseSubmission } from '../submission.js';
-import { linksOf, modelFiles, toDetail, toSummary } from './experiment-views.js';
+import { linksOf, modelDirOf, modelFiles, toDetail, toSummary } from './experiment-views.js';
 
 const security = [{ bearer: [] }];
 const errors = { 400: ErrorReply, 401: ErrorReply, 404: ErrorReply, 409: ErrorReply, 429: ErrorReply };
@@ -204,13 +204,14 @@ export function registerExperimentRoutes(app: TypedApp, ctx: AppContext): void {
     async (req, reply) => {
       const rec = await store.get(req.params.id);
       if (!rec?.modelPath) throw httpError(404, `experiment ${req.params.id} has no model (yet)`);
-      const files = await modelFiles(rec.modelPath);
+      const dir = modelDirOf(rec.modelPath);
+      const files = await modelFiles(dir);
       const file = files.find((f) => f.name === req.params.file);
       if (!file) throw httpError(404, `the model has no file ${req.params.file}`);
       reply.header('content-length', file.bytes);
       reply.type(file.name.endsWith('.json') ? 'application/json' : 'application/octet-stream');
       // A stream payload is piped as is; the typed reply only knows the JSON response schemas.
-      return reply.send(createReadStream(join(rec.modelPath, file.name)) as never);
+      return reply.send(createReadStream(join(dir, file.name)) as never);
     },
   );
 }

@@ -1,0 +1,250 @@
+import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium } from 'playwright-core';
+import { ensureChromium } from '@lits-ddp/local-services';
+import { serviceUrl } from '@lits-ddp/local-services/vitest';
+import { MlflowClient } from '@lits-ddp/mlflow-client';
+import type { RunEvent } from '@lits-ddp/protocol';
+import { CoordinatorClient } from '../src/index.js';
+import { CoordinatorProcess, phantomHome, tinySpec, TOKEN, waitFor, Workers } from './process-harness.js';
+
+const redisUrl = serviceUrl('redis');
+const trackingUri = serviceUrl('mlflow');
+const SEED_METRICS = ['avg_loss', 'avg_acc', 'mean_iou', 'iou_0', 'iou_1', 'iou_2'];
+
+/** The MLflow run tagged with our experiment id; exactly one must exist. */
+async function mlflowRuns(mlflow: MlflowClient, experimentName: string, id: string) {
+  const exp = await mlflow.getExperimentByName(experimentName);
+  if (!exp) return [];
+  return mlflow.searchRuns({ experimentIds: [exp.experimentId], filter: `tags."lits.runId" = "${id}"` });
+}
+
+describe.skipIf(!redisUrl || !trackingUri)('coordinator, 2 workers, Redis and MLflow as processes', () => {
+  const keyPrefix = `e2e-${randomBytes(3).toString('hex')}`;
+  let coordinator: CoordinatorProcess;
+  let workers: Workers;
+  let client: CoordinatorClient;
+  let mlflow: MlflowClient;
+  let base: string;
+
+  beforeAll(async () => {
+    const dirs = await phantomHome();
+    base = dirname(dirs.dataRoot);
+    // A short BullMQ lock so a killed coordinator's job is taken up again within seconds.
+    coordinator = await CoordinatorProcess.start({
+      redisUrl: redisUrl as string,
+      trackingUri: trackingUri as string,
+      ...dirs,
+      keyPrefix,
+      extraArgs: ['--lock-ms', '10000', '--stalled-ms', '3000'],
+    });
+    workers = new Workers({ ...process.env, REDIS_URL: redisUrl, LITS_KEY_PREFIX: keyPrefix }, dirs.logs);
+    workers.start('w0');
+    workers.start('w1');
+    client = new CoordinatorClient({ url: coordinator.url, token: TOKEN });
+    mlflow = new MlflowClient({ trackingUri: trackingUri as string });
+    await waitFor('2 idle workers', async () => {
+      const { workers: list } = await client.workers();
+      return list.filter((w) => w.state === 'idle').length === 2 ? true : undefined;
+    });
+  });
+
+  afterAll(async () => {
+    await coordinator?.kill('SIGTERM');
+    await workers?.stopAll();
+    if (base) await rm(base, { recursive: true, force: true });
+  });
+
+  it('trains a submitted experiment, streams it over SSE to the end, and MLflow holds the run', async () => {
+    const spec = tinySpec({ 'experiment-name': `e2e-${keyPrefix}`, 'run-name': 'submitted' });
+    const { id, status } = await client.submit(spec, { idempotencyKey: `first-${keyPrefix}` });
+    expect(status).toBe('queued');
+    const events: RunEvent[] = [];
+    const ids: string[] = [];
+    const end = await client.follow(id, (m) => {
+      if (m.kind === 'event') {
+        events.push(m.event);
+        ids.push(m.id);
+      }
+    });
+    expect(end.status).toBe('finished');
+    // Every stream id once, in order: nothing lost or repeated.
+    expect(new Set(ids).size).toBe(ids.length);
+    expect([...ids].sort((a, b) => (a < b ? -1 : 1))).toEqual(ids);
+    const statuses = events.flatMap((e) => (e.type === 'status' ? [e.status] : []));
+    expect(statuses).toEqual(['queued', 'preparing', 'running', 'finished']);
+    expect(events.filter((e) => e.type === 'progress').length).toBeGreaterThanOrEqual(2 * 3 * 2);
+    expect(
+      events
+        .filter((e) => e.type === 'finished')
+        .map((e) => (e as { rank: number }).rank)
+        .sort(),
+    ).toEqual([0, 1]);
+
+    const detail = await client.get(id);
+    expect(detail.status).toBe('finished');
+    expect(detail.tracking?.kind).toBe('mlflow');
+    expect(detail.tracking?.url).toContain(detail.tracking?.runId);
+    expect(detail.workerIds?.sort()).toEqual(['w0', 'w1']);
+    expect(detail.progress?.fraction).toBe(1);
+    expect(detail.model?.files.map((f) => f.name)).toContain('model.json');
+    const modelJson = await fetch(
+      `${coordinator.url}${detail.model?.files.find((f) => f.name === 'model.json')?.url}`,
+      {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      },
+    );
+    expect(modelJson.status).toBe(200);
+    expect(((await modelJson.json()) as { modelTopology?: unknown }).modelTopology).toBeDefined();
+
+    const runs = await mlflowRuns(mlflow, `e2e-${keyPrefix}`, id);
+    expect(runs).toHaveLength(1);
+    const run = runs[0]!;
+    expect(run.info.status).toBe('FINISHED');
+    expect(run.info.runId).toBe(detail.tracking?.runId);
+    for (const m of SEED_METRICS) {
+      const train = await mlflow.getMetricHistory(run.info.runId, `train_${m}`);
+      expect(
+        train.map((p) => p.step),
+        `train_${m}`,
+      ).toEqual([0, 1, 2]);
+    }
+    const history = await client.metrics(id);
+    expect(history.metrics.train_avg_loss?.map((p) => p.step)).toEqual([0, 1, 2]);
+    expect(history.metrics.test_mean_iou).toHaveLength(1);
+  });
+
+  it('survives kill -9 of the coordinator mid-run: the run completes exactly once', async () => {
+    const experimentName = `e2e-${keyPrefix}`;
+    const spec = tinySpec({
+      max_epochs: 8,
+      'test-epochs': 2,
+      'experiment-name': experimentName,
+      'run-name': 'crash',
+    });
+    const { id } = await client.submit(spec);
+    await waitFor('epoch 2 under way', async () => {
+      const d = await client.get(id);
+      return d.progress && d.progress.epoch >= 1 ? d : undefined;
+    });
+    await coordinator.kill('SIGKILL');
+    const killedAt = Date.now();
+    await new Promise((r) => setTimeout(r, 4000));
+    const restartedAt = Date.now();
+    await coordinator.restart();
+
+    const events: Array<{ at: number; event: RunEvent }> = [];
+    const end = await client.follow(id, (m) => {
+      if (m.kind === 'event') events.push({ at: Number(m.id.split('-')[0]), event: m.event });
+    });
+    expect(end.status).toBe('finished');
+    expect(end.restarts).toBe(0);
+    // The workers kept training while no coordinator was up.
+    expect(events.some((e) => e.event.type === 'progress' && e.at > killedAt && e.at < restartedAt)).toBe(
+      true,
+    );
+    // One copy of the training: each rank started once, in generation 1; one preparation; no restart.
+    const started = events.flatMap((e) => (e.event.type === 'started' ? [e.event] : []));
+    expect(started.map((e) => [e.rank, e.generation]).sort()).toEqual([
+      [0, 1],
+      [1, 1],
+    ]);
+    const statuses = events.flatMap((e) => (e.event.type === 'status' ? [e.event.status] : []));
+    expect(statuses).toEqual(['queued', 'preparing', 'running', 'finished']);
+    const epochsTrained = events.flatMap((e) =>
+      e.event.type === 'progress' && e.event.rank === 0 && e.event.step === 0 ? [e.event.epoch] : [],
+    );
+    expect(epochsTrained).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+
+    const runs = await mlflowRuns(mlflow, experimentName, id);
+    expect(runs.map((r) => r.info.runName)).toEqual(['crash']);
+    const run = runs[0]!;
+    expect(run.info.status).toBe('FINISHED');
+    for (const m of SEED_METRICS) {
+      const train = await mlflow.getMetricHistory(run.info.runId, `train_${m}`);
+      expect(
+        train.map((p) => p.step),
+        `train_${m}`,
+      ).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+      const val = await mlflow.getMetricHistory(run.info.runId, `val_${m}`);
+      expect(
+        val.map((p) => p.step),
+        `val_${m}`,
+      ).toEqual([1, 3, 5, 7]);
+      const test = await mlflow.getMetricHistory(run.info.runId, `test_${m}`);
+      expect(test, `test_${m}`).toHaveLength(1);
+    }
+    const history = await client.metrics(id);
+    expect(history.metrics.train_avg_loss?.map((p) => p.step)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+  });
+
+  it('shows the dashboard in Chromium: live curves of a running experiment, workers, and cancel', async () => {
+    const experimentName = `e2e-${keyPrefix}`;
+    const { id } = await client.submit(
+      tinySpec({
+        max_epochs: 40,
+        'test-epochs': 2,
+        'experiment-name': experimentName,
+        'run-name': 'dashboard',
+      }),
+    );
+    const browser = await chromium.launch({
+      executablePath: ensureChromium(),
+      args: [
+        '--no-sandbox',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-dev-shm-usage',
+      ],
+    });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+      await page.addInitScript((token) => {
+        const storage = (globalThis as unknown as { localStorage: { setItem(k: string, v: string): void } })
+          .localStorage;
+        storage.setItem('lits-token', token);
+      }, TOKEN);
+      await page.goto(`${coordinator.url}/#${id}`);
+      await page.waitForSelector(`#experiments tr[data-id="${id}"]`, { timeout: 30_000 });
+      await page.waitForFunction(
+        () => {
+          const d = (
+            globalThis as unknown as { litsDashboard: { lossPoints(): number; iouPoints(): number } }
+          ).litsDashboard;
+          return d.lossPoints() >= 4 && d.iouPoints() >= 2;
+        },
+        undefined,
+        { timeout: 180_000, polling: 500 },
+      );
+      await page.waitForSelector('#workers tbody tr:nth-child(2)');
+      const workerRows = await page.locator('#workers tbody tr').allInnerTexts();
+      expect(workerRows.join('\n')).toMatch(/w0[\s\S]*cpu[\s\S]*busy[\s\S]*\d+\.\d s/);
+      expect(await page.locator('#loss-chart canvas').count()).toBeGreaterThan(0);
+      expect(await page.locator('#iou-chart canvas').count()).toBeGreaterThan(0);
+      const shot = fileURLToPath(new URL('../test-results/dashboard.png', import.meta.url));
+      mkdirSync(dirname(shot), { recursive: true });
+      await page.screenshot({ path: shot, fullPage: true });
+
+      await page.click(`button[data-cancel="${id}"]`);
+      await page.waitForSelector(`#experiments tr[data-id="${id}"] .status.cancelled`, { timeout: 60_000 });
+      expect(await page.locator('#run-status').innerText()).toBe('cancelled');
+    } finally {
+      await browser.close();
+    }
+    const detail = await client.get(id);
+    expect(detail.status).toBe('cancelled');
+    const runs = await mlflowRuns(mlflow, experimentName, id);
+    expect(runs.map((r) => r.info.status)).toEqual(['KILLED']);
+    // The workers are free again.
+    await waitFor('idle workers', async () => {
+      const { workers: list } = await client.workers();
+      return list.filter((w) => w.state === 'idle' && !w.leasedTo).length === 2 ? true : undefined;
+    });
+  });
+});
