@@ -1,6 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { keyPrefix, type ResolvedSpec, type RunStatus } from '@lits-ddp/protocol';
+import {
+  keyPrefix,
+  runKeys,
+  RUN_EVENTS_MAXLEN,
+  type ResolvedSpec,
+  type RunEvent,
+  type RunStatus,
+} from '@lits-ddp/protocol';
 
 export type ExperimentStatus = 'queued' | RunStatus;
 export const EXPERIMENT_STATUSES: readonly ExperimentStatus[] = [
@@ -51,8 +58,9 @@ const NUMBER_FIELDS = ['priority', 'submittedAt', 'startedAt', 'endedAt', 'resta
 export const submissionDigest = (spec: ResolvedSpec, priority: number): string =>
   createHash('sha256').update(JSON.stringify({ spec, priority })).digest('hex');
 
-// Creates the record, its index entry and (for a key) the idempotency entry atomically, or returns
-// the id an idempotency key already names. KEYS: record, index, idem (or ''), ARGV: id, score, fields…
+// Creates the record, its index entry, its first event ('queued') and (for a key) the idempotency
+// entry atomically, or returns the id an idempotency key already names.
+// KEYS: record, index, idem (or ''), events; ARGV: id, score, event JSON, fields…
 const CREATE_SCRIPT = `
 if KEYS[3] ~= '' then
   local existing = redis.call('GET', KEYS[3])
@@ -60,13 +68,18 @@ if KEYS[3] ~= '' then
   redis.call('SET', KEYS[3], ARGV[1])
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {0, ARGV[1]} end
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ${RUN_EVENTS_MAXLEN}, '*', 'e', ARGV[3])
 return {1, ARGV[1]}`;
 
 /** Experiment records, the submission index and idempotency entries (kept until deleted, never TTL'd). */
 export class ExperimentStore {
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: Redis) {
+    // Sent once, then called by its SHA (EVALSHA).
+    if (!('litsCreateExperiment' in redis))
+      redis.defineCommand('litsCreateExperiment', { numberOfKeys: 4, lua: CREATE_SCRIPT });
+  }
 
   private get base(): string {
     return `${keyPrefix()}:coord`;
@@ -85,7 +98,7 @@ export class ExperimentStore {
   }
 
   /**
-   * Creates the experiment unless `idempotencyKey` (or the id itself) was seen before; then returns
+   * Creates the experiment (and its 'queued' event) unless `idempotencyKey` (or the id itself) was seen before; then returns
    * the existing id with created = false. Idempotency entries outlive the job and the record's TTLs.
    */
   async create(
@@ -101,17 +114,19 @@ export class ExperimentStore {
       submittedAt: String(now),
       restarts: '0',
       done: '0',
-      enqueued: '0',
       ...(rec.idempotencyKey ? { idempotencyKey: rec.idempotencyKey } : {}),
     };
-    const [created, id] = (await this.redis.eval(
-      CREATE_SCRIPT,
-      3,
+    const create = (this.redis as unknown as Record<string, (...args: string[]) => Promise<[number, string]>>)
+      .litsCreateExperiment as (...args: string[]) => Promise<[number, string]>;
+    const [created, id] = (await create.call(
+      this.redis,
       this.recordKey(rec.id),
       this.indexKey(),
       rec.idempotencyKey ? this.idemKey(rec.idempotencyKey) : '',
+      runKeys.events(rec.id),
       rec.id,
       String(now),
+      JSON.stringify({ type: 'status', status: 'queued', restarts: 0 } satisfies RunEvent),
       ...Object.entries(fields).flat(),
     )) as [number, string];
     return { id, created: created === 1 };
@@ -119,14 +134,6 @@ export class ExperimentStore {
 
   async digestOf(id: string): Promise<string | undefined> {
     return (await this.redis.hget(this.recordKey(id), 'digest')) ?? undefined;
-  }
-
-  async markEnqueued(id: string): Promise<void> {
-    await this.redis.hset(this.recordKey(id), 'enqueued', '1');
-  }
-
-  async isEnqueued(id: string): Promise<boolean> {
-    return (await this.redis.hget(this.recordKey(id), 'enqueued')) === '1';
   }
 
   async get(id: string): Promise<ExperimentRecord | undefined> {
@@ -214,6 +221,5 @@ function decodeRecord(h: Record<string, string>): ExperimentRecord | undefined {
   }
   for (const k of NUMBER_FIELDS) if (h[k] !== undefined) out[k] = Number(h[k]);
   delete out.digest;
-  delete out.enqueued;
   return out as unknown as ExperimentRecord;
 }

@@ -161,13 +161,18 @@ export async function buildApp(options: AppOptions): Promise<CoordinatorApp> {
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err.validation) {
       const where = err.validationContext ?? 'request';
-      const errors = err.validation.map((v) => {
+      // One message per field; a union of literals reports every alternative, so say it once.
+      const byPath = new Map<string, string>();
+      for (const v of err.validation) {
         const missing = (v.params as { missingProperty?: string }).missingProperty;
-        return {
-          path: `${v.instancePath}${missing ? `/${missing}` : ''}` || '/',
-          message: `${where}: ${v.message ?? 'invalid'}`,
-        };
-      });
+        const path = `${v.instancePath}${missing ? `/${missing}` : ''}` || '/';
+        const message =
+          v.keyword === 'const' || v.keyword === 'anyOf'
+            ? 'must be one of the allowed values'
+            : (v.message ?? 'invalid');
+        if (!byPath.has(path) || v.keyword === 'anyOf') byPath.set(path, `${where}: ${message}`);
+      }
+      const errors = [...byPath].map(([path, message]) => ({ path, message }));
       return reply.code(400).send({
         statusCode: 400,
         error: 'Bad Request',

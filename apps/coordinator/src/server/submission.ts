@@ -1,4 +1,4 @@
-import { realpath } from 'node:fs/promises';
+import { realpathSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { resolveSpec, type ResolvedSpec, type SpecFieldError } from '@lits-ddp/protocol';
 import { isExperimentId } from '../queue/experiment-store.js';
@@ -14,14 +14,17 @@ const inside = (root: string, path: string): boolean => {
   return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
 };
 
+// realpath(3) directly: one system call, no trip through libuv's small thread pool under load.
+const realpath = (path: string): string => realpathSync.native(path);
+
 /** The nearest existing ancestor's real path, joined with the rest (for paths still to be created). */
-async function realpathOfExisting(path: string): Promise<string> {
+function realpathOfExisting(path: string): string {
   try {
-    return await realpath(path);
+    return realpath(path);
   } catch {
     const parent = dirname(path);
     if (parent === path) return path;
-    return resolve(await realpathOfExisting(parent), relative(parent, path));
+    return resolve(realpathOfExisting(parent), relative(parent, path));
   }
 }
 
@@ -37,18 +40,18 @@ export async function confinePath(
 ): Promise<{ path: string } | SpecFieldError> {
   if (given.includes('\0')) return { path: field, message: 'must not contain NUL characters' };
   if (given.split(/[\\/]+/).includes('..')) return { path: field, message: "must not contain '..' segments" };
-  const realRoot = await realpath(root);
+  const realRoot = realpathOfExisting(resolve(root));
   const candidate = isAbsolute(given) ? resolve(given) : resolve(realRoot, given);
   if (!inside(resolve(root), candidate) && !inside(realRoot, candidate))
     return { path: field, message: `must lie inside the ${opts.rootName} ${root} (got ${given})` };
   let real: string;
   if (opts.mustExist) {
     try {
-      real = await realpath(candidate);
+      real = realpath(candidate);
     } catch {
       return { path: field, message: `${given} does not exist in the ${opts.rootName}` };
     }
-  } else real = await realpathOfExisting(candidate);
+  } else real = realpathOfExisting(candidate);
   if (!inside(realRoot, real))
     return { path: field, message: `${given} leaves the ${opts.rootName} through a symbolic link` };
   return { path: real };

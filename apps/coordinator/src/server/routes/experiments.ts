@@ -3,7 +3,12 @@ import { join } from 'node:path';
 import Type from 'typebox';
 import { runKeys } from '@lits-ddp/protocol';
 import { publishEvent } from '../../orchestration/run-events.js';
-import { newExperimentId, submissionDigest, TERMINAL_STATUSES } from '../../queue/experiment-store.js';
+import {
+  newExperimentId,
+  submissionDigest,
+  TERMINAL_STATUSES,
+  type ExperimentStatus,
+} from '../../queue/experiment-store.js';
 import type { AppContext, TypedApp } from '../build-app.js';
 import {
   Accepted,
@@ -88,16 +93,14 @@ export function registerExperimentRoutes(app: TypedApp, ctx: AppContext): void {
           );
         reply.header('idempotent-replayed', 'true');
       }
-      // A creator that died between the record and the job leaves enqueued = 0: whoever comes next adds it.
-      if (created || !(await store.isEnqueued(id))) {
+      let status: ExperimentStatus = 'queued';
+      if (created) await queue.enqueue(id, priority);
+      else {
+        // Queued with no job: its creator died before adding it (a removed job means cancelled or done).
         const rec = await store.get(id);
-        if (rec?.status === 'queued') {
-          await queue.enqueue(id, priority);
-          await store.markEnqueued(id);
-          if (created) await publishEvent(redis, id, { type: 'status', status: 'queued', restarts: 0 });
-        }
+        status = rec?.status ?? 'queued';
+        if (status === 'queued' && !(await queue.queue.getJob(id))) await queue.enqueue(id, priority);
       }
-      const status = created ? 'queued' : ((await store.get(id))?.status ?? 'queued');
       req.log.info({ runId: id, created, priority }, created ? 'experiment queued' : 'repeated submission');
       return reply.code(202).send({ id, status, links: linksOf(id) });
     },
