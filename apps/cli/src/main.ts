@@ -13,6 +13,8 @@ const USAGE = `lits — data-parallel training of the LiTS 3D U-Net (TensorFlow.
   lits cancel id                     remove a queued experiment or abort a running one
   lits data <inspect|validate|synth|preprocess> …
   lits unet summary [--json] [--width N]
+  lits predict --model RUN_OR_CHECKPOINT_DIR VOLUME|DIR --out MASK|DIR [--overlay PNG|DIR] [--largest-component]
+  lits evaluate --pred PATH --truth PATH [--json] [--csv FILE] [--surface] [--empty-rule lits|skip|one]
 
 Run a command with --help for its options.`;
 
