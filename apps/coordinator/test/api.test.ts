@@ -196,7 +196,7 @@ describe.skipIf(!redisUrl || !trackingUri)('REST API at the inject level (real R
     expect(page.json().total).toBeGreaterThanOrEqual(3);
     const next = await app.inject({ url: '/v1/experiments?status=queued&limit=2&offset=2', headers: auth });
     expect(next.json().items[0].id).toBe(ids[0]);
-    const none = await app.inject({ url: '/v1/experiments?status=finished', headers: auth });
+    const none = await app.inject({ url: '/v1/experiments?status=failed', headers: auth });
     expect(none.json().items).toEqual([]);
     const one = await app.inject({ url: `/v1/experiments/${ids[0]}`, headers: auth });
     expect(one.json()).toMatchObject({
