@@ -1,6 +1,7 @@
 // The 2-worker training step time, split into compute, all-reduce, data and other.
 // Seed-width model (width 32: the full 2,339,491-value gradient goes through the all-reduce every step)
-// on 32³ phantom cubes, deterministic mode (exact all-reduce), cpu engine, one micro-batch per worker.
+// on 16³ phantom cubes (BENCH_CUBE), deterministic mode (exact all-reduce), cpu engine, one micro-batch per
+// worker. Real runs use 128³ cubes: 512× the compute for the same all-reduce, so this is the unfavourable case.
 // Progress on stderr; the last stdout line is one JSON object.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,7 @@ import { resolveSpec } from '@lits-ddp/protocol';
 import { launchLocalRun } from '../dist/index.js';
 
 const width = Number(process.env.BENCH_WIDTH ?? 32);
+const cube = Number(process.env.BENCH_CUBE ?? 16);
 const home = await mkdtemp(join(tmpdir(), 'lits-step-bench-'));
 const redis = process.env.REDIS_URL ? undefined : await RedisServer.start();
 try {
@@ -24,8 +26,9 @@ try {
     'global-batch-size': 2,
     'micro-batch-size': 1,
     'unet-width': width,
-    'cube-size': 32,
+    'cube-size': cube,
     'preprocess-slices': 64,
+    'preprocess-downscale': 64 / cube,
     'test-percent': 0.2,
     determinism: 'deterministic',
     engine: 'cpu',
@@ -67,7 +70,7 @@ try {
       split: Object.fromEntries(Object.entries(split).map(([k, v]) => [k, round(v)])),
       nonComputeShare: Math.round(((stepMs - split.computeMs) / stepMs) * 1000) / 1000,
       goal: { nonComputeShare: 0.1 },
-      config: { workers: 2, width, cube: 32, measuredSteps: measured.length },
+      config: { workers: 2, width, cube, determinism: 'deterministic', measuredSteps: measured.length },
     })}\n`,
   );
 } finally {
