@@ -16,7 +16,7 @@ import {
   type CaseFiles,
   type PreprocessProgress,
 } from '../src/index.js';
-import { tempDir } from './helpers.js';
+import { tempDir } from './test-environment.js';
 
 const run = promisify(execFile);
 const tmp = tempDir('cache');

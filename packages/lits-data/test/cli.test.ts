@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runLitsDataCli } from '../src/index.js';
-import { cliPath, conformanceDir, tempDir } from './helpers.js';
+import { cliPath, conformanceDir, tempDir } from './test-environment.js';
 
 const exec = promisify(execFile);
 const tmp = tempDir('cli');

@@ -11,7 +11,7 @@ import {
   type NiftiTransform,
   type ValidationReport,
 } from '../src/index.js';
-import { tempDir } from './helpers.js';
+import { tempDir } from './test-environment.js';
 
 const tmp = tempDir('dataset');
 afterAll(tmp.cleanup);

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { readNifti, readNiftiHeader, scalingOf, type NiftiVolume } from '../src/index.js';
-import { conformanceDir } from './helpers.js';
+import { conformanceDir } from './test-environment.js';
 
 const dir = conformanceDir();
 const file = (name: string): string => join(dir ?? '', name);

@@ -13,7 +13,7 @@ import {
   type NiftiData,
   type NiftiTransform,
 } from '../src/index.js';
-import { tempDir } from './helpers.js';
+import { tempDir } from './test-environment.js';
 
 const tmp = tempDir('roundtrip');
 afterAll(tmp.cleanup);

@@ -8,7 +8,7 @@ import {
   readNifti,
   readNiftiHeader,
 } from '../src/index.js';
-import { tempDir } from './helpers.js';
+import { tempDir } from './test-environment.js';
 
 const tmp = tempDir('phantom');
 afterAll(tmp.cleanup);

@@ -13,7 +13,7 @@ import {
   type Grid,
   type Shape3,
 } from '../src/index.js';
-import { tempDir } from './helpers.js';
+import { tempDir } from './test-environment.js';
 
 const tmp = tempDir('presets');
 afterAll(tmp.cleanup);
