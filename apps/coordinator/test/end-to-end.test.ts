@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium } from 'playwright-core';
@@ -30,10 +30,12 @@ describe.skipIf(!redisUrl || !trackingUri)('coordinator, 2 workers, Redis and ML
   let client: CoordinatorClient;
   let mlflow: MlflowClient;
   let base: string;
+  let logsDir: string;
 
   beforeAll(async () => {
     const dirs = await phantomHome();
     base = dirname(dirs.dataRoot);
+    logsDir = dirs.logs;
     // A short BullMQ lock so a killed coordinator's job is taken up again within seconds.
     coordinator = await CoordinatorProcess.start({
       redisUrl: redisUrl as string,
@@ -118,11 +120,57 @@ describe.skipIf(!redisUrl || !trackingUri)('coordinator, 2 workers, Redis and ML
     expect(history.metrics.test_mean_iou).toHaveLength(1);
   });
 
+  it('queues experiments while the workers are busy; each starts, by priority, when enough workers are free', async () => {
+    const experimentName = `e2e-${keyPrefix}`;
+    const submit = (name: string, workers: number, priority: number, epochs: number) =>
+      client.submit(
+        tinySpec({ workers, max_epochs: epochs, 'experiment-name': experimentName, 'run-name': name }),
+        { priority },
+      );
+    const a = await submit('A', 2, 50, 2);
+    await waitFor('A admitted', async () => ((await client.get(a.id)).startedAt ? true : undefined));
+    const b = await submit('B', 1, 10, 1);
+    const c = await submit('C', 1, 90, 1);
+    const d = await submit('D', 1, 90, 1);
+    const runs = { A: a.id, B: b.id, C: c.id, D: d.id };
+    const spans = await Promise.all(
+      Object.entries(runs).map(async ([name, id]) => {
+        const times: { running?: number; finished: number[] } = { finished: [] };
+        const end = await client.follow(id, (m) => {
+          if (m.kind !== 'event') return;
+          const at = Number(m.id.split('-')[0]);
+          if (m.event.type === 'status' && m.event.status === 'running') times.running ??= at;
+          if (m.event.type === 'finished') times.finished.push(at);
+        });
+        const detail = await client.get(id);
+        return {
+          name,
+          status: end.status,
+          workers: detail.workers,
+          startedAt: Date.parse(detail.startedAt!),
+          ...times,
+        };
+      }),
+    );
+    expect(spans.map((s) => s.status)).toEqual(['finished', 'finished', 'finished', 'finished']);
+    // Admission order: A, then the two of priority 90 in submission order, then B.
+    const admitted = [...spans].sort((x, y) => x.startedAt - y.startedAt).map((s) => s.name);
+    expect(admitted).toEqual(['A', 'C', 'D', 'B']);
+    // Never more workers training at once than there are (2): from 'running' to the last rank's 'finished'.
+    for (const s of spans) {
+      const busy = spans
+        .filter((o) => o.running! <= s.running! && Math.max(...o.finished) >= s.running!)
+        .reduce((n, o) => n + o.workers, 0);
+      expect(busy, `workers busy when ${s.name} started`).toBeLessThanOrEqual(2);
+    }
+  });
+
   it('survives kill -9 of the coordinator mid-run: the run completes exactly once', async () => {
     const experimentName = `e2e-${keyPrefix}`;
+    // Long enough that the restarted coordinator adopts it while the workers still train.
     const spec = tinySpec({
-      max_epochs: 8,
-      'test-epochs': 2,
+      max_epochs: 20,
+      'test-epochs': 5,
       'experiment-name': experimentName,
       'run-name': 'crash',
     });
@@ -147,6 +195,13 @@ describe.skipIf(!redisUrl || !trackingUri)('coordinator, 2 workers, Redis and ML
     expect(events.some((e) => e.event.type === 'progress' && e.at > killedAt && e.at < restartedAt)).toBe(
       true,
     );
+    // The new coordinator adopted the run and followed the rest of it live.
+    const adoption = readFileSync(join(logsDir, 'coordinator-2.log'), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('adopting run'))
+      .map((l) => (JSON.parse(l) as { time: number }).time);
+    expect(adoption).toHaveLength(1);
+    expect(events.some((e) => e.event.type === 'progress' && e.at > adoption[0]!)).toBe(true);
     // One copy of the training: each rank started once, in generation 1; one preparation; no restart.
     const started = events.flatMap((e) => (e.event.type === 'started' ? [e.event] : []));
     expect(started.map((e) => [e.rank, e.generation]).sort()).toEqual([
@@ -158,7 +213,7 @@ describe.skipIf(!redisUrl || !trackingUri)('coordinator, 2 workers, Redis and ML
     const epochsTrained = events.flatMap((e) =>
       e.event.type === 'progress' && e.event.rank === 0 && e.event.step === 0 ? [e.event.epoch] : [],
     );
-    expect(epochsTrained).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(epochsTrained).toEqual([...Array(20).keys()]);
 
     const runs = await mlflowRuns(mlflow, experimentName, id);
     expect(runs.map((r) => r.info.runName)).toEqual(['crash']);
@@ -169,17 +224,47 @@ describe.skipIf(!redisUrl || !trackingUri)('coordinator, 2 workers, Redis and ML
       expect(
         train.map((p) => p.step),
         `train_${m}`,
-      ).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+      ).toEqual([...Array(20).keys()]);
       const val = await mlflow.getMetricHistory(run.info.runId, `val_${m}`);
       expect(
         val.map((p) => p.step),
         `val_${m}`,
-      ).toEqual([1, 3, 5, 7]);
+      ).toEqual([4, 9, 14, 19]);
       const test = await mlflow.getMetricHistory(run.info.runId, `test_${m}`);
       expect(test, `test_${m}`).toHaveLength(1);
     }
     const history = await client.metrics(id);
-    expect(history.metrics.train_avg_loss?.map((p) => p.step)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(history.metrics.train_avg_loss?.map((p) => p.step)).toEqual([...Array(20).keys()]);
+  });
+
+  it('stops gracefully on SIGTERM: the running experiment goes back to the queue and the next coordinator finishes it', async () => {
+    const experimentName = `e2e-${keyPrefix}`;
+    const { id } = await client.submit(
+      tinySpec({
+        max_epochs: 12,
+        'test-epochs': 4,
+        'experiment-name': experimentName,
+        'run-name': 'sigterm',
+      }),
+    );
+    await waitFor('epoch 2 under way', async () => {
+      const d = await client.get(id);
+      return d.progress && d.progress.epoch >= 1 ? d : undefined;
+    });
+    const child = coordinator.child!;
+    const stopping = Date.now();
+    await coordinator.kill('SIGTERM');
+    expect(child.exitCode).toBe(0);
+    expect(Date.now() - stopping).toBeLessThan(20_000);
+    const log = readFileSync(join(logsDir, `coordinator-${coordinator.starts}.log`), 'utf8');
+    expect(log).toContain('handed back to the queue');
+    await coordinator.restart();
+    const end = await client.follow(id, () => undefined);
+    expect(end).toMatchObject({ status: 'finished', restarts: 0 });
+    const runs = await mlflowRuns(mlflow, experimentName, id);
+    expect(runs.map((r) => r.info.status)).toEqual(['FINISHED']);
+    const train = await mlflow.getMetricHistory(runs[0]!.info.runId, 'train_avg_loss');
+    expect(train.map((p) => p.step)).toEqual([...Array(12).keys()]);
   });
 
   it('shows the dashboard in Chromium: live curves of a running experiment, workers, and cancel', async () => {

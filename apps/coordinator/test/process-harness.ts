@@ -58,7 +58,8 @@ const exited = (child: ChildProcess): Promise<void> =>
 /** A `lits-coordinator` process (the same entry point as `lits serve`), restartable on its port. */
 export class CoordinatorProcess {
   child: ChildProcess | undefined;
-  private starts = 0;
+  /** How many times it was started (its logs are coordinator-<n>.log). */
+  starts = 0;
 
   private constructor(
     readonly port: number,
