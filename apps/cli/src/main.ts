@@ -15,6 +15,8 @@ const USAGE = `lits — data-parallel training of the LiTS 3D U-Net (TensorFlow.
   lits unet summary [--json] [--width N]
   lits predict --model RUN_OR_CHECKPOINT_DIR VOLUME|DIR --out MASK|DIR [--overlay PNG|DIR] [--largest-component]
   lits evaluate --pred PATH --truth PATH [--json] [--csv FILE] [--surface] [--empty-rule lits|skip|one]
+  lits repro [--runs 10] [--workers 2] [--epochs N] [--config spec.json] [--json]
+                                     the Random / Seed / Deterministic study: report folder + IoU boxplot
 
 Run a command with --help for its options.`;
 
@@ -33,6 +35,7 @@ const commands: Record<string, () => Promise<Command>> = {
   logs: async () => (await import('./commands/logs.js')).runLogs,
   cancel: async () => (await import('./commands/cancel.js')).runCancel,
   evaluate: async () => (await import('./commands/evaluate.js')).runEvaluate,
+  repro: async () => (await import('./commands/repro.js')).runRepro,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -1,0 +1,319 @@
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { cpus, platform } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import type { ExperimentResult } from '@lits-ddp/coordinator';
+import { generatePhantomDataset, LITS_TEST_IDS } from '@lits-ddp/lits-data';
+import { RedisServer, REDIS_INSTALL_HINT } from '@lits-ddp/local-services';
+import { microBatchesPerStep, resolveSpec, type ResolvedSpec } from '@lits-ddp/protocol';
+import {
+  planStudy,
+  readRunRecords,
+  summaryJson,
+  writeReproReport,
+  type PlannedRun,
+  type ReproRunRecord,
+  type WrittenReport,
+} from '@lits-ddp/repro-report';
+import { launchLocalRun } from '../launcher/local-run.js';
+import { specFromArgs } from '../spec-flags.js';
+import { DEMO_PHANTOMS, demoSpec } from './demo.js';
+
+const USAGE = `lits repro [--runs 10] [--workers 2] [--epochs N] [--config spec.json] [--dataset-path DIR]
+           [--world-sizes 1,4|none] [--no-crash] [--out DIR] [--home DIR] [--json] [--<spec-field> <value> …]
+lits repro --from REPORT/runs.json [--out DIR] [--json]
+
+The seed's reproducibility study in one command: K trainings in each mode (random, seed, deterministic),
+deterministic runs at the other world sizes (default: those of 1, 2, 4 that divide the micro-batches per step)
+and one deterministic run with a worker killed mid-run (kill -9, then restart from the last checkpoint).
+Writes a report folder (default HOME/repro/<time>): runs.csv, runs.json, summary.md (mean ± sd and variance per
+class and mode, distinct final weight hashes) and iou-boxplot.png.
+
+Without --config, the demo's small configuration (16³ cubes, width 4, 40 epochs) on a 12-case phantom set
+numbered so that the seed's fixed LiTS test ids apply: every mode is scored on the same test cases.
+--from re-renders the report of earlier runs. Exit status: 0, 1 when a run failed, 3 when deterministic runs
+ended with different weights, 130 when interrupted.`;
+
+const EXTRA_FLAGS = new Set([
+  'runs',
+  'epochs',
+  'world-sizes',
+  'no-crash',
+  'out',
+  'home',
+  'json',
+  'from',
+  'verbose',
+  'help',
+]);
+
+/** The demo's phantoms: train ids 0–8, test ids 17, 27, 38 (the seed's fixed LiTS test ids). */
+const REPRO_TRAIN_IDS = 9;
+const REPRO_TEST_IDS = LITS_TEST_IDS.filter((id) => id === 17 || id === 27 || id === 38);
+
+class UsageError extends Error {}
+
+function positiveInt(flag: string, value: string | boolean | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = typeof value === 'string' ? Number(value) : Number.NaN;
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`--${flag} must be an integer ≥ 1, got "${String(value)}"`);
+  return n;
+}
+
+function worldSizesOf(value: string | boolean | undefined, k: number, workers: number): number[] {
+  if (value === undefined) return [1, 2, 4].filter((n) => k % n === 0 && n !== workers);
+  if (value === 'none') return [];
+  if (typeof value !== 'string') throw new UsageError('--world-sizes needs a list such as 1,4 (or none)');
+  return value.split(',').map((part) => positiveInt('world-sizes', part.trim(), 1));
+}
+
+async function ensureReproPhantoms(dir: string, log: (s: string) => void): Promise<void> {
+  const last = REPRO_TEST_IDS[REPRO_TEST_IDS.length - 1] as number;
+  if (existsSync(join(dir, `segmentation-${last}.nii.gz`))) return;
+  log(`generating ${REPRO_TRAIN_IDS + REPRO_TEST_IDS.length} phantom CT cases in ${dir}`);
+  const { size, seed } = DEMO_PHANTOMS;
+  await generatePhantomDataset({ outDir: dir, cases: REPRO_TRAIN_IDS, size, seed });
+  for (const id of REPRO_TEST_IDS)
+    await generatePhantomDataset({ outDir: dir, cases: 1, firstId: id, size, seed });
+}
+
+async function testCasesOf(runDir: string): Promise<number[]> {
+  try {
+    const split = JSON.parse(await readFile(join(runDir, 'split.json'), 'utf8')) as {
+      testCases: Array<{ caseId: number }>;
+    };
+    return split.testCases.map((c) => c.caseId);
+  } catch {
+    return [];
+  }
+}
+
+async function recordOf(
+  planned: PlannedRun,
+  result: ExperimentResult,
+  classes: number,
+  wallS: number,
+  killed: ReproRunRecord['killed'],
+): Promise<ReproRunRecord> {
+  const metric = (name: string): number | null => {
+    const v = result.testMetrics?.[name];
+    return typeof v === 'number' && Number.isFinite(v) ? v : null;
+  };
+  const hashes = result.weightHashes ?? [];
+  const finished = result.status === 'finished';
+  return {
+    ...planned,
+    status: result.status,
+    runId: result.runId,
+    seeds: result.seeds,
+    iou: Array.from({ length: classes }, (_, c) => metric(`test_iou_${c}`)),
+    meanIou: metric('test_mean_iou'),
+    weightHash: finished ? (hashes[0] ?? null) : null,
+    ranksAgree: hashes.length > 0 && new Set(hashes).size === 1,
+    restarts: result.restarts,
+    testCases: await testCasesOf(result.runDir),
+    wallS: Math.round(wallS * 10) / 10,
+    ...(planned.variant === 'crash' ? { killed } : {}),
+    ...(result.error ? { error: result.error } : {}),
+  };
+}
+
+const short = (hash: string | null): string => (hash ? `${hash.slice(0, 12)}…` : '-');
+
+function describeRun(r: ReproRunRecord): string {
+  const iou = r.iou.map((v) => (v === null ? '-' : v.toFixed(4))).join(' / ');
+  const extra =
+    r.variant === 'crash'
+      ? `, killed ${r.killed ? `rank ${r.killed.rank} in epoch ${r.killed.epoch}` : 'nobody'}, restarts ${r.restarts}`
+      : '';
+  return `${r.status} in ${r.wallS.toFixed(0)} s: test IoU ${iou}, weights ${short(r.weightHash)}${extra}${r.error ? ` — ${r.error}` : ''}`;
+}
+
+/** The exit status of a study and the line that explains it. */
+function verdict(report: WrittenReport, interrupted: boolean): { code: number; message: string } {
+  const s = report.summary;
+  if (interrupted) return { code: 130, message: 'interrupted: the report holds the runs finished so far' };
+  if ((s.distinctHashes.deterministic ?? 0) > 1 || s.crash?.matchesUninterrupted === false)
+    return {
+      code: 3,
+      message: 'deterministic runs ended with different weights: the determinism promise is broken here',
+    };
+  if (s.failed.length > 0) return { code: 1, message: `${s.failed.length} run(s) did not finish` };
+  return { code: 0, message: 'done' };
+}
+
+async function finish(report: WrittenReport, json: boolean, interrupted: boolean): Promise<number> {
+  const { code, message } = verdict(report, interrupted);
+  process.stderr.write(
+    `\n${report.table}\nreport: ${report.dir}\nboxplot: ${report.files.png}\n${message}\n`,
+  );
+  if (json)
+    process.stdout.write(
+      `${JSON.stringify({ reportDir: report.dir, files: report.files, ...summaryJson(report.summary) })}\n`,
+    );
+  return code;
+}
+
+export async function runRepro(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const log = (s: string): void => void process.stderr.write(`${s}\n`);
+  try {
+    const { spec: flags, rest } = await specFromArgs(argv, EXTRA_FLAGS);
+    const json = rest.json === true;
+    const home = resolve(typeof rest.home === 'string' ? rest.home : '.lits');
+    const outFlag = typeof rest.out === 'string' ? resolve(rest.out) : undefined;
+
+    if (rest.from !== undefined) {
+      if (typeof rest.from !== 'string') throw new UsageError('--from needs a runs.json file');
+      const runs = await readRunRecords(rest.from);
+      const previous = JSON.parse(await readFile(rest.from, 'utf8')) as {
+        configuration?: Record<string, string>;
+      };
+      const report = await writeReproReport(outFlag ?? dirname(resolve(rest.from)), runs, {
+        configuration: previous.configuration ?? {},
+      });
+      return await finish(report, json, false);
+    }
+
+    const runs = positiveInt('runs', rest.runs, 10);
+    const epochsFlag = rest.epochs === undefined ? undefined : positiveInt('epochs', rest.epochs, 1);
+    const phantoms = flags['dataset-path'] === undefined;
+    const phantomDir = join(home, 'repro-phantoms');
+    const hasConfig = argv.some((a) => a === '--config' || a.startsWith('--config='));
+    const base: Record<string, unknown> = hasConfig
+      ? {}
+      : { ...demoSpec(phantomDir, epochsFlag ?? 40, 2), 'experiment-name': 'lits-ddp-repro' };
+    const raw: Record<string, unknown> = {
+      ...base,
+      ...(phantoms ? { 'dataset-path': phantomDir, split: 'lits' } : {}),
+      ...flags,
+      ...(epochsFlag ? { max_epochs: epochsFlag } : {}),
+    };
+    const first = resolveSpec(raw);
+    if (first.ok && epochsFlag) raw['test-epochs'] = Math.min(first.spec['test-epochs'], epochsFlag);
+
+    const workers = typeof raw.workers === 'number' ? raw.workers : first.ok ? first.spec.workers : 2;
+    const k = first.ok ? microBatchesPerStep(first.spec) : 1;
+    const plan = planStudy({
+      runs,
+      workers,
+      worldSizes: worldSizesOf(rest['world-sizes'], k, workers),
+      crash: rest['no-crash'] === undefined,
+    });
+    // Every spec of the study is checked before the first run starts.
+    const specs = new Map<string, ResolvedSpec>();
+    const problems: string[] = [];
+    for (const p of plan) {
+      const key = `${p.mode}/${p.workers}`;
+      if (specs.has(key)) continue;
+      const r = resolveSpec({ ...raw, determinism: p.mode, workers: p.workers });
+      if (r.ok) specs.set(key, r.spec);
+      else
+        for (const e of r.errors)
+          problems.push(`spec ${e.path}: ${e.message} (${p.mode} mode, ${p.workers} workers)`);
+    }
+    if (problems.length > 0) {
+      for (const line of [...new Set(problems)]) log(line);
+      return 2;
+    }
+    const baseSpec = specs.get(`deterministic/${workers}`) as ResolvedSpec;
+    if (phantoms) await ensureReproPhantoms(phantomDir, log);
+
+    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+    const outDir = outFlag ?? join(home, 'repro', stamp);
+    const configuration: Record<string, string | number | boolean> = {
+      'data set': phantoms
+        ? `phantoms (${phantomDir}; test ids ${REPRO_TEST_IDS.join(', ')})`
+        : baseSpec['dataset-path'],
+      'runs per mode': runs,
+      workers,
+      'other world sizes':
+        plan
+          .filter((p) => p.variant === 'world-size')
+          .map((p) => p.workers)
+          .join(', ') || 'none',
+      'crash run': plan.some((p) => p.variant === 'crash'),
+      epochs: baseSpec.max_epochs,
+      'micro-batches per step (K)': k,
+      'cube size': baseSpec['cube-size'],
+      'unet width': baseSpec['unet-width'],
+      lr: baseSpec.lr,
+      engine: baseSpec.engine,
+      node: process.version,
+      cpu: `${cpus()[0]?.model ?? 'unknown'} × ${cpus().length} (${platform()})`,
+    };
+    log(
+      `lits repro: ${plan.length} runs (${runs} per mode at ${workers} workers, K = ${k}); report → ${outDir}`,
+    );
+
+    let redisServer: RedisServer | undefined;
+    let redisUrl = process.env.REDIS_URL;
+    if (!redisUrl) {
+      try {
+        redisServer = await RedisServer.start({ install: false });
+      } catch (err) {
+        throw new Error(`no REDIS_URL and no redis-server to embed. Install it: ${REDIS_INSTALL_HINT}`, {
+          cause: err,
+        });
+      }
+      redisUrl = redisServer.url;
+    }
+    const records: ReproRunRecord[] = [];
+    let interrupted = false;
+    const started = Date.now();
+    try {
+      for (const [i, planned] of plan.entries()) {
+        const spec = { ...(specs.get(`${planned.mode}/${planned.workers}`) as ResolvedSpec) };
+        spec['run-name'] = `repro-${planned.mode}-${planned.variant}-${planned.index}-n${planned.workers}`;
+        const label = `[${String(i + 1).padStart(String(plan.length).length)}/${plan.length}] ${planned.mode} ${planned.variant === 'repeat' ? `#${planned.index}` : planned.variant} (N=${planned.workers})`;
+        const killRank = planned.workers - 1;
+        const killEpoch = Math.floor(spec.max_epochs / 2);
+        let killed: ReproRunRecord['killed'] = null;
+        const t0 = Date.now();
+        const result = await launchLocalRun({
+          spec,
+          json: false,
+          quiet: true,
+          home,
+          redisUrl,
+          onEvent: (e, procs) => {
+            if (rest.verbose === true && e.type === 'metrics' && e.metrics.train_avg_loss !== undefined)
+              log(`  ${label} epoch ${e.epoch}: train loss ${e.metrics.train_avg_loss.toFixed(4)}`);
+            if (planned.variant !== 'crash' || killed || e.type !== 'progress') return;
+            if (e.rank !== killRank || e.epoch !== killEpoch || e.step !== 0) return;
+            const pid = procs.pid(procs.ids[killRank] as string);
+            if (!pid) return;
+            process.kill(pid, 'SIGKILL');
+            killed = { rank: killRank, epoch: killEpoch };
+            log(`  ${label}: kill -9 rank ${killRank} (pid ${pid}) in epoch ${killEpoch}`);
+          },
+        });
+        const record = await recordOf(planned, result, baseSpec['n-class'], (Date.now() - t0) / 1000, killed);
+        records.push(record);
+        log(`${label} ${describeRun(record)}`);
+        if (result.status === 'cancelled') {
+          interrupted = true;
+          break;
+        }
+      }
+    } finally {
+      await redisServer?.dispose();
+    }
+    configuration['wall time'] = `${((Date.now() - started) / 60_000).toFixed(1)} min`;
+    const report = await writeReproReport(outDir, records, {
+      configuration,
+      subtitle: `${runs} runs per mode · ${workers} workers · ${baseSpec.max_epochs} epochs · ${baseSpec.engine} engine · ${phantoms ? 'phantom set' : baseSpec['dataset-path']}`,
+    });
+    return await finish(report, json, interrupted);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      log(`lits repro: ${err.message}\n\n${USAGE}`);
+      return 2;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,158 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PNG } from 'pngjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serviceUrl } from '@lits-ddp/local-services/vitest';
+import { readRunRecords, type ReproJsonLine } from '@lits-ddp/repro-report';
+
+const lits = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+
+function runLits(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [lits, 'repro', ...args], { env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.once('exit', (code) => resolve({ code, stdout, stderr, ms: Date.now() - started }));
+  });
+}
+
+type ReproLine = ReproJsonLine & {
+  reportDir: string;
+  files: Record<'csv' | 'json' | 'markdown' | 'png' | 'svg', string>;
+};
+const lastJson = (stdout: string): ReproLine =>
+  JSON.parse(stdout.trim().split('\n').at(-1) as string) as ReproLine;
+
+const redisUrl = serviceUrl('redis');
+
+describe('lits repro: bad command lines are refused before any run', () => {
+  let home: string;
+  beforeAll(async () => {
+    home = await mkdtemp(join(tmpdir(), 'lits-repro-usage-'));
+  });
+  afterAll(async () => {
+    await rm(home, { recursive: true, force: true });
+  });
+
+  it.each([
+    [['--runs', '0'], /--runs must be an integer ≥ 1, got "0"/],
+    [['--epochs', 'many'], /--epochs must be an integer ≥ 1, got "many"/],
+    [['--world-sizes', '1,x'], /--world-sizes must be an integer ≥ 1, got "x"/],
+    [['--workers', '3'], /spec \/workers: .*\(random mode, 3 workers\)/],
+    [['--world-sizes', '3'], /spec \/workers: .*\(deterministic mode, 3 workers\)/],
+  ])('%j exits 2 naming the flag or spec field', async (args, message) => {
+    const r = await runLits([...args, '--home', home]);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(message);
+  });
+
+  it('--from names the file, the run and the field of a bad record', async () => {
+    const file = join(home, 'runs.json');
+    await import('node:fs/promises').then((fs) =>
+      fs.writeFile(file, JSON.stringify({ runs: [{ mode: 'lucky' }] })),
+    );
+    const r = await runLits(['--from', file]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${file}: runs[0].mode: must be one of "random", "seed", "deterministic"`);
+  });
+});
+
+describe.skipIf(!redisUrl)('lits repro on the phantom set (real Redis, worker processes)', () => {
+  let home: string;
+  beforeAll(async () => {
+    home = await mkdtemp(join(tmpdir(), 'lits-repro-'));
+  });
+  afterAll(async () => {
+    await rm(home, { recursive: true, force: true });
+  });
+
+  it('2 runs per mode, N=1 and a kill -9: report folder, boxplot and the --json line', async () => {
+    const out = join(home, 'report');
+    const r = await runLits(
+      [
+        '--runs',
+        '2',
+        '--epochs',
+        '2',
+        '--unet-width',
+        '2',
+        '--world-sizes',
+        '1',
+        '--collective-timeout-s',
+        '20',
+        '--heartbeat-interval-s',
+        '1',
+        '--home',
+        home,
+        '--out',
+        out,
+        '--json',
+      ],
+      { REDIS_URL: redisUrl as string, MLFLOW_TRACKING_URI: '' },
+    );
+    process.stderr.write(`lits repro (8 runs) took ${(r.ms / 1000).toFixed(0)} s\n`);
+    expect(r.code, r.stderr.slice(-3000)).toBe(0);
+    const line = lastJson(r.stdout);
+    expect(line.reportDir).toBe(out);
+    // The cpu engine's kernels are deterministic: seed mode repeats at a fixed N; random mode draws new seeds.
+    expect(line.distinctHashes).toEqual({
+      random: 2,
+      seed: 1,
+      deterministic: 1,
+      deterministicByWorldSize: { '1': 1, '2': 1 },
+    });
+    expect(line.crash).toMatchObject({ runs: 1, killed: 1, matchesUninterrupted: true });
+    expect(line.crash?.restarts[0]).toBeGreaterThanOrEqual(1);
+    expect(line.testSets).toBe(1);
+    expect(line.failed).toBe(0);
+    expect(Object.keys(line.iou)).toEqual(['random', 'seed', 'deterministic']);
+    for (const mode of ['random', 'seed', 'deterministic'] as const) {
+      expect(Object.keys(line.iou[mode] ?? {})).toEqual(['iou_0', 'iou_1', 'iou_2', 'mean_iou']);
+      expect(line.iou[mode]?.iou_0?.n).toBe(2);
+    }
+    expect(line.iou.deterministic?.iou_0?.sd).toBe(0);
+
+    const runs = await readRunRecords(line.files.json);
+    expect(runs.map((x) => `${x.mode}:${x.variant}:${x.workers}`)).toEqual([
+      'random:repeat:2',
+      'seed:repeat:2',
+      'deterministic:repeat:2',
+      'random:repeat:2',
+      'seed:repeat:2',
+      'deterministic:repeat:2',
+      'deterministic:world-size:1',
+      'deterministic:crash:2',
+    ]);
+    const random = runs.filter((x) => x.mode === 'random');
+    expect(random[0]?.seeds).not.toEqual(random[1]?.seeds);
+    for (const x of runs.filter((x) => x.mode !== 'random')) expect(x.seeds).toEqual({ data: 0, model: 0 });
+    // The phantom set is numbered so that the seed's fixed LiTS test ids apply.
+    for (const x of runs) expect(x.testCases).toEqual([17, 27, 38]);
+    expect(runs.every((x) => x.ranksAgree && x.iou.every((v) => v !== null && v >= 0 && v <= 1))).toBe(true);
+    expect(runs.at(-1)?.killed).toEqual({ rank: 1, epoch: 1 });
+
+    const csv = (await readFile(line.files.csv, 'utf8')).trimEnd().split('\n');
+    expect(csv).toHaveLength(9);
+    const md = await readFile(line.files.markdown, 'utf8');
+    expect(md).toMatch(/\| Deterministic \| tumour \| 2 \| [0-9.]+ ± 0\.0000 \| 0 \|/);
+    expect(md).toContain('N=1: 1, N=2: 1');
+    const png = PNG.sync.read(await readFile(line.files.png));
+    expect(png.width).toBeGreaterThan(1000);
+    expect(r.stderr).toContain('kill -9 rank 1');
+
+    // Re-rendering from runs.json gives the same numbers.
+    const again = await runLits(['--from', line.files.json, '--out', join(home, 'again'), '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    const second = lastJson(again.stdout);
+    expect({ ...second, reportDir: '', files: {} }).toEqual({ ...line, reportDir: '', files: {} });
+  });
+});

@@ -1,0 +1,128 @@
+import { readFile } from 'node:fs/promises';
+
+export const REPRO_MODES = ['random', 'seed', 'deterministic'] as const;
+export type ReproMode = (typeof REPRO_MODES)[number];
+
+/**
+ * Why a run is in the study: one of the K repeated runs of its mode, a deterministic run at another world
+ * size, or the deterministic run with a worker killed mid-run.
+ */
+export const RUN_VARIANTS = ['repeat', 'world-size', 'crash'] as const;
+export type RunVariant = (typeof RUN_VARIANTS)[number];
+
+export const RUN_STATUSES = ['finished', 'failed', 'cancelled'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+/** One training of the study, as the report stores it (runs.json, runs.csv). */
+export interface ReproRunRecord {
+  mode: ReproMode;
+  variant: RunVariant;
+  /** 1-based position within its (mode, variant, workers) group. */
+  index: number;
+  workers: number;
+  status: RunStatus;
+  runId: string;
+  seeds: { data: number; model: number };
+  /** Test IoU of each class (index = label), null where the class never occurred. */
+  iou: Array<number | null>;
+  meanIou: number | null;
+  /** Final weight hash of rank 0; null when the run did not finish. */
+  weightHash: string | null;
+  /** Every rank ended with the same weight hash. */
+  ranksAgree: boolean;
+  restarts: number;
+  /** Case ids of the test split the run was scored on. */
+  testCases: number[];
+  wallS: number;
+  /** Crash run only: the rank killed and the epoch it was killed in (null: the kill never happened). */
+  killed?: { rank: number; epoch: number } | null;
+  error?: string;
+}
+
+export class RunRecordError extends Error {
+  override readonly name = 'RunRecordError';
+}
+
+type Check = (value: unknown) => string | undefined;
+
+const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
+const oneOf =
+  (allowed: readonly string[]): Check =>
+  (v) =>
+    typeof v === 'string' && allowed.includes(v)
+      ? undefined
+      : `must be one of ${allowed.map((a) => `"${a}"`).join(', ')}`;
+const positiveInt: Check = (v) => (isInt(v) && v >= 1 ? undefined : 'must be an integer ≥ 1');
+const nonNegative: Check = (v) =>
+  typeof v === 'number' && Number.isFinite(v) && v >= 0 ? undefined : 'must be a number ≥ 0';
+const str: Check = (v) => (typeof v === 'string' ? undefined : 'must be a string');
+const bool: Check = (v) => (typeof v === 'boolean' ? undefined : 'must be true or false');
+const iouValue = (v: unknown): boolean => v === null || (typeof v === 'number' && v >= 0 && v <= 1);
+const nullableIou: Check = (v) => (iouValue(v) ? undefined : 'must be null or a number in [0, 1]');
+const nullableStr: Check = (v) =>
+  v === null || typeof v === 'string' ? undefined : 'must be null or a string';
+
+const FIELDS: Record<string, Check> = {
+  mode: oneOf(REPRO_MODES),
+  variant: oneOf(RUN_VARIANTS),
+  index: positiveInt,
+  workers: positiveInt,
+  status: oneOf(RUN_STATUSES),
+  runId: str,
+  seeds: (v) => {
+    const s = v as { data?: unknown; model?: unknown } | null;
+    return typeof v === 'object' && s !== null && isInt(s.data) && isInt(s.model)
+      ? undefined
+      : 'must be { data, model } with integer seeds';
+  },
+  iou: (v) =>
+    Array.isArray(v) && v.length >= 1 && v.every(iouValue)
+      ? undefined
+      : 'must be a non-empty array of null or numbers in [0, 1]',
+  meanIou: nullableIou,
+  weightHash: nullableStr,
+  ranksAgree: bool,
+  restarts: (v) => (isInt(v) && v >= 0 ? undefined : 'must be an integer ≥ 0'),
+  testCases: (v) => (Array.isArray(v) && v.every(isInt) ? undefined : 'must be an array of integer case ids'),
+  wallS: nonNegative,
+};
+
+/** Checks one parsed record; the error names the source, the run's position and the field. */
+export function parseRunRecord(value: unknown, where: string): ReproRunRecord {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new RunRecordError(`${where}: must be an object`);
+  const obj = value as Record<string, unknown>;
+  for (const [field, check] of Object.entries(FIELDS)) {
+    const problem = check(obj[field]);
+    if (problem)
+      throw new RunRecordError(`${where}.${field}: ${problem} (got ${JSON.stringify(obj[field])})`);
+  }
+  const killed = obj.killed as { rank?: unknown; epoch?: unknown } | null | undefined;
+  if (killed !== undefined && killed !== null && !(isInt(killed.rank) && isInt(killed.epoch)))
+    throw new RunRecordError(`${where}.killed: must be null or { rank, epoch } with integers`);
+  if (obj.error !== undefined && typeof obj.error !== 'string')
+    throw new RunRecordError(`${where}.error: must be a string`);
+  return obj as unknown as ReproRunRecord;
+}
+
+/** Reads the `runs` array of a report's runs.json (or a bare array of records), validating every record. */
+export async function readRunRecords(file: string): Promise<ReproRunRecord[]> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new RunRecordError(`${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  const runs = Array.isArray(parsed) ? parsed : (parsed as { runs?: unknown } | null)?.runs;
+  if (!Array.isArray(runs))
+    throw new RunRecordError(`${file}: expected an array of runs or { "runs": [...] }`);
+  const records = runs.map((r, i) => parseRunRecord(r, `${file}: runs[${i}]`));
+  const classes = records[0]?.iou.length;
+  records.forEach((r, i) => {
+    if (r.iou.length !== classes)
+      throw new RunRecordError(
+        `${file}: runs[${i}].iou: has ${r.iou.length} classes, runs[0] has ${classes}`,
+      );
+  });
+  return records;
+}
