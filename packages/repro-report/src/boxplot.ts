@@ -61,13 +61,16 @@ function niceStep(span: number, target: number): number {
   return (norm <= 1 ? 1 : norm <= 2 ? 2 : norm <= 5 ? 5 : 10) * mag;
 }
 
-/** The axis range of a panel: all its values, padded (a flat set still gets a visible range). */
+/** The axis range of a panel: all its values, padded (a flat set still gets a visible range), ticks within [0, 1]. */
 function axisRange(values: number[]): { min: number; max: number; step: number } {
   if (values.length === 0) return { min: 0, max: 1, step: 0.2 };
   const lo = Math.min(...values);
   const hi = Math.max(...values);
-  const pad = Math.max((hi - lo) * 0.08, 0.005);
-  return { min: lo - pad, max: hi + pad, step: niceStep(hi - lo + 2 * pad, 4) };
+  const pad = Math.max((hi - lo) * 0.08, 0.01);
+  // IoU lives in [0, 1]: keep only a sliver of margin beyond those bounds.
+  const min = lo >= 0 ? Math.max(lo - pad, -pad / 4) : lo - pad;
+  const max = hi <= 1 ? Math.min(hi + pad, 1 + pad / 4) : hi + pad;
+  return { min, max, step: niceStep(max - min, 4) };
 }
 
 /** y of a value in a panel (SVG units). */
@@ -129,7 +132,9 @@ export function buildBoxplot(runs: readonly ReproRunRecord[], options: BoxplotOp
 
     // Grid and y ticks.
     const decimals = Math.max(0, -Math.floor(Math.log10(range.step) + 1e-9));
-    for (let k = Math.ceil(range.min / range.step); k <= Math.floor(range.max / range.step); k++) {
+    const firstTick = Math.ceil(Math.max(range.min, 0) / range.step - 1e-9);
+    const lastTick = Math.floor(Math.min(range.max, 1) / range.step + 1e-9);
+    for (let k = firstTick; k <= lastTick; k++) {
       const t = k * range.step;
       const ty = num(y(t));
       parts.push(

@@ -66,7 +66,7 @@ export async function writeReproReport(
   await writeFile(files.csv, runsToCsv(runs));
   await writeFile(
     files.json,
-    `${JSON.stringify({ createdAt, configuration: meta.configuration, runs, summary }, null, 2)}\n`,
+    `${JSON.stringify({ createdAt, configuration: meta.configuration, figure: { title: meta.title, subtitle: meta.subtitle }, runs, summary }, null, 2)}\n`,
   );
   await writeFile(files.markdown, markdown);
   await writeFile(files.svg, figure.svg);

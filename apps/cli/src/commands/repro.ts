@@ -130,6 +130,13 @@ function describeRun(r: ReproRunRecord): string {
   return `${r.status} in ${r.wallS.toFixed(0)} s: test IoU ${iou}, weights ${short(r.weightHash)}${extra}${r.error ? ` — ${r.error}` : ''}`;
 }
 
+/** The figure's subtitle: what was run, from the report's configuration. */
+function subtitleOf(c: Record<string, string | number | boolean>): string {
+  const runs = Number(c['runs per mode']);
+  const data = String(c['data set']);
+  return `${runs} run${runs === 1 ? '' : 's'} per mode · ${String(c.workers)} workers · ${String(c.epochs)} epochs · ${String(c.engine)} engine · ${data.startsWith('phantoms') ? 'phantom set' : data}`;
+}
+
 /** The exit status of a study and the line that explains it. */
 function verdict(report: WrittenReport, interrupted: boolean): { code: number; message: string } {
   const s = report.summary;
@@ -172,9 +179,14 @@ export async function runRepro(argv: string[]): Promise<number> {
       const runs = await readRunRecords(rest.from);
       const previous = JSON.parse(await readFile(rest.from, 'utf8')) as {
         configuration?: Record<string, string>;
+        figure?: { title?: string; subtitle?: string };
       };
       const report = await writeReproReport(outFlag ?? dirname(resolve(rest.from)), runs, {
         configuration: previous.configuration ?? {},
+        ...previous.figure,
+        ...(previous.figure?.subtitle || !previous.configuration?.['runs per mode']
+          ? {}
+          : { subtitle: subtitleOf(previous.configuration) }),
       });
       return await finish(report, json, false);
     }
@@ -306,7 +318,7 @@ export async function runRepro(argv: string[]): Promise<number> {
     configuration['wall time'] = `${((Date.now() - started) / 60_000).toFixed(1)} min`;
     const report = await writeReproReport(outDir, records, {
       configuration,
-      subtitle: `${runs} runs per mode · ${workers} workers · ${baseSpec.max_epochs} epochs · ${baseSpec.engine} engine · ${phantoms ? 'phantom set' : baseSpec['dataset-path']}`,
+      subtitle: subtitleOf(configuration),
     });
     return await finish(report, json, interrupted);
   } catch (err) {
