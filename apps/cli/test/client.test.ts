@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCoordinator, type RunningCoordinator } from '@lits-ddp/coordinator';
+import { createLogger, startCoordinator, type RunningCoordinator } from '@lits-ddp/coordinator';
 import { generatePhantomDataset } from '@lits-ddp/lits-data';
 import { freePort } from '@lits-ddp/local-services';
 import { serviceUrl } from '@lits-ddp/local-services/vitest';
@@ -68,6 +68,7 @@ describe.skipIf(!redisUrl)('lits submit / status / logs / cancel against a runni
       tokens: [TOKEN],
       dataRoot: join(base, 'data'),
       home: join(base, 'home'),
+      logger: createLogger('warn'),
     });
     env = { ...process.env, LITS_API_URL: coordinator.url, LITS_API_TOKEN: TOKEN, CI: '1' };
     workers = new WorkerProcesses(['cli-w0', 'cli-w1'], {

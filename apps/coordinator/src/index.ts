@@ -46,7 +46,7 @@ export {
 export { ExperimentQueue, QUEUE_NAME, bullPrefix } from './queue/experiment-queue.js';
 export { ExperimentProcessor, type ProcessorOptions } from './queue/experiment-processor.js';
 export { CapacityGate, type GateEntry, type GateOptions } from './queue/capacity-gate.js';
-export { buildApp, type AppOptions, type CoordinatorApp } from './server/build-app.js';
+export { buildApp, createLogger, type AppOptions, type CoordinatorApp } from './server/build-app.js';
 export {
   startCoordinator,
   type CoordinatorOptions,

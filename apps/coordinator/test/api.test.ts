@@ -333,6 +333,7 @@ describe.skipIf(!redisUrl || !trackingUri)('REST API at the inject level (real R
         }),
       ]);
       expect(workers[0].heartbeatAgeMs).toBeLessThan(5000);
+      expect(Date.now() - Date.parse(workers[0].lastHeartbeatAt)).toBeLessThan(5000);
       app.ctx.metrics.observeStep({
         type: 'progress',
         generation: 1,

@@ -31,8 +31,11 @@ describe.skipIf(!redisUrl || !trackingUri)('coordinator, 2 workers, Redis and ML
   let mlflow: MlflowClient;
   let base: string;
   let logsDir: string;
+  let chromiumPath: string;
 
   beforeAll(async () => {
+    // Fails (never skips) when Chromium cannot be had; installs it with apt-get as root.
+    chromiumPath = ensureChromium();
     const dirs = await phantomHome();
     base = dirname(dirs.dataRoot);
     logsDir = dirs.logs;
@@ -278,7 +281,7 @@ describe.skipIf(!redisUrl || !trackingUri)('coordinator, 2 workers, Redis and ML
       }),
     );
     const browser = await chromium.launch({
-      executablePath: ensureChromium(),
+      executablePath: chromiumPath,
       args: [
         '--no-sandbox',
         '--disable-background-networking',

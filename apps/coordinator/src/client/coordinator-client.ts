@@ -62,6 +62,7 @@ export interface WorkerView {
   rank?: number;
   leasedTo?: string;
   heartbeatAgeMs?: number;
+  lastHeartbeatAt?: string;
   startedAt: string;
 }
 

@@ -157,6 +157,7 @@ export const WorkersReply = Type.Object({
       rank: Type.Optional(Type.Integer()),
       leasedTo: Type.Optional(Type.String()),
       heartbeatAgeMs: Type.Optional(Type.Number()),
+      lastHeartbeatAt: Type.Optional(Type.String({ format: 'date-time' })),
       startedAt: Type.String({ format: 'date-time' }),
     }),
   ),

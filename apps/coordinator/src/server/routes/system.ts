@@ -77,7 +77,12 @@ export function registerSystemRoutes(
           ...(w.info.runId ? { runId: w.info.runId } : {}),
           ...(w.info.rank !== undefined ? { rank: w.info.rank } : {}),
           ...(leases[i] ? { leasedTo: leases[i] as string } : {}),
-          ...(w.heartbeatAgeMs !== undefined ? { heartbeatAgeMs: w.heartbeatAgeMs } : {}),
+          ...(w.heartbeatAgeMs !== undefined
+            ? {
+                heartbeatAgeMs: w.heartbeatAgeMs,
+                lastHeartbeatAt: new Date(Date.now() - w.heartbeatAgeMs).toISOString(),
+              }
+            : {}),
           startedAt: new Date(w.info.startedAt).toISOString(),
         })),
       };
