@@ -92,12 +92,17 @@ export class WorkerAgent {
     await this.publishInfo();
   }
 
-  /** Waits for the next valid command; malformed inbox entries are reported and skipped. */
+  /**
+   * Waits for the next valid command; malformed inbox entries are reported and skipped. Gives up
+   * (undefined) when `signal` aborts or, checked about every second, `stop()` says so.
+   */
   async nextCommand(
     signal?: AbortSignal,
     onInvalid?: (raw: string) => void,
+    stop?: () => Promise<boolean>,
   ): Promise<WorkerCommand | undefined> {
     while (!signal?.aborted) {
+      if (stop && (await stop())) return undefined;
       const popped = await this.blocking.blpop(workerKeys.inbox(this.id), 1);
       if (!popped) continue;
       const cmd = parseCommand(popped[1]);

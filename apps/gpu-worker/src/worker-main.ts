@@ -13,7 +13,10 @@ const USAGE = `lits worker — one training worker process (one per GPU)
   --engine E           auto | gpu | node | cpu (default TFJS_ENGINE, then auto)
   --no-deterministic-ops   do not set TF_DETERMINISTIC_OPS / TF_CUDNN_DETERMINISTIC before a native engine loads
   --heartbeat-s S      heartbeat period (default 2)
-  --once               exit after one run (the local launcher's mode)`;
+  --once               exit after one run generation
+  --exit-when-run-ends RUN_ID
+                       serve that run (across restarts) and exit when it ends: 0 when it finished or was
+                       cancelled, 1 when it failed (a Kubernetes Job's pods run like this)`;
 
 export interface WorkerProcessOptions {
   redisUrl: string;
@@ -22,8 +25,12 @@ export interface WorkerProcessOptions {
   deterministicOps?: boolean;
   heartbeatIntervalS?: number;
   once?: boolean;
+  /** Serve this run across its generations, then exit (0 finished/cancelled, 1 failed). */
+  exitWhenRunEnds?: string;
   log?: (line: string) => void;
 }
+
+const TERMINAL = new Set(['finished', 'failed', 'cancelled']);
 
 async function publish(redis: Redis, runId: string, event: RunEvent): Promise<void> {
   await redis.xadd(runKeys.events(runId), 'MAXLEN', '~', 100_000, '*', 'e', JSON.stringify(event));
@@ -67,13 +74,27 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<numb
   process.on('SIGINT', onSignal);
   await agent.start();
   log(`worker ${agent.id} ready: ${engine.description}`);
+  const watched = opts.exitWhenRunEnds;
+  let runEnded: string | undefined;
+  const runIsOver = async (): Promise<boolean> => {
+    if (!watched) return false;
+    const status = await agent.redis.get(runKeys.status(watched));
+    if (status && TERMINAL.has(status)) runEnded = status;
+    return runEnded !== undefined;
+  };
   try {
     while (!stopping.signal.aborted) {
-      const cmd = await agent.nextCommand(stopping.signal, (raw) =>
-        log(`ignoring malformed command: ${raw.slice(0, 200)}`),
+      const cmd = await agent.nextCommand(
+        stopping.signal,
+        (raw) => log(`ignoring malformed command: ${raw.slice(0, 200)}`),
+        runIsOver,
       );
       if (!cmd || cmd.type === 'shutdown') break;
       if (cmd.type !== 'assign') continue;
+      if (watched && cmd.runId !== watched) {
+        log(`ignoring an assignment for ${cmd.runId}: this worker serves ${watched} only`);
+        continue;
+      }
       let plan: RunPlan;
       try {
         plan = await readPlan(agent.redis, cmd);
@@ -99,14 +120,15 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<numb
       } finally {
         await agent.setState('idle');
       }
-      if (opts.once) break;
+      if (opts.once || (await runIsOver())) break;
     }
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
     await agent.stop();
   }
-  return 0;
+  if (runEnded) log(`run ${watched} ${runEnded}: exiting`);
+  return runEnded === 'failed' ? 1 : 0;
 }
 
 export async function runWorkerCli(argv: string[]): Promise<number> {
@@ -119,6 +141,7 @@ export async function runWorkerCli(argv: string[]): Promise<number> {
       'no-deterministic-ops': { type: 'boolean', default: false },
       'heartbeat-s': { type: 'string' },
       once: { type: 'boolean', default: false },
+      'exit-when-run-ends': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -138,5 +161,6 @@ export async function runWorkerCli(argv: string[]): Promise<number> {
     deterministicOps: !values['no-deterministic-ops'],
     ...(heartbeat ? { heartbeatIntervalS: heartbeat } : {}),
     once: values.once,
+    ...(values['exit-when-run-ends'] ? { exitWhenRunEnds: values['exit-when-run-ends'] } : {}),
   });
 }

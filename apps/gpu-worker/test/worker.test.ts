@@ -1,0 +1,88 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serviceUrl } from '@lits-ddp/local-services/vitest';
+import { runKeys, workerKeys } from '@lits-ddp/protocol';
+// The heartbeat runs in a worker thread loaded from a file next to the module: test the built code.
+import { WorkerAgent, collectSystemInfo } from '../dist/index.js';
+
+const redisUrl = serviceUrl('redis');
+const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+
+describe.skipIf(!redisUrl)('worker registration, heartbeats and lifetime (real Redis)', () => {
+  let redis: Redis;
+  beforeAll(() => {
+    redis = new Redis(redisUrl as string);
+  });
+  afterAll(async () => {
+    await redis.quit();
+  });
+
+  it('registers itself and keeps heartbeating while the main thread is blocked by a long kernel', async () => {
+    const id = `test-${randomBytes(4).toString('hex')}`;
+    const agent = new WorkerAgent({
+      redisUrl: redisUrl as string,
+      workerId: id,
+      engine: 'cpu',
+      device: 'cpu (pure JS)',
+      system: collectSystemInfo('4.22.0'),
+      heartbeatIntervalS: 0.5,
+    });
+    await agent.start();
+    try {
+      expect(await redis.sismember(workerKeys.registry(), id)).toBe(1);
+      const info = await redis.hgetall(workerKeys.info(id));
+      expect(JSON.parse(info.state as string)).toBe('idle');
+      expect(JSON.parse(info.system as string).cpuCount).toBeGreaterThan(0);
+      await new Promise((r) => setTimeout(r, 700));
+      const before = Number(await redis.get(workerKeys.heartbeat(id)));
+      // A synchronous 4 s block: longer than the heartbeat's 1.5 s TTL.
+      const until = Date.now() + 4000;
+      while (Date.now() < until) {
+        /* busy, like a tfjs kernel */
+      }
+      const after = Number(await redis.get(workerKeys.heartbeat(id)));
+      expect(after).toBeGreaterThan(before + 2000);
+      expect(await redis.pttl(workerKeys.heartbeat(id))).toBeGreaterThan(0);
+    } finally {
+      await agent.stop();
+    }
+    expect(await redis.sismember(workerKeys.registry(), id)).toBe(0);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await redis.exists(workerKeys.heartbeat(id))).toBe(0);
+  });
+
+  it.each([
+    ['finished', 0],
+    ['cancelled', 0],
+    ['failed', 1],
+  ] as const)('--exit-when-run-ends exits when the run is %s (status %i)', async (status, code) => {
+    const runId = `run-${randomBytes(4).toString('hex')}`;
+    const id = `${runId}-w0`;
+    const child = spawn(
+      process.execPath,
+      [main, '--id', id, '--engine', 'cpu', '--exit-when-run-ends', runId],
+      {
+        env: { ...process.env, REDIS_URL: redisUrl },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    for (let i = 0; i < 100 && (await redis.sismember(workerKeys.registry(), id)) === 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(await redis.sismember(workerKeys.registry(), id)).toBe(1);
+    await redis.set(runKeys.status(runId), 'running');
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(child.exitCode).toBeNull();
+    await redis.set(runKeys.status(runId), status);
+    expect(await exited).toBe(code);
+    expect(stderr).toMatch(new RegExp(`run ${runId} ${status}: exiting`));
+    expect(await redis.sismember(workerKeys.registry(), id)).toBe(0);
+    await redis.del(runKeys.status(runId));
+  });
+});
