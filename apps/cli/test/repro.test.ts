@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,9 +57,7 @@ describe('lits repro: bad command lines are refused before any run', () => {
 
   it('--from names the file, the run and the field of a bad record', async () => {
     const file = join(home, 'runs.json');
-    await import('node:fs/promises').then((fs) =>
-      fs.writeFile(file, JSON.stringify({ runs: [{ mode: 'lucky' }] })),
-    );
+    await writeFile(file, JSON.stringify({ runs: [{ mode: 'lucky' }] }));
     const r = await runLits(['--from', file]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`${file}: runs[0].mode: must be one of "random", "seed", "deterministic"`);
