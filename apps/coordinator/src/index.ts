@@ -54,3 +54,4 @@ export {
 } from './server/start-coordinator.js';
 export { runServeCli } from './server/serve-cli.js';
 export { CoordinatorClient, CoordinatorApiError, type ClientOptions } from './client/coordinator-client.js';
+export * from './kubernetes/index.js';

@@ -34,6 +34,10 @@ export interface ExperimentOptions {
   /** MLflow server; the run goes to a local run folder when absent. */
   trackingUri?: string;
   preferredWorkers?: string[];
+  /** Lease `preferredWorkers` only, in that order (rank i = preferredWorkers[i]). */
+  exclusiveWorkers?: boolean;
+  /** Fails the run for good (no restart), with the abort reason as its error. */
+  fail?: AbortSignal;
   onWorkersLost?: (workerIds: string[]) => Promise<void>;
   waitForWorkersMs?: number;
   /** Every event of the run's stream, with its stream id. */
@@ -169,6 +173,8 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
           await abortRun({ redis: opts.redisUrl, runId: id, generation, reason });
         },
         ...(opts.preferredWorkers ? { preferredWorkers: opts.preferredWorkers } : {}),
+        ...(opts.exclusiveWorkers ? { exclusiveWorkers: true } : {}),
+        ...(opts.fail ? { fail: opts.fail } : {}),
         ...(opts.onWorkersLost ? { onWorkersLost: opts.onWorkersLost } : {}),
         ...(opts.waitForWorkersMs ? { waitForWorkersMs: opts.waitForWorkersMs } : {}),
         onEvent: (event, streamId) => {

@@ -13,8 +13,12 @@ export interface SupervisorOptions {
   tracker: RunTracker;
   /** Makes every collective of (run, generation) reject within about a second. */
   abortCollectives: (runId: string, generation: number, reason: string) => Promise<void>;
-  /** Worker ids to use first (the local launcher's own processes). */
+  /** Worker ids to use first (the local launcher's own processes), in rank order. */
   preferredWorkers?: string[];
+  /** Lease the preferred workers only (a Kubernetes Job's pods: rank = completion index). */
+  exclusiveWorkers?: boolean;
+  /** Fails the run for good, with the abort reason as its error (e.g. its Kubernetes Job failed). */
+  fail?: AbortSignal;
   /** Called with workers found dead, before a restart (the local launcher respawns them). */
   onWorkersLost?: (workerIds: string[]) => Promise<void>;
   /** How long to wait for enough free workers at each (re)start. Default 5 min. */
@@ -64,6 +68,9 @@ class GenerationFailure extends Error {
 }
 
 class Cancelled extends Error {}
+
+/** Failed from outside (its workers cannot come back): no restart. */
+class Doomed extends Error {}
 
 /** Where an adopted run stands. */
 type Adoption =
@@ -132,6 +139,10 @@ export class RunSupervisor {
           const message = err instanceof Error ? err.message : String(err);
           await this.opts.abortCollectives(runId, generation, message);
           const { restarts } = this.ledger;
+          if (err instanceof Doomed) {
+            await this.setStatus('failed', message);
+            return { status: 'failed', restarts, generation, error: message, ...this.checkpoints() };
+          }
           if (restarts >= this.setup.spec['max-restarts']) {
             const error = `${message} (after ${restarts} restart${restarts === 1 ? '' : 's'}; max-restarts ${this.setup.spec['max-restarts']})`;
             await this.setStatus('failed', error);
@@ -306,7 +317,12 @@ export class RunSupervisor {
       this.checkStop();
       if (await this.opts.redis.get(runKeys.cancel(this.setup.runId)))
         throw new Cancelled('cancel requested');
-      const leased = await this.opts.pool.lease(this.setup.runId, count, this.opts.preferredWorkers);
+      const leased = await this.opts.pool.lease(
+        this.setup.runId,
+        count,
+        this.opts.preferredWorkers,
+        this.opts.exclusiveWorkers,
+      );
       if (leased) return leased;
       if (!announced) {
         this.opts.log?.('info', `waiting for ${count} free worker${count === 1 ? '' : 's'}`);
@@ -321,6 +337,7 @@ export class RunSupervisor {
   private checkStop(): void {
     if (this.opts.detach?.aborted) throw new RunDetachedError(String(this.opts.detach.reason ?? 'detached'));
     if (this.opts.signal?.aborted) throw new Cancelled(String(this.opts.signal.reason ?? 'cancelled'));
+    if (this.opts.fail?.aborted) throw new Doomed(String(this.opts.fail.reason ?? 'failed'));
   }
 
   private async setStatus(status: RunStatus, message?: string): Promise<void> {

@@ -9,6 +9,7 @@ import { RunLedger } from '../orchestration/run-ledger.js';
 import { loadRunRecord } from '../orchestration/run-record.js';
 import { RunDetachedError } from '../orchestration/run-supervisor.js';
 import { WorkerPool } from '../orchestration/worker-pool.js';
+import type { ExperimentLauncher } from '../kubernetes/job-launcher.js';
 import { CapacityGate, type GateOptions } from './capacity-gate.js';
 import { bullPrefix, QUEUE_NAME, type ExperimentJobData } from './experiment-queue.js';
 import type { ExperimentRecord, ExperimentStore } from './experiment-store.js';
@@ -38,6 +39,13 @@ export interface ProcessorOptions {
   /** How long a restarting run waits for free workers. Default 10 min. */
   waitForWorkersMs?: number;
   onStepTimings?: (event: Extract<RunEvent, { type: 'progress' }>) => void;
+  /**
+   * Starts each experiment's own workers (k8s mode: one Indexed Job per experiment) instead of
+   * waiting for registered ones; the capacity gate is then the cluster's scheduler.
+   */
+  launcher?: ExperimentLauncher;
+  /** How often the launcher is asked whether the workers still can run. Default 5 s. */
+  launcherPollMs?: number;
 }
 
 const OWNER_TTL_MS = 15_000;
@@ -131,27 +139,29 @@ export class ExperimentProcessor {
     const { id, spec } = rec;
     const { store, redis } = this.opts;
     const started = (await loadRunRecord(redis, id)) !== undefined;
-    if (!started) {
+    if (!started && this.opts.launcher) {
+      if (await redis.exists(runKeys.cancel(id))) return this.cancelledBeforeStart(id, log);
+      await store.update(id, { status: 'preparing', startedAt: Date.now() });
+    } else if (!started) {
       const admitted = await this.gate.admit(
         { id, needs: spec.workers, priority: rec.priority, submittedAt: rec.submittedAt },
         async () => this.detach.signal.aborted || (await redis.exists(runKeys.cancel(id))) === 1,
       );
       if (admitted === 'stopped') {
         if (this.detach.signal.aborted) return this.handBack(job, token);
-        const reason = (await redis.get(runKeys.cancel(id))) ?? 'cancelled';
-        await store.update(id, { status: 'cancelled', endedAt: Date.now(), done: true, error: reason });
-        await publishEvent(redis, id, { type: 'status', status: 'cancelled', message: reason, restarts: 0 });
-        log.info({ reason }, 'cancelled before it started');
-        return 'cancelled';
+        return this.cancelledBeforeStart(id, log);
       }
       await store.update(id, { status: 'preparing', startedAt: Date.now() });
       log.info({ workers: spec.workers }, 'admitted');
     } else log.info('taking over a run whose coordinator stopped');
 
     const ledger = new RunLedger();
+    const launched = this.opts.launcher ? await this.launch(rec, log) : undefined;
+    if (typeof launched === 'string') return launched;
     let result: ExperimentResult;
     try {
       result = await runExperiment({
+        ...launched?.runOptions,
         runId: id,
         spec,
         redis,
@@ -167,8 +177,13 @@ export class ExperimentProcessor {
       if (err instanceof RunDetachedError) return this.handBack(job, token);
       throw err;
     } finally {
+      launched?.stop();
       await this.gate.release(id);
     }
+    if (result.status === 'cancelled' && this.opts.launcher)
+      await this.opts.launcher
+        .remove(id)
+        .catch((err: unknown) => log.warn({ err }, 'could not remove the workers'));
     await store.update(id, {
       status: result.status,
       endedAt: Date.now(),
@@ -182,6 +197,74 @@ export class ExperimentProcessor {
     });
     log.info({ status: result.status, restarts: result.restarts, tracking: result.tracker.runId }, 'done');
     return result.status;
+  }
+
+  private async cancelledBeforeStart(id: string, log: Logger): Promise<string> {
+    const { store, redis } = this.opts;
+    const reason = (await redis.get(runKeys.cancel(id))) ?? 'cancelled';
+    await store.update(id, { status: 'cancelled', endedAt: Date.now(), done: true, error: reason });
+    await publishEvent(redis, id, { type: 'status', status: 'cancelled', message: reason, restarts: 0 });
+    log.info({ reason }, 'cancelled before it started');
+    return 'cancelled';
+  }
+
+  /**
+   * Starts the experiment's own workers through the launcher (again after a takeover: a no-op) and
+   * watches them: a failure of theirs fails the run. Returns the run options that bind the run to
+   * those workers, or the final status when they could not be started.
+   */
+  private async launch(
+    rec: ExperimentRecord,
+    log: Logger,
+  ): Promise<
+    | string
+    | {
+        runOptions: { preferredWorkers: string[]; exclusiveWorkers: true; fail: AbortSignal };
+        stop: () => void;
+      }
+  > {
+    const launcher = this.opts.launcher as ExperimentLauncher;
+    const { id, spec } = rec;
+    try {
+      await launcher.ensure({ experimentId: id, workers: spec.workers, maxRestarts: spec['max-restarts'] });
+    } catch (err) {
+      const error = err instanceof Error ? err.message : String(err);
+      log.error({ err }, 'could not start the workers');
+      await this.opts.store.update(id, { status: 'failed', endedAt: Date.now(), done: true, error });
+      await publishEvent(this.opts.redis, id, {
+        type: 'status',
+        status: 'failed',
+        message: error,
+        restarts: 0,
+      });
+      return 'failed';
+    }
+    log.info({ workers: spec.workers }, 'workers launched');
+    const fail = new AbortController();
+    const warned = new Set<string>();
+    const poll = setInterval(() => {
+      void (async () => {
+        const failure = await launcher.failure(id);
+        if (failure) {
+          log.error(failure);
+          fail.abort(failure);
+          return;
+        }
+        for (const w of await launcher.warnings(id)) {
+          if (warned.has(w)) continue;
+          warned.add(w);
+          log.warn(w);
+        }
+      })().catch((err: unknown) => log.warn({ err }, 'could not check the workers'));
+    }, this.opts.launcherPollMs ?? 5000);
+    return {
+      runOptions: {
+        preferredWorkers: launcher.workerIds(id, spec.workers),
+        exclusiveWorkers: true,
+        fail: fail.signal,
+      },
+      stop: () => clearInterval(poll),
+    };
   }
 
   /** Puts the job back in the queue now (not as a failure), for whichever coordinator runs next. */

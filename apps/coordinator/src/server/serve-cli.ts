@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { loadKubernetesJobLauncher } from '../kubernetes/index.js';
+import { launcherKind, readJobSettings } from '../kubernetes/job-settings.js';
 import { startCoordinator } from './start-coordinator.js';
 
 const USAGE = `lits serve — the coordinator: REST API, queue, live events and the dashboard
@@ -17,6 +19,8 @@ const USAGE = `lits serve — the coordinator: REST API, queue, live events and 
   --lock-ms N         BullMQ lock duration (default 60000); --stalled-ms N stalled check (30000)
 
 MLflow: MLFLOW_TRACKING_URI (otherwise runs go to <home>/runs/<id>/). Logs: JSON on stdout (LOG_LEVEL).
+Kubernetes: LITS_LAUNCHER=kubernetes starts one Indexed Job of lits worker pods per experiment (LITS_K8S_*
+settings, see docs/deploy.md) instead of waiting for workers that registered by themselves.
 SIGTERM/SIGINT stop gracefully: running experiments go back to the queue and keep training.`;
 
 /** Tokens from LITS_API_TOKEN (comma-separated) and a token file (one per line, # comments). */
@@ -88,6 +92,8 @@ export async function runServeCli(argv: string[]): Promise<number> {
   const lockDurationMs = positiveInt('--lock-ms', values['lock-ms']);
   const stalledIntervalMs = positiveInt('--stalled-ms', values['stalled-ms']);
   const trackingUri = process.env.MLFLOW_TRACKING_URI;
+  const launcher =
+    launcherKind() === 'kubernetes' ? new (await loadKubernetesJobLauncher())(readJobSettings()) : undefined;
   const coordinator = await startCoordinator({
     redisUrl,
     port,
@@ -101,9 +107,14 @@ export async function runServeCli(argv: string[]): Promise<number> {
       ...(concurrency ? { concurrency } : {}),
       ...(lockDurationMs ? { lockDurationMs } : {}),
       ...(stalledIntervalMs ? { stalledIntervalMs } : {}),
+      ...(launcher ? { launcher, waitForWorkersMs: 30 * 60_000 } : {}),
     },
   });
   process.stderr.write(`lits coordinator listening on ${coordinator.url} (dashboard /, API docs /docs)\n`);
+  if (launcher)
+    process.stderr.write(
+      `experiments run as Kubernetes Jobs in namespace ${launcher.settings.namespace} (image ${launcher.settings.image})\n`,
+    );
   await new Promise<void>((done) => {
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals): void => {

@@ -11,7 +11,14 @@ export interface CoordinatorOptions extends AppOptions {
   process?: boolean;
   processor?: Pick<
     ProcessorOptions,
-    'concurrency' | 'lockDurationMs' | 'stalledIntervalMs' | 'maxStalledCount' | 'gate' | 'waitForWorkersMs'
+    | 'concurrency'
+    | 'lockDurationMs'
+    | 'stalledIntervalMs'
+    | 'maxStalledCount'
+    | 'gate'
+    | 'waitForWorkersMs'
+    | 'launcher'
+    | 'launcherPollMs'
   >;
 }
 
