@@ -3,7 +3,11 @@ import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { keyPrefix, runKeys, type RunEvent } from '@lits-ddp/protocol';
-import { runExperiment, type ExperimentResult } from '../orchestration/run-experiment.js';
+import {
+  runExperiment,
+  type ExperimentOptions,
+  type ExperimentResult,
+} from '../orchestration/run-experiment.js';
 import { publishEvent } from '../orchestration/run-events.js';
 import { RunLedger } from '../orchestration/run-ledger.js';
 import { loadRunRecord } from '../orchestration/run-record.js';
@@ -156,8 +160,7 @@ export class ExperimentProcessor {
     } else log.info('taking over a run whose coordinator stopped');
 
     const ledger = new RunLedger();
-    const launched = this.opts.launcher ? await this.launch(rec, log) : undefined;
-    if (typeof launched === 'string') return launched;
+    const launched = this.opts.launcher ? this.launch(rec, log) : undefined;
     let result: ExperimentResult;
     try {
       result = await runExperiment({
@@ -209,59 +212,61 @@ export class ExperimentProcessor {
   }
 
   /**
-   * Starts the experiment's own workers through the launcher (again after a takeover: a no-op) and
-   * watches them: a failure of theirs fails the run. Returns the run options that bind the run to
-   * those workers, or the final status when they could not be started.
+   * Binds the run to the experiment's own workers, which the launcher starts once the data is
+   * prepared (so no GPU is held while it is; after a takeover the start is a no-op), and watches
+   * them: when they cannot run, or cannot be started, the run fails with the launcher's reason.
    */
-  private async launch(
+  private launch(
     rec: ExperimentRecord,
     log: Logger,
-  ): Promise<
-    | string
-    | {
-        runOptions: { preferredWorkers: string[]; exclusiveWorkers: true; fail: AbortSignal };
-        stop: () => void;
-      }
-  > {
+  ): {
+    runOptions: Pick<ExperimentOptions, 'preferredWorkers' | 'exclusiveWorkers' | 'fail' | 'onPhase'>;
+    stop: () => void;
+  } {
     const launcher = this.opts.launcher as ExperimentLauncher;
     const { id, spec } = rec;
-    try {
-      await launcher.ensure({ experimentId: id, workers: spec.workers, maxRestarts: spec['max-restarts'] });
-    } catch (err) {
-      const error = err instanceof Error ? err.message : String(err);
-      log.error({ err }, 'could not start the workers');
-      await this.opts.store.update(id, { status: 'failed', endedAt: Date.now(), done: true, error });
-      await publishEvent(this.opts.redis, id, {
-        type: 'status',
-        status: 'failed',
-        message: error,
-        restarts: 0,
-      });
-      return 'failed';
-    }
-    log.info({ workers: spec.workers }, 'workers launched');
     const fail = new AbortController();
     const warned = new Set<string>();
-    const poll = setInterval(() => {
-      void (async () => {
-        const failure = await launcher.failure(id);
-        if (failure) {
-          log.error(failure);
-          fail.abort(failure);
-          return;
-        }
-        for (const w of await launcher.warnings(id)) {
-          if (warned.has(w)) continue;
-          warned.add(w);
-          log.warn(w);
-        }
-      })().catch((err: unknown) => log.warn({ err }, 'could not check the workers'));
-    }, this.opts.launcherPollMs ?? 5000);
+    let poll: NodeJS.Timeout | undefined;
+    const watch = async (): Promise<void> => {
+      const failure = await launcher.failure(id);
+      if (failure) {
+        log.error(failure);
+        fail.abort(failure);
+        clearInterval(poll);
+        return;
+      }
+      for (const w of await launcher.warnings(id)) {
+        if (warned.has(w)) continue;
+        warned.add(w);
+        log.warn(w);
+      }
+    };
+    const start = async (): Promise<void> => {
+      try {
+        await launcher.ensure({ experimentId: id, workers: spec.workers, maxRestarts: spec['max-restarts'] });
+      } catch (err) {
+        const error = err instanceof Error ? err.message : String(err);
+        log.error(error);
+        fail.abort(error);
+        return;
+      }
+      log.info({ workers: spec.workers }, 'workers launched');
+      poll = setInterval(() => {
+        watch().catch((err: unknown) => log.warn({ err }, 'could not check the workers'));
+      }, this.opts.launcherPollMs ?? 5000);
+    };
+    let started = false;
     return {
       runOptions: {
         preferredWorkers: launcher.workerIds(id, spec.workers),
         exclusiveWorkers: true,
         fail: fail.signal,
+        onPhase: (phase) => {
+          if (phase !== 'training' || started) return;
+          started = true;
+          void start();
+        },
       },
       stop: () => clearInterval(poll),
     };
