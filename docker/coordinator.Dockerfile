@@ -4,6 +4,9 @@
 ARG NODE_IMAGE=node:20.20.2-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
+ARG NPM_VERSION=11.19.1
+# The npm the lockfile was written with (the repository's packageManager).
+RUN npm install -g "npm@${NPM_VERSION}" --no-audit --no-fund
 WORKDIR /app
 COPY package.json package-lock.json turbo.json ./
 COPY packages packages

@@ -9,6 +9,8 @@ ARG TFJS_NODE_GPU_VERSION=4.22.0
 FROM ${NODE_IMAGE} AS node
 
 # Built on the runtime base itself, so the tfjs-node-gpu addon links against the same glibc.
+# npm 11 skips dependency install scripts unless allowed: tfjs-node-gpu's fetches libtensorflow (GPU)
+# and its native binding, so it is allowed by name, and the build fails if either is missing.
 FROM ${CUDA_IMAGE} AS build
 ARG TFJS_NODE_GPU_VERSION
 ENV DEBIAN_FRONTEND=noninteractive PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
@@ -17,8 +19,10 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=node /usr/local/bin/node /usr/local/bin/node
 COPY --from=node /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/npm
+ARG NPM_VERSION=11.19.1
 RUN ln -s /usr/local/lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
- && ln -s /usr/local/lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx
+ && ln -s /usr/local/lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx \
+ && npm install -g "npm@${NPM_VERSION}" --no-audit --no-fund
 WORKDIR /app
 COPY package.json package-lock.json turbo.json ./
 COPY packages packages
@@ -26,8 +30,10 @@ COPY apps apps
 RUN npm ci --no-audit --no-fund \
  && npx turbo run build --filter=@lits-ddp/cli... --output-logs=errors-only \
  && npm prune --omit=dev --no-audit --no-fund \
- && npm install --no-save --omit=dev --no-audit --no-fund "@tensorflow/tfjs-node-gpu@${TFJS_NODE_GPU_VERSION}" \
- && test -f node_modules/@tensorflow/tfjs-node-gpu/package.json \
+ && npm install --no-save --omit=dev --no-audit --no-fund \
+      --allow-scripts=@tensorflow/tfjs-node-gpu "@tensorflow/tfjs-node-gpu@${TFJS_NODE_GPU_VERSION}" \
+ && ls node_modules/@tensorflow/tfjs-node-gpu/lib/napi-v*/tfjs_binding.node \
+       node_modules/@tensorflow/tfjs-node-gpu/deps/lib/libtensorflow.so* \
  && rm -rf packages/*/src apps/*/src packages/*/test apps/*/test packages/*/bench apps/*/bench .turbo
 
 FROM ${CUDA_IMAGE} AS runtime

@@ -71,6 +71,9 @@ describe('Dockerfiles', () => {
     expect(gpu.stages.at(-1)?.from).toBe('${CUDA_IMAGE}');
     const install = gpu.instructions.find((i) => i.keyword === 'RUN' && i.args.includes('tfjs-node-gpu@'));
     expect(install?.args).toMatch(/npm install .*"@tensorflow\/tfjs-node-gpu@\$\{TFJS_NODE_GPU_VERSION\}"/);
+    // npm 11 blocks dependency install scripts by default; this one fetches libtensorflow.
+    expect(install?.args).toContain('--allow-scripts=@tensorflow/tfjs-node-gpu');
+    expect(install?.args).toMatch(/ls .*tfjs_binding\.node .*libtensorflow\.so\*/);
     expect(execForm(gpu, 'CMD')).toEqual(['worker', '--engine', 'gpu']);
     expect(execForm(cpu, 'CMD')).toEqual(['serve']);
   });
