@@ -15,7 +15,6 @@ export {
   publishEvent,
   readEvents,
   readEventRange,
-  decodeEvent,
   type StreamedEvent,
   type EventPage,
 } from './orchestration/run-events.js';

@@ -120,3 +120,34 @@ export type RunEvent =
 
 export type RunStatus =
   'queued' | 'preparing' | 'running' | 'restarting' | 'finished' | 'failed' | 'cancelled';
+
+/** The field of a run-stream entry that holds the RunEvent JSON. */
+export const RUN_EVENT_FIELD = 'e';
+
+const RUN_EVENT_TYPES: ReadonlySet<string> = new Set<RunEvent['type']>([
+  'started',
+  'progress',
+  'metrics',
+  'checkpoint',
+  'log',
+  'failed',
+  'finished',
+  'status',
+]);
+
+/** Run events come from other processes: accept only well-formed JSON with a known type. */
+export function decodeRunEvent(raw: string | undefined): RunEvent | undefined {
+  if (!raw) return undefined;
+  try {
+    const e = JSON.parse(raw) as { type?: unknown };
+    return typeof e.type === 'string' && RUN_EVENT_TYPES.has(e.type) ? (e as RunEvent) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The RunEvent JSON of one stream entry's flat [field, value, …] list. */
+export function runEventOfFields(fields: readonly string[]): RunEvent | undefined {
+  const at = fields.indexOf(RUN_EVENT_FIELD);
+  return at >= 0 ? decodeRunEvent(fields[at + 1]) : undefined;
+}

@@ -1,32 +1,16 @@
 import type { Redis } from 'ioredis';
-import { RUN_EVENTS_MAXLEN, runKeys, type RunEvent } from '@lits-ddp/protocol';
+import {
+  RUN_EVENTS_MAXLEN,
+  RUN_EVENT_FIELD,
+  runEventOfFields,
+  runKeys,
+  type RunEvent,
+} from '@lits-ddp/protocol';
 
 export interface StreamedEvent {
   /** The Redis stream id: SSE uses it as the event id, so clients resume after Last-Event-ID. */
   id: string;
   event: RunEvent;
-}
-
-const EVENT_TYPES = new Set([
-  'started',
-  'progress',
-  'metrics',
-  'checkpoint',
-  'log',
-  'failed',
-  'finished',
-  'status',
-]);
-
-/** Events come from other processes: accept only well-formed ones. */
-export function decodeEvent(raw: string | undefined): RunEvent | undefined {
-  if (!raw) return undefined;
-  try {
-    const e = JSON.parse(raw) as { type?: unknown };
-    return typeof e.type === 'string' && EVENT_TYPES.has(e.type) ? (e as RunEvent) : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 export async function publishEvent(redis: Redis, runId: string, event: RunEvent): Promise<string> {
@@ -36,7 +20,7 @@ export async function publishEvent(redis: Redis, runId: string, event: RunEvent)
     '~',
     RUN_EVENTS_MAXLEN,
     '*',
-    'e',
+    RUN_EVENT_FIELD,
     JSON.stringify(event),
   );
   return id ?? '';
@@ -61,8 +45,7 @@ export async function readEvents(
   const out: StreamedEvent[] = [];
   for (const [, entries] of res ?? []) {
     for (const [id, fields] of entries) {
-      const at = fields.indexOf('e');
-      const event = at >= 0 ? decodeEvent(fields[at + 1]) : undefined;
+      const event = runEventOfFields(fields);
       if (event) out.push({ id, event });
     }
   }
@@ -89,8 +72,7 @@ export async function readEventRange(
   >;
   const events: StreamedEvent[] = [];
   for (const [id, fields] of entries) {
-    const at = fields.indexOf('e');
-    const event = at >= 0 ? decodeEvent(fields[at + 1]) : undefined;
+    const event = runEventOfFields(fields);
     if (event) events.push({ id, event });
   }
   return { events, lastId: entries.at(-1)?.[0], full: entries.length === count };

@@ -4,6 +4,7 @@ import {
   keyPrefix,
   runKeys,
   RUN_EVENTS_MAXLEN,
+  RUN_EVENT_FIELD,
   type ResolvedSpec,
   type RunEvent,
   type RunStatus,
@@ -70,7 +71,7 @@ end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {0, ARGV[1]} end
 redis.call('HSET', KEYS[1], unpack(ARGV, 4))
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', ${RUN_EVENTS_MAXLEN}, '*', 'e', ARGV[3])
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ${RUN_EVENTS_MAXLEN}, '*', '${RUN_EVENT_FIELD}', ARGV[3])
 return {1, ARGV[1]}`;
 
 /** Experiment records, the submission index and idempotency entries (kept until deleted, never TTL'd). */

@@ -1,8 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Static } from 'typebox';
-import { runKeys, type RunEvent } from '@lits-ddp/protocol';
-import { decodeEvent } from '../../orchestration/run-events.js';
+import { runEventOfFields, runKeys, type RunEvent } from '@lits-ddp/protocol';
 import { loadRunRecord } from '../../orchestration/run-record.js';
 import type { ExperimentRecord } from '../../queue/experiment-store.js';
 import type { AppContext } from '../build-app.js';
@@ -45,7 +44,7 @@ async function progressOf(
   >;
   const byRank = new Map<number, ProgressEvent>();
   for (const [, fields] of entries) {
-    const e = decodeEvent(fields[fields.indexOf('e') + 1]);
+    const e = runEventOfFields(fields);
     if (e?.type === 'progress' && !byRank.has(e.rank)) byRank.set(e.rank, e);
   }
   const ranks = [...byRank.values()].sort((a, b) => a.rank - b.rank);
