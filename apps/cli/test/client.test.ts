@@ -11,6 +11,7 @@ import { generatePhantomDataset } from '@lits-ddp/lits-data';
 import { freePort } from '@lits-ddp/local-services';
 import { serviceUrl } from '@lits-ddp/local-services/vitest';
 import { WorkerProcesses } from '../src/index.js';
+import { tinySpecInput } from './phantom-runs.js';
 
 process.env.LITS_KEY_PREFIX = `cli-client-${randomBytes(3).toString('hex')}`;
 const redisUrl = serviceUrl('redis');
@@ -38,21 +39,7 @@ describe.skipIf(!redisUrl)('lits submit / status / logs / cancel against a runni
     await writeFile(file, JSON.stringify(spec));
     return file;
   };
-  const tiny = {
-    'dataset-path': 'phantoms',
-    max_epochs: 2,
-    'test-epochs': 1,
-    'global-batch-size': 4,
-    'micro-batch-size': 1,
-    workers: 2,
-    'unet-width': 2,
-    'cube-size': 16,
-    'preprocess-slices': 32,
-    'test-percent': 0.25,
-    lr: 0.01,
-    engine: 'cpu',
-    'heartbeat-interval-s': 1,
-  };
+  const tiny = tinySpecInput('phantoms', { max_epochs: 2 });
 
   beforeAll(async () => {
     base = await mkdtemp(join(tmpdir(), 'cli-client-'));

@@ -15,8 +15,9 @@ export async function phantomSet(): Promise<{ home: string; dataset: string }> {
   return { home, dataset };
 }
 
-export function tinySpec(dataset: string, extra: ExperimentSpecInput = {}): ResolvedSpec {
-  const r = resolveSpec({
+/** The tiny training config: 16³ cubes, U-Net width 2, K = 4 micro-batches, 2 workers, 3 epochs. */
+export function tinySpecInput(dataset: string, extra: ExperimentSpecInput = {}): ExperimentSpecInput {
+  return {
     'dataset-path': dataset,
     max_epochs: 3,
     'test-epochs': 1,
@@ -35,7 +36,11 @@ export function tinySpec(dataset: string, extra: ExperimentSpecInput = {}): Reso
     'heartbeat-interval-s': 1,
     'max-restarts': 2,
     ...extra,
-  });
+  };
+}
+
+export function tinySpec(dataset: string, extra: ExperimentSpecInput = {}): ResolvedSpec {
+  const r = resolveSpec(tinySpecInput(dataset, extra));
   if (!r.ok) throw new Error(JSON.stringify(r.errors));
   return r.spec;
 }

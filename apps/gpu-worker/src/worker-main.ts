@@ -1,14 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { Redis } from 'ioredis';
 import { loadEngine, type Engine } from '@lits-ddp/unet';
-import {
-  RUN_EVENTS_MAXLEN,
-  RUN_EVENT_FIELD,
-  runKeys,
-  type RunEvent,
-  type RunPlan,
-  type WorkerCommand,
-} from '@lits-ddp/protocol';
+import { runEventXadd, runKeys, type RunEvent, type RunPlan, type WorkerCommand } from '@lits-ddp/protocol';
 import { collectSystemInfo } from './system-info.js';
 import { WorkerAgent } from './worker-agent.js';
 import { runTraining, TrainingStopped } from './training/train-run.js';
@@ -40,15 +33,7 @@ export interface WorkerProcessOptions {
 const TERMINAL = new Set(['finished', 'failed', 'cancelled']);
 
 async function publish(redis: Redis, runId: string, event: RunEvent): Promise<void> {
-  await redis.xadd(
-    runKeys.events(runId),
-    'MAXLEN',
-    '~',
-    RUN_EVENTS_MAXLEN,
-    '*',
-    RUN_EVENT_FIELD,
-    JSON.stringify(event),
-  );
+  await redis.xadd(...runEventXadd(runId, event));
 }
 
 async function readPlan(redis: Redis, cmd: Extract<WorkerCommand, { type: 'assign' }>): Promise<RunPlan> {

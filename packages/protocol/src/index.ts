@@ -31,4 +31,4 @@ export type {
   RunStatus,
   StepTimings,
 } from './run-messages.js';
-export { RUN_EVENT_FIELD, decodeRunEvent, runEventOfFields } from './run-messages.js';
+export { RUN_EVENT_FIELD, decodeRunEvent, runEventOfFields, runEventXadd } from './run-messages.js';

@@ -1,3 +1,4 @@
+import { runKeys, RUN_EVENTS_MAXLEN } from './run-keys.js';
 import type { ResolvedSpec } from './spec.js';
 
 export type WorkerState = 'idle' | 'busy' | 'stopping';
@@ -123,6 +124,22 @@ export type RunStatus =
 
 /** The field of a run-stream entry that holds the RunEvent JSON. */
 export const RUN_EVENT_FIELD = 'e';
+
+/** The XADD arguments that append `event` to a run's stream, capped at about RUN_EVENTS_MAXLEN entries. */
+export function runEventXadd(
+  runId: string,
+  event: RunEvent,
+): [key: string, 'MAXLEN', '~', number, '*', field: string, json: string] {
+  return [
+    runKeys.events(runId),
+    'MAXLEN',
+    '~',
+    RUN_EVENTS_MAXLEN,
+    '*',
+    RUN_EVENT_FIELD,
+    JSON.stringify(event),
+  ];
+}
 
 const RUN_EVENT_TYPES: ReadonlySet<string> = new Set<RunEvent['type']>([
   'started',

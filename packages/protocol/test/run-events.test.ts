@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { decodeRunEvent, RUN_EVENT_FIELD, runEventOfFields, type RunEvent } from '../src/index.js';
+import {
+  decodeRunEvent,
+  RUN_EVENT_FIELD,
+  RUN_EVENTS_MAXLEN,
+  runEventOfFields,
+  runEventXadd,
+  runKeys,
+  type RunEvent,
+} from '../src/index.js';
 
 describe('run event stream entries', () => {
   const event: RunEvent = { type: 'status', status: 'running', restarts: 1 };
@@ -8,6 +16,13 @@ describe('run event stream entries', () => {
     const fields = [RUN_EVENT_FIELD, JSON.stringify(event)];
     expect(runEventOfFields(fields)).toEqual(event);
     expect(runEventOfFields(['other', 'x', ...fields])).toEqual(event);
+  });
+
+  it('appends with a capped XADD whose entry decodes back to the event', () => {
+    const [key, ...rest] = runEventXadd('exp-1', event);
+    expect(key).toBe(runKeys.events('exp-1'));
+    expect(rest.slice(0, 4)).toEqual(['MAXLEN', '~', RUN_EVENTS_MAXLEN, '*']);
+    expect(runEventOfFields(rest.slice(4) as string[])).toEqual(event);
   });
 
   it('rejects entries from other writers: bad JSON, unknown types, a missing field', () => {

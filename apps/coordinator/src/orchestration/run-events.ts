@@ -1,11 +1,5 @@
 import type { Redis } from 'ioredis';
-import {
-  RUN_EVENTS_MAXLEN,
-  RUN_EVENT_FIELD,
-  runEventOfFields,
-  runKeys,
-  type RunEvent,
-} from '@lits-ddp/protocol';
+import { runEventOfFields, runEventXadd, runKeys, type RunEvent } from '@lits-ddp/protocol';
 
 export interface StreamedEvent {
   /** The Redis stream id: SSE uses it as the event id, so clients resume after Last-Event-ID. */
@@ -14,16 +8,7 @@ export interface StreamedEvent {
 }
 
 export async function publishEvent(redis: Redis, runId: string, event: RunEvent): Promise<string> {
-  const id = await redis.xadd(
-    runKeys.events(runId),
-    'MAXLEN',
-    '~',
-    RUN_EVENTS_MAXLEN,
-    '*',
-    RUN_EVENT_FIELD,
-    JSON.stringify(event),
-  );
-  return id ?? '';
+  return (await redis.xadd(...runEventXadd(runId, event))) ?? '';
 }
 
 /** Reads a run's events after `afterId` ('0' = from the start), waiting up to `blockMs` for new ones. */

@@ -64,13 +64,7 @@ export class MlflowRunTracker implements RunTracker {
       },
       opts.onError,
     );
-    return new MlflowRunTracker(
-      client,
-      MlflowRunTracker.logger(client, run.info.runId, opts.onError),
-      run.info.runId,
-      client.runUrl(run.info.experimentId, run.info.runId),
-      opts.onError,
-    );
+    return MlflowRunTracker.ofRun(client, run.info, opts.onError);
   }
 
   /** Continues an existing MLflow run (its coordinator stopped): nothing is created. */
@@ -87,26 +81,27 @@ export class MlflowRunTracker implements RunTracker {
       () => client.getRun(opts.runId),
       opts.onError,
     );
-    return new MlflowRunTracker(
-      client,
-      MlflowRunTracker.logger(client, run.info.runId, opts.onError),
-      run.info.runId,
-      client.runUrl(run.info.experimentId, run.info.runId),
-      opts.onError,
-    );
+    return MlflowRunTracker.ofRun(client, run.info, opts.onError);
   }
 
-  private static logger(
+  private static ofRun(
     client: MlflowClient,
-    runId: string,
+    run: { runId: string; experimentId: string },
     onError?: (message: string) => void,
-  ): BufferedMetricLogger {
-    return new BufferedMetricLogger(client, runId, {
+  ): MlflowRunTracker {
+    const logger = new BufferedMetricLogger(client, run.runId, {
       onError: (e, attempt) => {
         if (attempt === 1 || attempt % 10 === 0)
           onError?.(`MLflow delivery (attempt ${attempt}): ${e.message}`);
       },
     });
+    return new MlflowRunTracker(
+      client,
+      logger,
+      run.runId,
+      client.runUrl(run.experimentId, run.runId),
+      onError,
+    );
   }
 
   /** `metric@step` of every point MLflow holds for `keys` (retried while MLflow is unreachable). */

@@ -59,6 +59,30 @@ export function cropAxes(axes: readonly AxisMap[], start: Shape3): [AxisMap, Axi
   ];
 }
 
+/** What a preset knows before it picks its output grid. */
+export type InputGeometry = Omit<
+  PreprocessGeometry,
+  'axes' | 'outputShape' | 'outputAffine' | 'cropStart' | 'centre'
+>;
+
+/** The geometry of an output grid: the whole grid on `axes`, or (with `crop`) the cube cropped from it at `crop.start`. */
+export function outputGeometry(
+  input: InputGeometry,
+  axes: readonly AxisMap[],
+  outputShape: Shape3,
+  crop?: { start: Shape3; centre: Shape3 },
+): PreprocessGeometry {
+  const outputAxes = crop ? cropAxes(axes, crop.start) : ([...axes] as [AxisMap, AxisMap, AxisMap]);
+  return {
+    ...input,
+    axes: outputAxes,
+    outputShape,
+    outputAffine: outputAffineOf(input.sourceAffine, outputAxes),
+    cropStart: crop?.start ?? null,
+    centre: crop?.centre ?? null,
+  };
+}
+
 /**
  * Maps a label volume on the output grid (seed order) back to the source grid (NIfTI order) by nearest neighbour:
  * undoes the crop (outside → 0), the downscale or resampling, the reorientation and the z pad/crop.

@@ -1,7 +1,7 @@
 import { axisDirections, voxelSizes, type Matrix4 } from '../nifti/affine.js';
 import { cropCube, cubeCropStart, liverCentre, toSeedOrder } from './blocks.js';
 import type { ImprovedPresetConfig } from './config.js';
-import { cropAxes, outputAffineOf, type AxisMap, type PreprocessGeometry } from './geometry.js';
+import { outputGeometry, type AxisMap, type InputGeometry } from './geometry.js';
 import type { Grid, Shape3 } from './grid.js';
 import { NoLiverError, type CubeResult, type WholeVolumeResult } from './seed-preset.js';
 
@@ -138,17 +138,16 @@ function prepare(image: Grid, affine: Matrix4, config: ImprovedPresetConfig) {
   const plan = rasResamplePlan(image.shape, affine, config.targetSpacing);
   const resampled = resampleLinear(image, plan.axes, plan.shape);
   windowAndStandardise(resampled.data, config.window);
-  const geometry: Omit<PreprocessGeometry, 'outputShape' | 'outputAffine' | 'cropStart' | 'centre' | 'axes'> =
-    {
-      preset: 'improved',
-      sourceShape: image.shape,
-      sourceAffine: affine,
-      sourceSpacing: voxelSizes(affine),
-      sliceCount: null,
-      downscaleFactor: null,
-      targetSpacing: config.targetSpacing,
-      fullShape: plan.shape,
-    };
+  const geometry: InputGeometry = {
+    preset: 'improved',
+    sourceShape: image.shape,
+    sourceAffine: affine,
+    sourceSpacing: voxelSizes(affine),
+    sliceCount: null,
+    downscaleFactor: null,
+    targetSpacing: config.targetSpacing,
+    fullShape: plan.shape,
+  };
   return { plan, resampled, geometry };
 }
 
@@ -165,19 +164,11 @@ export function improvedPresetCube(
     throw new NoLiverError('no voxel has label ≥ 1 after resampling, so there is no liver to centre on');
   const size: Shape3 = [config.cubeSize, config.cubeSize, config.cubeSize];
   const start = cubeCropStart(centre, size);
-  const axes = cropAxes(plan.axes, start);
   return {
     image: cropCube(resampled, start, size, (n) => new Float32Array(n)),
     label: cropCube(labels, start, size, (n) => new Uint8Array(n)),
     shape: size,
-    geometry: {
-      ...geometry,
-      axes,
-      outputShape: size,
-      outputAffine: outputAffineOf(affine, axes),
-      cropStart: start,
-      centre,
-    },
+    geometry: outputGeometry(geometry, plan.axes, size, { start, centre }),
   };
 }
 
@@ -193,13 +184,6 @@ export function improvedPresetWhole(
     image: toSeedOrder(resampled, (n) => new Float32Array(n)),
     label: labels ? toSeedOrder(labels, (n) => new Uint8Array(n)) : null,
     shape: plan.shape,
-    geometry: {
-      ...geometry,
-      axes: plan.axes,
-      outputShape: plan.shape,
-      outputAffine: outputAffineOf(affine, plan.axes),
-      cropStart: null,
-      centre: null,
-    },
+    geometry: outputGeometry(geometry, plan.axes, plan.shape),
   };
 }

@@ -1,7 +1,7 @@
 import { centreOfBounds, cropCube, cubeCropStart, planSliceCount, toSeedOrder } from './blocks.js';
 import { downscaleLabel, downscaleMean, downscaledShape, minValue } from './downscale.js';
 import type { SeedPresetConfig } from './config.js';
-import { cropAxes, outputAffineOf, type AxisMap, type PreprocessGeometry } from './geometry.js';
+import { outputGeometry, type AxisMap, type PreprocessGeometry } from './geometry.js';
 import type { Grid, Shape3 } from './grid.js';
 import type { Matrix4 } from '../nifti/affine.js';
 import { voxelSizes } from '../nifti/affine.js';
@@ -90,19 +90,11 @@ export function seedImageStage(
     padValue: padded ? (knownMin ?? minValue(image)) : 0,
     region: { start, size },
   });
-  const axes = cropAxes(geometry.axes, start);
   return {
     image: cropCube(region, [0, 0, 0], size, (n) => new Float32Array(n)),
     label: stage.labelCube,
     shape: size,
-    geometry: {
-      ...geometry,
-      axes,
-      outputShape: size,
-      outputAffine: outputAffineOf(affine, axes),
-      cropStart: start,
-      centre,
-    },
+    geometry: outputGeometry(geometry, geometry.axes, size, { start, centre }),
   };
 }
 
@@ -132,12 +124,6 @@ export function seedPresetWhole(
     image: toSeedOrder(down, (n) => new Float32Array(n)),
     label: labelDown ? toSeedOrder(labelDown, (n) => new Uint8Array(n)) : null,
     shape: down.shape,
-    geometry: {
-      ...geometry,
-      outputShape: down.shape,
-      outputAffine: outputAffineOf(affine, geometry.axes),
-      cropStart: null,
-      centre: null,
-    },
+    geometry: outputGeometry(geometry, geometry.axes, down.shape),
   };
 }
