@@ -170,8 +170,11 @@ describe.skipIf(!redisUrl || !trackingUri)('coordinator, 2 workers, Redis and ML
 
   it('survives kill -9 of the coordinator mid-run: the run completes exactly once', async () => {
     const experimentName = `e2e-${keyPrefix}`;
-    // Long enough that the restarted coordinator adopts it while the workers still train.
+    // Long enough that the restarted coordinator adopts it (lock 10 s + stalled check 3 s after the kill) while the
+    // workers still train: width 6 makes each epoch several times slower than the width-2 default, so even on a quiet
+    // machine the run outlasts the adoption by many seconds.
     const spec = tinySpec({
+      'unet-width': 6,
       max_epochs: 20,
       'test-epochs': 5,
       'experiment-name': experimentName,
@@ -238,7 +241,7 @@ describe.skipIf(!redisUrl || !trackingUri)('coordinator, 2 workers, Redis and ML
     }
     const history = await client.metrics(id);
     expect(history.metrics.train_avg_loss?.map((p) => p.step)).toEqual([...Array(20).keys()]);
-  });
+  }, 300_000);
 
   it('stops gracefully on SIGTERM: the running experiment goes back to the queue and the next coordinator finishes it', async () => {
     const experimentName = `e2e-${keyPrefix}`;
