@@ -24,4 +24,15 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // A promise returned un-awaited from try/catch/finally rejects outside the handler (and, with an
+    // await in finally, as an unhandled rejection that ends the process).
+    files: ['**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true } },
+    rules: {
+      '@typescript-eslint/return-await': ['error', 'in-try-catch'],
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+    },
+  },
 );

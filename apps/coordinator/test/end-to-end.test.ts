@@ -265,6 +265,10 @@ describe.skipIf(!redisUrl || !trackingUri)('coordinator, 2 workers, Redis and ML
     expect(child.exitCode, log.split('\n').slice(-30).join('\n')).toBe(0);
     expect(Date.now() - stopping).toBeLessThan(20_000);
     expect(log).toContain('handed back to the queue');
+    for (let n = 1; n <= coordinator.starts; n++)
+      expect(readFileSync(join(logsDir, `coordinator-${n}.log`), 'utf8')).not.toContain(
+        'unhandled rejection',
+      );
     await coordinator.restart();
     const end = await client.follow(id, () => undefined);
     expect(end).toMatchObject({ status: 'finished', restarts: 0 });

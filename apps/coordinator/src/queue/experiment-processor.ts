@@ -177,7 +177,7 @@ export class ExperimentProcessor {
         log: (level, message) => log[level](message),
       });
     } catch (err) {
-      if (err instanceof RunDetachedError) return this.handBack(job, token);
+      if (err instanceof RunDetachedError) return await this.handBack(job, token);
       throw err;
     } finally {
       launched?.stop();
