@@ -1,18 +1,21 @@
 // Versioned checkpoints: `checkpoint.json` (manifest) + `checkpoint-<sha>.bin` (float32 sections), written
 // atomically: the blob first under its content hash, then the manifest by rename. A crash at any point leaves
-// the previous checkpoint readable.
+// the previous checkpoint readable. Version 2 added `rng` (the random-stream identity); version 1 is still read.
 import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { unetLayout, validateArchitecture, type UNetArchitecture } from './architecture.js';
 import { validateAdamConfig, type AdamConfig } from './adam.js';
+import { validateCheckpointRng, type CheckpointRng } from './checkpoint-rng.js';
 import type { Tfjs } from './engine.js';
 import { validateLoss, type LossConfig } from './loss.js';
 import { UNet3D, type UNetConfig } from './model.js';
 import { ReduceLROnPlateau, validatePlateauState, type PlateauState } from './plateau.js';
 
 export const CHECKPOINT_FORMAT = 'lits-unet-checkpoint';
-export const CHECKPOINT_VERSION = 1;
+export const CHECKPOINT_VERSION = 2;
+/** Versions loadCheckpoint reads: 1 had no `rng` (it loads with `rng: null`). */
+export const READABLE_CHECKPOINT_VERSIONS: readonly number[] = [1, 2];
 export const MANIFEST_FILE = 'checkpoint.json';
 
 const SECTIONS = ['weights', 'runningStats', 'adamM', 'adamV'] as const;
@@ -28,7 +31,12 @@ export interface CheckpointManifest {
   readonly bnBatchesTracked: number;
   readonly adamStep: number;
   readonly scheduler: PlateauState | null;
-  /** Opaque JSON for the trainer (RNG counters, run info, …). */
+  /**
+   * What keys the next step's random draws (dropout seed, data seed, next epoch and step). Null: saved without it
+   * (an inference checkpoint, or version 1), so it cannot resume a run deterministically on its own.
+   */
+  readonly rng: CheckpointRng | null;
+  /** Opaque JSON for the trainer (run info, best loss, …). */
   readonly extra: unknown;
   /** UNet3D.weightHash() of the saved model, re-checked on load. */
   readonly weightHash: string;
@@ -52,6 +60,8 @@ export interface CheckpointContents {
   readonly scheduler?: ReduceLROnPlateau | null;
   readonly epoch: number;
   readonly step: number;
+  /** Required to resume a training run deterministically; omit it only for inference checkpoints. */
+  readonly rng?: CheckpointRng | null;
   readonly extra?: unknown;
 }
 
@@ -60,6 +70,7 @@ export interface LoadedCheckpoint {
   readonly scheduler: ReduceLROnPlateau | null;
   readonly epoch: number;
   readonly step: number;
+  readonly rng: CheckpointRng | null;
   readonly extra: unknown;
   readonly manifest: CheckpointManifest;
 }
@@ -113,6 +124,7 @@ export async function saveCheckpoint(dir: string, contents: CheckpointContents):
   ] as const)
     if (!Number.isSafeInteger(v) || v < 0)
       throw new RangeError(`checkpoint ${name} must be a non-negative integer`);
+  const rng = contents.rng ? validateCheckpointRng(contents.rng, 'checkpoint rng') : null;
   let extra: unknown = null;
   if (contents.extra !== undefined) {
     try {
@@ -153,6 +165,7 @@ export async function saveCheckpoint(dir: string, contents: CheckpointContents):
     bnBatchesTracked: state.bnBatchesTracked,
     adamStep: state.adamStep,
     scheduler: contents.scheduler ? contents.scheduler.state() : null,
+    rng,
     extra,
     weightHash: model.weightHash(),
     blob: { file: blobFile, bytes: blob.byteLength, sha256: digest },
@@ -194,10 +207,11 @@ function parseManifest(path: string, text: string): CheckpointManifest {
   const m = raw as Record<string, unknown>;
   if (m['format'] !== CHECKPOINT_FORMAT)
     throw new CheckpointError(path, `field 'format' must be '${CHECKPOINT_FORMAT}'`);
-  if (m['version'] !== CHECKPOINT_VERSION)
+  const version = m['version'];
+  if (typeof version !== 'number' || !READABLE_CHECKPOINT_VERSIONS.includes(version))
     throw new CheckpointError(
       path,
-      `version ${String(m['version'])} is not supported (this build reads ${CHECKPOINT_VERSION})`,
+      `version ${String(version)} is not supported (this build reads ${READABLE_CHECKPOINT_VERSIONS.join(', ')})`,
     );
   for (const k of ['epoch', 'step', 'bnBatchesTracked', 'adamStep'])
     field(path, m, k, isCount, 'a non-negative integer');
@@ -241,11 +255,20 @@ function parseManifest(path: string, text: string): CheckpointManifest {
   } catch (err) {
     throw new CheckpointError(path, (err as Error).message, { cause: err });
   }
+  let rng: CheckpointRng | null = null;
+  try {
+    if (version >= 2) {
+      if (!('rng' in m)) throw new TypeError(`field 'rng' is missing (null if the run had none)`);
+      if (m['rng'] !== null) rng = validateCheckpointRng(m['rng'], 'rng');
+    }
+  } catch (err) {
+    throw new CheckpointError(path, (err as Error).message, { cause: err });
+  }
   const sections = field<CheckpointManifest['sections']>(path, m, 'sections', Array.isArray, 'an array');
   const names = sections.map((s) => s?.name);
   if (names.join() !== SECTIONS.join())
     throw new CheckpointError(path, `sections must be ${SECTIONS.join(', ')}`);
-  return raw as CheckpointManifest;
+  return { ...(raw as CheckpointManifest), rng };
 }
 
 /** Reads and verifies a checkpoint written by saveCheckpoint; errors name the file and the problem. */
@@ -320,6 +343,7 @@ export async function loadCheckpoint(tf: Tfjs, dir: string): Promise<LoadedCheck
       : null,
     epoch: manifest.epoch,
     step: manifest.step,
+    rng: manifest.rng,
     extra: manifest.extra,
     manifest,
   };

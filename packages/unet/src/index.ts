@@ -12,6 +12,7 @@ export * from './model.js';
 export * from './network.js';
 export * from './plateau.js';
 export * from './checkpoint.js';
+export * from './checkpoint-rng.js';
 export * from './export-tfjs.js';
 export * from './synthetic.js';
 export * from './benchmark.js';

@@ -33,6 +33,11 @@ export interface MetricCountsJSON {
 
 export type MetricPrefix = 'train' | 'val' | 'test';
 
+/** The seed's 18 logged names (seed.md §4.3): {train,val,test}_{avg_loss, avg_acc, mean_iou, iou_0, iou_1, iou_2}. */
+export const SEED_METRIC_NAMES: readonly string[] = (['train', 'val', 'test'] as const).flatMap((prefix) =>
+  ['avg_loss', 'avg_acc', 'mean_iou', 'iou_0', 'iou_1', 'iou_2'].map((name) => `${prefix}_${name}`),
+);
+
 export interface CaseDice {
   readonly batch: number;
   readonly micro: number;

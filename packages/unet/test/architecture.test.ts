@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  forwardUNet,
   loadEngine,
   readSlot,
   SEED_ARCHITECTURE,
@@ -89,17 +90,46 @@ describe('UNet3D at the seed defaults', () => {
   it('builds the seed-size model; its output is [N, D, H, W, 3] probabilities that sum to 1', () => {
     const model = UNet3D.create(tf, { seed: 0 });
     expect(model.paramCount).toBe(2_339_491);
-    const shape = [8, 8, 8] as const;
-    const image = new Float32Array(2 * 512).map((_, i) => Math.fround(Math.sin(i) * 100));
+    // D, H and W differ so that a swapped or flattened axis shows in the shape.
+    const shape = [4, 8, 12] as const;
+    const voxels = 4 * 8 * 12;
+    const image = new Float32Array(2 * voxels).map((_, i) => Math.fround(Math.sin(i) * 100));
+    const running = model.layout.batchNorms.map((bn) => {
+      const stats = model.getRunningStats();
+      return {
+        mean: tf.tensor1d(stats.slice(bn.offset, bn.offset + bn.channels)),
+        variance: tf.tensor1d(stats.slice(bn.offset + bn.channels, bn.offset + 2 * bn.channels)),
+      };
+    });
+    const params = tensorSlots(model.layout).map((slot) =>
+      tf.tensor(readSlot(slot, model.getWeights()), [...slot.shape]),
+    );
+    const [logits, probabilities] = tf.tidy(() => {
+      const x = tf.tensor5d(image, [2, ...shape, 1]);
+      const out = forwardUNet(tf, model.layout, params, x, { kind: 'eval', running });
+      return [out.logits, out.probabilities];
+    });
+    expect(logits!.shape).toEqual([2, 4, 8, 12, 3]);
+    expect(probabilities!.shape).toEqual([2, 4, 8, 12, 3]);
+    const fromTensor = probabilities!.dataSync();
+
+    // The public API returns the same [N, D, H, W, C] values, flat in that order.
     const probs = model.predictProbabilities(image, shape, 2);
-    expect(probs.length).toBe(2 * 512 * 3);
+    expect(probs).toEqual(fromTensor);
+    // Sample 1 alone gives the second half: the batch axis is outermost and eval mode couples no samples.
+    const second = model.predictProbabilities(image.subarray(voxels), shape, 1);
+    let worstSample = 0;
+    for (let i = 0; i < second.length; i++)
+      worstSample = Math.max(worstSample, Math.abs(second[i]! - probs[3 * voxels + i]!));
+    expect(worstSample).toBeLessThan(1e-6);
     let worst = 0;
-    for (let v = 0; v < 2 * 512; v++) {
+    for (let v = 0; v < 2 * voxels; v++) {
       const sum = probs[3 * v]! + probs[3 * v + 1]! + probs[3 * v + 2]!;
       worst = Math.max(worst, Math.abs(sum - 1));
       expect(probs[3 * v]).toBeGreaterThanOrEqual(0);
     }
     expect(worst).toBeLessThan(1e-6);
+    tf.dispose([logits!, probabilities!, ...params, ...running.flatMap((m) => [m.mean, m.variance])]);
     model.dispose();
   });
 

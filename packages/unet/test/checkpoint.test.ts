@@ -41,12 +41,17 @@ function trainedModel(steps: number): { model: UNet3D; scheduler: ReduceLROnPlat
 }
 
 describe('checkpoints', () => {
-  it('round-trip weights, BN statistics, Adam moments, scheduler, epoch/step and extra exactly', async () => {
+  it('round-trip weights, BN statistics, Adam moments, scheduler, epoch/step, rng and extra exactly', async () => {
     const dir = await tempDir();
     const { model, scheduler } = trainedModel(2);
-    const extra = { rng: { shuffle: 12 }, run: 'abc' };
-    await saveCheckpoint(dir, { model, scheduler, epoch: 1, step: 2, extra });
+    const extra = { run: 'abc', bestTrainLoss: 0.5 };
+    const rng = { seed: 21, dataSeed: 'data-21', epoch: 1, step: 2 };
+    await saveCheckpoint(dir, { model, scheduler, epoch: 1, step: 2, rng, extra });
     const loaded = await loadCheckpoint(tf, dir);
+    expect(loaded.manifest.version).toBe(2);
+    // Number and string seeds stay what they were: 21 and '21' key different counter-rng streams.
+    expect(loaded.rng).toEqual(rng);
+    expect(loaded.manifest.rng).toEqual(rng);
     expect(loaded.model.weightHash()).toBe(model.weightHash());
     const [a, b] = [model.state(), loaded.model.state()];
     expect(b.config).toEqual(a.config);
@@ -101,15 +106,63 @@ describe('checkpoints', () => {
     );
   });
 
-  it('a loaded checkpoint continues training bit-identically', async () => {
+  it('a loaded checkpoint continues training bit-identically, keyed by its rng', async () => {
     const dir = await tempDir();
     const straight = trainedModel(3).model;
     const { model, scheduler } = trainedModel(2);
-    await saveCheckpoint(dir, { model, scheduler, epoch: 1, step: 2 });
+    await saveCheckpoint(dir, {
+      model,
+      scheduler,
+      epoch: 1,
+      step: 2,
+      rng: { seed: 21, dataSeed: 21, epoch: 1, step: 2 },
+    });
     const loaded = await loadCheckpoint(tf, dir);
-    const mb = syntheticLiverCubes({ seed: 21, size: 8, cases: [2, 102] });
-    loaded.model.trainStep([mb], { seed: 21, epoch: 1, step: 2 });
+    const { seed, dataSeed, epoch, step } = loaded.rng!;
+    const mb = syntheticLiverCubes({ seed: dataSeed as number, size: 8, cases: [step, step + 100] });
+    loaded.model.trainStep([mb], { seed, epoch, step });
     expect(loaded.model.weightHash()).toBe(straight.weightHash());
+  });
+
+  it('reads version 1 (no rng) as rng null; a checkpoint saved without rng stores null', async () => {
+    const dir = await tempDir();
+    const { model } = trainedModel(1);
+    await saveCheckpoint(dir, { model, epoch: 0, step: 1 });
+    const manifestPath = join(dir, 'checkpoint.json');
+    const v2 = JSON.parse(await readFile(manifestPath, 'utf8')) as Record<string, unknown>;
+    expect(v2['rng']).toBeNull();
+    // A version-1 manifest is the version-2 one without the rng field.
+    const v1: Record<string, unknown> = { ...v2, version: 1 };
+    delete v1['rng'];
+    await writeFile(manifestPath, JSON.stringify(v1));
+    const loaded = await loadCheckpoint(tf, dir);
+    expect(loaded.manifest.version).toBe(1);
+    expect(loaded.rng).toBeNull();
+    expect(loaded.model.weightHash()).toBe(model.weightHash());
+    // Version 2 must say rng explicitly (null or the full record).
+    await writeFile(manifestPath, JSON.stringify({ ...v1, version: 2 }));
+    await expect(loadCheckpoint(tf, dir)).rejects.toThrow(/checkpoint\.json: field 'rng' is missing/);
+  });
+
+  it('refuses a bad rng on save and on load, naming the field', async () => {
+    const dir = await tempDir();
+    const { model } = trainedModel(1);
+    const rng = { seed: 3, dataSeed: 3, epoch: 0, step: 1 };
+    await expect(
+      saveCheckpoint(dir, { model, epoch: 0, step: 1, rng: { ...rng, step: -1 } }),
+    ).rejects.toThrow('checkpoint rng.step must be a non-negative integer, got -1');
+    await expect(
+      saveCheckpoint(dir, { model, epoch: 0, step: 1, rng: { ...rng, seed: 1.5 } }),
+    ).rejects.toThrow('checkpoint rng.seed must be a non-negative integer or a string, got 1.5');
+    await saveCheckpoint(dir, { model, epoch: 0, step: 1, rng });
+    const manifestPath = join(dir, 'checkpoint.json');
+    const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Record<string, unknown>;
+    await writeFile(manifestPath, JSON.stringify({ ...manifest, rng: { ...rng, dataSeed: null } }));
+    await expect(loadCheckpoint(tf, dir)).rejects.toThrow(
+      /checkpoint\.json: rng\.dataSeed must be a non-negative integer or a string, got null/,
+    );
+    await writeFile(manifestPath, JSON.stringify({ ...manifest, rng: { ...rng, stepp: 1 } }));
+    await expect(loadCheckpoint(tf, dir)).rejects.toThrow(/rng has unknown field\(s\) stepp/);
   });
 });
 

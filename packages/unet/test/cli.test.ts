@@ -26,7 +26,16 @@ describe('lits-unet', () => {
     expect(code).toBe(0);
     const json = JSON.parse(out) as { totalParams: number; blocks: { name: string; params: number }[] };
     expect(json.totalParams).toBe(2_339_491);
-    expect(json.blocks.map((b) => b.name)).toEqual(['inc', 'down1', 'down2', 'mid', 'up1', 'up2', 'outc']);
+    // Every block's count as seed.md §1 gives it, in forward order.
+    expect(json.blocks).toEqual([
+      { name: 'inc', params: 28_704 },
+      { name: 'down1', params: 174_496 },
+      { name: 'down2', params: 697_152 },
+      { name: 'mid', params: 885_504 },
+      { name: 'up1', params: 442_752 },
+      { name: 'up2', params: 110_784 },
+      { name: 'outc', params: 99 },
+    ]);
     expect(json.blocks.reduce((s, b) => s + b.params, 0)).toBe(json.totalParams);
     const narrow = JSON.parse((await cli('summary', '--json', '--width', '4')).out) as {
       totalParams: number;
@@ -79,7 +88,11 @@ describe('lits-unet', () => {
 
   it('runs as the built bin', async () => {
     const { stdout } = await run(process.execPath, [bin, 'summary', '--json', '--width', '32']);
-    expect((JSON.parse(stdout) as { totalParams: number }).totalParams).toBe(2_339_491);
+    const json = JSON.parse(stdout) as { totalParams: number; blocks: { name: string; params: number }[] };
+    expect(json.totalParams).toBe(2_339_491);
+    expect(json.blocks.map((b) => b.params)).toEqual([
+      28_704, 174_496, 697_152, 885_504, 442_752, 110_784, 99,
+    ]);
     await expect(run(process.execPath, [bin, 'summary', '--width', '-1'])).rejects.toMatchObject({ code: 2 });
   });
 });

@@ -1,7 +1,7 @@
 // Fresh processes, same seed → identical weight hashes; save at step 2 + resume = 3 straight steps.
 // Runs the built package (dist) in child processes, as a worker would.
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -14,6 +14,7 @@ const dirs: string[] = [];
 interface FixtureResult {
   hash: string;
   adamStep: number;
+  seed: number | string;
   losses: number[];
 }
 
@@ -42,7 +43,11 @@ describe('determinism across processes', () => {
     expect(other.hash).not.toBe(a.hash);
     expect(first2.hash).not.toBe(a.hash);
 
+    // The resume has no --seed: the seed and the step counter come from the checkpoint's rng alone.
+    const manifest = JSON.parse(await readFile(join(dir, 'checkpoint.json'), 'utf8')) as { rng: unknown };
+    expect(manifest.rng).toEqual({ seed: 7, dataSeed: 7, epoch: 0, step: 2 });
     const resumed = await train('--resume', dir, '--steps', '3');
+    expect(resumed.seed).toBe(7);
     expect(resumed.adamStep).toBe(3);
     expect(resumed.losses).toEqual(a.losses.slice(2));
     expect(resumed.hash).toBe(a.hash);

@@ -7,6 +7,7 @@ import {
   MetricCounts,
   normalisedAlpha,
   parseClassWeights,
+  SEED_METRIC_NAMES,
   type Tfjs,
 } from '../src/index.js';
 
@@ -93,6 +94,36 @@ describe('metric counts with the seed semantics', () => {
     expect(Object.keys(m).sort()).toEqual(
       ['avg_acc', 'avg_loss', 'iou_0', 'iou_1', 'iou_2', 'mean_iou'].map((k) => `val_${k}`),
     );
+  });
+
+  it('produces exactly the 18 metric names of the seed over train, val and test', () => {
+    // seed.md §4.3, written out.
+    const seedNames = [
+      'train_avg_loss',
+      'train_avg_acc',
+      'train_mean_iou',
+      'train_iou_0',
+      'train_iou_1',
+      'train_iou_2',
+      'val_avg_loss',
+      'val_avg_acc',
+      'val_mean_iou',
+      'val_iou_0',
+      'val_iou_1',
+      'val_iou_2',
+      'test_avg_loss',
+      'test_avg_acc',
+      'test_mean_iou',
+      'test_iou_0',
+      'test_iou_1',
+      'test_iou_2',
+    ];
+    expect(SEED_METRIC_NAMES).toEqual(seedNames);
+    const counts = MetricCounts.of(3, records);
+    const produced = (['train', 'val', 'test'] as const).flatMap((p) => Object.keys(counts.toSeedMetrics(p)));
+    expect(produced).toEqual(seedNames);
+    for (const p of ['train', 'val', 'test'] as const)
+      expect(Object.values(counts.toSeedMetrics(p)).every(Number.isFinite)).toBe(true);
   });
 
   it('reports 0 for a class absent from every batch', () => {

@@ -11,8 +11,13 @@ export interface Volume {
 export interface ReferenceResult {
   readonly loss: number;
   readonly probabilities: Float64Array;
-  /** Per BN layer: batch mean and biased variance. */
-  readonly moments: { mean: Float64Array; variance: Float64Array }[];
+  /** Per BN layer: batch mean and biased variance (eval mode: the running statistics it normalised with). */
+  readonly moments: Moments[];
+}
+
+export interface Moments {
+  mean: Float64Array;
+  variance: Float64Array;
 }
 
 function conv(x: Volume, w: Float64Array, b: Float64Array, k: number, cout: number, stride: number): Volume {
@@ -50,7 +55,7 @@ function conv(x: Volume, w: Float64Array, b: Float64Array, k: number, cout: numb
   return { data: out, shape: [n, od, oh, ow, cout] };
 }
 
-function channelMoments(x: Volume): { mean: Float64Array; variance: Float64Array } {
+function channelMoments(x: Volume): Moments {
   const c = x.shape[4];
   const rows = x.data.length / c;
   const mean = new Float64Array(c);
@@ -94,7 +99,10 @@ function concat(a: Volume, b: Volume): Volume {
   return { data: out, shape: [a.shape[0], a.shape[1], a.shape[2], a.shape[3], ca + cb] };
 }
 
-/** Training-mode forward (batch statistics, the given dropout masks) and the seed's focal loss. */
+/**
+ * Training-mode forward (batch statistics, the given dropout masks) and the seed's focal loss; with `running`,
+ * eval-mode BatchNorm instead (each layer normalises with running[j]; pass null masks for eval).
+ */
 export function referenceForward(
   layout: UNetLayout,
   weights: Float64Array,
@@ -102,13 +110,14 @@ export function referenceForward(
   labels: Uint8Array,
   masks: readonly (Float32Array | null)[],
   focal: { classWeights: readonly number[]; gamma: number; smooth: number },
+  running?: readonly Moments[],
 ): ReferenceResult {
   const get = (name: string) => {
     const p = layout.parameters.find((q) => q.name === name);
     if (!p) throw new Error(`no parameter ${name}`);
     return weights.subarray(p.offset, p.offset + p.size);
   };
-  const moments: { mean: Float64Array; variance: Float64Array }[] = [];
+  const moments: Moments[] = [];
   let dropIndex = 0;
   const dropout = (x: Volume): Volume => {
     const mask = masks[dropIndex++];
@@ -121,7 +130,8 @@ export function referenceForward(
     return conv(x, get(`${block}.${layer}.weight`), b, k, b.length, stride);
   };
   const bnRelu = (x: Volume, block: string, layer: string): Volume => {
-    const m = channelMoments(x);
+    const m = running ? running[moments.length] : channelMoments(x);
+    if (!m) throw new Error(`no running statistics for BN layer ${moments.length}`);
     moments.push(m);
     const g = get(`${block}.${layer}.gamma`);
     const beta = get(`${block}.${layer}.beta`);
