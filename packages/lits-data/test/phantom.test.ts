@@ -77,6 +77,60 @@ describe('phantom generator', () => {
     expect(counts.tumours).toBeGreaterThan(0);
   });
 
+  it('each tissue has its HU (air, fat, muscle ≈ 40, bone ≈ 700, liver, tumour) with σ 15 noise', () => {
+    // The noise comes from its own stream, so σ = 0 draws the same anatomy without noise: its values are the tissue
+    // masks, checked first against the generator's geometry (spine and muscle columns that every case has).
+    const tissues = ['air', 'fat', 'muscle', 'bone', 'tumour'] as const;
+    // The values the README documents (liver ≈ 60 is drawn per case).
+    const documented = { air: -1000, fat: -100, muscle: 40, bone: 700, tumour: 30 };
+    expect(PHANTOM_HU).toMatchObject({ ...documented, liver: 60 });
+    let tumourVoxels = 0;
+    for (let id = 0; id < 3; id++) {
+      const clean = generatePhantomVolumes('tissues', id, { noiseSigma: 0 });
+      const noisy = generatePhantomVolumes('tissues', id);
+      expect(Buffer.compare(Buffer.from(clean.label), Buffer.from(noisy.label))).toBe(0);
+      const [nx, ny, nz] = clean.shape;
+      const value = (x: number, y: number, z: number): number => clean.image[x + nx * (y + ny * z)]!;
+      for (let z = 0; z < nz; z++) {
+        // Spine: centred in x, at v = body.cy + 0.62·body.b ∈ [0.34, 0.42] with radius 0.085 (y = 44 is v ≈ 0.39).
+        expect([value(31, 44, z), value(32, 44, z)]).toEqual([documented.bone, documented.bone]);
+        // Muscle: u ≈ 0.52 on the body's mid-line lies inside the muscle ellipse and right of any liver (u ≤ 0.24).
+        expect(value(48, 32, z)).toBe(documented.muscle);
+      }
+      const liverValues = new Set<number>();
+      const byTissue = new Map<string, number[]>(tissues.map((t) => [t, []]));
+      byTissue.set('liver', []);
+      const unexplained: string[] = [];
+      clean.image.forEach((hu, i) => {
+        const l = clean.label[i]!;
+        if (l === 1) liverValues.add(hu);
+        const tissue = l === 1 ? 'liver' : tissues.find((t) => documented[t] === hu);
+        if (!tissue || (l === 2) !== (tissue === 'tumour'))
+          unexplained.push(`voxel ${i}: ${hu} HU, label ${l}`);
+        else byTissue.get(tissue)!.push(noisy.image[i]!);
+      });
+      expect(unexplained.slice(0, 5)).toEqual([]);
+      // The liver is one value within ±5 of 60 HU (drawn per case).
+      expect(liverValues.size).toBe(1);
+      const liverHu = [...liverValues][0]!;
+      expect(Math.abs(liverHu - 60)).toBeLessThanOrEqual(5);
+      for (const [tissue, values] of byTissue) {
+        if (tissue === 'tumour') tumourVoxels += values.length;
+        if (tissue === 'tumour' && values.length === 0) continue; // a case may have no tumour
+        expect(values.length, `${tissue} voxels in case ${id}`).toBeGreaterThan(tissue === 'tumour' ? 0 : 50);
+        const { mean, std } = meanStd(values);
+        const target = tissue === 'liver' ? liverHu : documented[tissue as (typeof tissues)[number]];
+        // Four standard errors of the mean, plus rounding to int16.
+        expect(Math.abs(mean - target), `${tissue} mean ${mean}`).toBeLessThan(
+          (4 * 15) / Math.sqrt(values.length) + 0.5,
+        );
+        expect(std, `${tissue} σ`).toBeGreaterThan(12);
+        expect(std, `${tissue} σ`).toBeLessThan(18);
+      }
+    }
+    expect(tumourVoxels).toBeGreaterThan(0);
+  });
+
   it('writes a LiTS-format folder: int16 CT and uint8 masks, anisotropic spacing, LPS affine', async () => {
     const outDir = join(tmp.dir, 'lits');
     const started = performance.now();

@@ -10,6 +10,7 @@ import {
   preprocessVolumes,
   readNifti,
   resolvePreprocessConfig,
+  windowAndStandardise,
   type Grid,
   type Shape3,
 } from '../src/index.js';
@@ -139,6 +140,43 @@ describe('improved preset: RAS, target spacing, HU window, z-score', () => {
     const world = (m: number[][], v: number[]) =>
       m.slice(0, 3).map((row) => row.reduce((s, x, i) => s + x * (v[i] ?? 1), 0));
     expect(world(out.geometry.outputAffine, [4, 1, 2, 1])).toEqual(world(affine, [1, 3, 2, 1]));
+  });
+
+  it('clips to the HU window before the z-score: −1000 and +2000 regions give the same output as −200 and 250', () => {
+    const window: [number, number] = [-200, 250];
+    const shape: Shape3 = [8, 6, 4];
+    // A low region, a soft-tissue middle and a high region; only the outer two lie outside the window.
+    const volume = (low: number, high: number): Float32Array =>
+      Float32Array.from({ length: 192 }, (_, i) => (i < 48 ? low : i >= 144 ? high : 20 + (i % 7) * 10));
+    const identity = [
+      [1, 0, 0, 0],
+      [0, 1, 0, 0],
+      [0, 0, 1, 0],
+      [0, 0, 0, 1],
+    ];
+    const run = (data: Float32Array, w: [number, number]): Float32Array =>
+      improvedPresetWhole({ data, shape }, null, identity, {
+        preset: 'improved',
+        targetSpacing: [1, 1, 1],
+        window: w,
+        cubeSize: 4,
+      }).image;
+    const extreme = run(volume(-1000, 2000), window);
+    const atBounds = run(volume(-200, 250), window);
+    expect(Buffer.compare(Buffer.from(extreme.buffer), Buffer.from(atBounds.buffer))).toBe(0);
+    // Without the clip (a window wider than the data) the same volume standardises to different values.
+    const unclipped = run(volume(-1000, 2000), [-5000, 5000]);
+    expect(Buffer.compare(Buffer.from(extreme.buffer), Buffer.from(unclipped.buffer))).not.toBe(0);
+    // The extremes become the z-scores of the window bounds, with the mean and std of the clipped volume.
+    const clipped = volume(-200, 250);
+    const mean = clipped.reduce((s, v) => s + v, 0) / clipped.length;
+    const std = Math.sqrt(clipped.reduce((s, v) => s + (v - mean) ** 2, 0) / clipped.length);
+    expect(Math.min(...extreme)).toBeCloseTo((-200 - mean) / std, 5);
+    expect(Math.max(...extreme)).toBeCloseTo((250 - mean) / std, 5);
+    // windowAndStandardise on its own, element by element.
+    const direct = volume(-1000, 2000);
+    windowAndStandardise(direct, window);
+    direct.forEach((v, i) => expect(v).toBeCloseTo((clipped[i]! - mean) / std, 5));
   });
 
   it('on a phantom: RAS grid at the target spacing, z-scored, liver-centred cube, and maps back to the source', async () => {
