@@ -211,12 +211,17 @@ export class Communicator {
 
   /**
    * Deletes every key of this run generation on every instance. Call it once every other rank has closed (a rank
-   * still running may write its progress record again); the coordinator can use cleanupRun instead.
+   * still running may write its progress record again); the coordinator can use cleanupRun instead. Each command
+   * waits at most `timeoutS` for its reply.
    */
   async cleanup(): Promise<number> {
     let deleted = 0;
     for (let i = 0; i < this.connections.instanceCount; i++) {
-      deleted += await scanDelete(this.connections.control(i), this.keys.pattern);
+      deleted += await scanDelete(this.connections.control(i), this.keys.pattern, {
+        caller: `cleanup() on rank ${this.rank}`,
+        redis: this.connections.describe(i),
+        ms: this.o.timeoutMs,
+      });
     }
     return deleted;
   }

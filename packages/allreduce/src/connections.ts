@@ -53,6 +53,52 @@ export function waitReady(conn: Redis, what: string, timeoutMs: number, lastErro
   });
 }
 
+/** Who is asking and where, for the error when a reply does not come. */
+export interface CommandDeadline {
+  /** The calling operation, e.g. `cleanupRun`. */
+  caller: string;
+  /** The Redis instance, without credentials. */
+  redis: string;
+  ms: number;
+}
+
+/**
+ * The reply of one command, or a rejection naming the caller, the command and the Redis instance after `d.ms`
+ * (our connections retry forever and queue commands while Redis is down, so without this a dead Redis hangs us).
+ */
+export function replyWithin<T>(reply: Promise<T>, command: string, d: CommandDeadline): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(new Error(`${d.caller}: Redis ${d.redis} did not answer ${command} within ${d.ms / 1000} s`));
+    }, d.ms);
+    reply.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        const why = err instanceof Error ? err.message : String(err);
+        reject(new Error(`${d.caller}: ${command} on Redis ${d.redis} failed: ${why}`, { cause: err }));
+      },
+    );
+  });
+}
+
+/**
+ * Refuses a Redis Cluster node. Cluster would need every key of one ring edge in one hash slot, per-node liveness
+ * checks and per-node cleanup; independent instances give the same spread of ring edges (README, "Several instances").
+ */
+export async function refuseCluster(conn: Redis, field: string, d: CommandDeadline): Promise<void> {
+  const info = await replyWithin(conn.info('cluster'), 'INFO cluster', d);
+  if (/^cluster_enabled:1\s*$/m.test(info)) {
+    throw new Error(
+      `${field}: Redis ${d.redis} runs in cluster mode, and Redis Cluster is not supported; ` +
+        'give one or more independent (non-cluster) instances instead',
+    );
+  }
+}
+
 /**
  * The connections of one rank. Instance i of M carries the outbox of every rank r with r mod M = i, so the ring edge
  * r -> r+1 lives on instance r mod M and edges spread over all instances. Per rank: one control connection per
@@ -81,14 +127,12 @@ export class ConnectionSet {
     const set = new ConnectionSet(o, onServerTimeout);
     try {
       await Promise.all(
-        set.controls.map((c, i) =>
-          waitReady(
-            c,
-            describeEndpoint(o.endpoints[i] as RedisEndpoint),
-            o.timeoutMs,
-            () => set.lastErrors[i],
-          ),
-        ),
+        set.controls.map(async (c, i) => {
+          const redis = describeEndpoint(o.endpoints[i] as RedisEndpoint);
+          await waitReady(c, redis, o.timeoutMs, () => set.lastErrors[i]);
+          const field = `CommunicatorOptions.redis[${i}]`;
+          await refuseCluster(c, field, { caller: 'Communicator.connect', redis, ms: o.timeoutMs });
+        }),
       );
     } catch (err) {
       set.disconnectAll();

@@ -2,11 +2,11 @@ import type { ExactLanes } from './options.js';
 import type { NonFiniteReport } from './errors.js';
 
 /**
- * Exact mode, the math. Per block b of `blockSize` values, E_b is the smallest integer with |x| < 2^E_b for every
- * value of the block in every contribution on every rank (a max all-reduce). Each value is rounded (half to even) to
- * an integer on the grid 2^(E_b - k): q = round(x * 2^(k - E_b)), so |q| <= 2^k. k is the largest number of fraction
- * bits for which T contributions cannot overflow the lanes (T * 2^k <= 2^31 - 1 for int32, <= 2^53 for float64),
- * so every partial sum in any order is exact. The integer sum is converted back once: sum * 2^(E_b - k).
+ * Exact mode, the math. Per block b of `blockSize` values, E_b is the smallest integer (at least -126) with
+ * |x| < 2^E_b for every value of the block in every contribution on every rank (a max all-reduce). Each value is
+ * rounded (half to even) to an integer on the grid 2^(E_b - k): q = round(x * 2^(k - E_b)), so |q| <= 2^k. k is the
+ * largest number of fraction bits for which T contributions cannot overflow the lanes (T * 2^k <= 2^31 - 1 for
+ * int32, <= 2^53 for float64), so every partial sum in any order is exact. The integer sum is converted back once: sum * 2^(E_b - k).
  */
 
 const ROUND_MAGIC = 6755399441055744; // 1.5 * 2^52: (v + M) - M rounds |v| <= 2^51 to an integer, half to even
@@ -27,17 +27,32 @@ export function fractionBits(total: number, lanes: ExactLanes): number {
 
 export interface ExactPrecision {
   fractionBits: number;
-  /** |sum - exact sum| <= sumBound * M_b + half an fp32 ulp of the result, M_b = max |x| in the block. */
+  /**
+   * |sum - exact sum| <= sumBound * max(M_b, scaleFloor) + half an fp32 ulp of the result, M_b = max |x| in the
+   * block over all contributions.
+   */
   sumBound: number;
   /** The same for op "mean" (result = sum / T). */
   meanBound: number;
+  /**
+   * 2^-127 when k <= 22, else 0. It only matters in a block whose largest value is denormal: E_b stays at -126 there,
+   * so the grid step 2^(-126-k) can exceed 2^-k * M_b. With k >= 23 that grid holds every denormal exactly.
+   */
+  scaleFloor: number;
 }
 
 /** The documented error bound of exact mode for `total` contributions. */
 export function exactPrecision(total: number, lanes: ExactLanes = 'int32'): ExactPrecision {
   const k = fractionBits(total, lanes);
-  // Each rounding errs by at most 2^(E_b-k-1) <= M_b * 2^-k, since M_b >= 2^(E_b-1).
-  return { fractionBits: k, sumBound: total * 2 ** -k, meanBound: 2 ** -k };
+  // Each rounding errs by at most half a grid step, 2^(E_b-k-1). A block with a normal maximum has
+  // M_b >= 2^(E_b-1), so that is <= 2^-k * M_b; a block with a denormal maximum has E_b = -126, so it is
+  // 2^-k * 2^-127, and zero when the grid 2^(-126-k) is at most 2^-149 (every float32 is a multiple of 2^-149).
+  return {
+    fractionBits: k,
+    sumBound: total * 2 ** -k,
+    meanBound: 2 ** -k,
+    scaleFloor: k >= 23 ? 0 : 2 ** -127,
+  };
 }
 
 export function blockCount(length: number, blockSize: number): number {

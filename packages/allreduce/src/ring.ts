@@ -14,7 +14,8 @@ export interface RingSpec<T extends Lanes> {
   source?: T;
   /**
    * Fills this rank's own values into data[a, b) before the slice is first sent or added to (without `source`).
-   * Called once per slice: first for the slices sent at step 0, then, while those are in flight, for the others.
+   * Called once per slice: first for the slices sent at step 0, then for the others in the order they are needed,
+   * in the time spent waiting for messages, and at the latest just before the slice is first added to.
    */
   prepare?: (a: number, b: number) => void;
   /**
@@ -38,12 +39,22 @@ function segment(length: number, s: number, n: number): [number, number] {
   return [Math.floor((length * s) / n), Math.floor((length * (s + 1)) / n)];
 }
 
-/** Slices of at most `perSlice` elements covering [start, end); none for an empty segment. */
+/**
+ * The fewest slices of at most `perSlice` elements covering [start, end), of equal size give or take one element
+ * (no short tail chunk that costs a whole message for a few bytes); none for an empty segment.
+ */
 function slices(start: number, end: number, perSlice: number): [number, number][] {
+  const length = end - start;
+  const count = Math.ceil(length / perSlice);
   const out: [number, number][] = [];
-  for (let a = start; a < end; a += perSlice) out.push([a, Math.min(end, a + perSlice)]);
+  for (let j = 0; j < count; j++) {
+    out.push([start + Math.floor((length * j) / count), start + Math.floor((length * (j + 1)) / count)]);
+  }
   return out;
 }
+
+/** Lets pending I/O callbacks run (a reply that has arrived resolves its promise). */
+const yieldToIo = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
  * Ring all-reduce: reduce-scatter then all-gather, N-1 steps each (global steps 0 .. 2N-3). At step t rank r sends
@@ -87,19 +98,53 @@ export async function ringAllReduce<T extends Lanes>(t: OpTransport, spec: RingS
     t.send(right, hopOf(0, j), bytesOf(source ?? data, a, b));
   });
 
-  const pops: { step: number; chunk: number; a: number; b: number; reply: Promise<Buffer> }[] = [];
+  interface Pop {
+    step: number;
+    chunk: number;
+    a: number;
+    b: number;
+    reply: Promise<Buffer>;
+    arrived: boolean;
+    prepared: boolean;
+  }
+  const pops: Pop[] = [];
   for (let step = 0; step < steps; step++) {
     slicesOf(recvSegment(step)).forEach(([a, b], chunk) => {
-      pops.push({ step, chunk, a, b, reply: t.recv(left, hopOf(step, chunk)) });
+      const p: Pop = {
+        step,
+        chunk,
+        a,
+        b,
+        reply: t.recv(left, hopOf(step, chunk)),
+        arrived: false,
+        prepared: false,
+      };
+      // A failure rejects many queued pops at once; only the one being awaited reports it.
+      p.reply.then(
+        () => {
+          p.arrived = true;
+        },
+        () => undefined,
+      );
+      pops.push(p);
     });
   }
-  // A failure rejects many queued pops at once; only the one being awaited reports it.
-  for (const p of pops) p.reply.catch(() => undefined);
-  if (prepare) {
-    for (let step = 0; step < n - 1; step++) for (const [a, b] of slicesOf(recvSegment(step))) prepare(a, b);
-  }
+  // Slices received in reduce-scatter still to be filled with this rank's values, in the order they are needed.
+  const unprepared = prepare ? pops.filter((p) => p.step < n - 1) : [];
+  let nextUnprepared = 0;
+  const prepareSlice = (p: Pop): void => {
+    if (!prepare || p.prepared) return;
+    prepare(p.a, p.b);
+    p.prepared = true;
+  };
 
   for (const p of pops) {
+    // Fill slices ahead while this message is still on its way, one at a time so an arrival is seen at once;
+    // preparing them all up front would hold back the first forward, and every rank after this one.
+    while (!p.arrived && nextUnprepared < unprepared.length) {
+      prepareSlice(unprepared[nextUnprepared++] as Pop);
+      await yieldToIo();
+    }
     const buf = await p.reply;
     const hop = hopOf(p.step, p.chunk);
     expectBytes(
@@ -114,6 +159,7 @@ export async function ringAllReduce<T extends Lanes>(t: OpTransport, spec: RingS
     const next = p.step + 1 < steps ? hopOf(p.step + 1, p.chunk) : undefined;
     // Forward first: the next rank is waiting for this slice; checks and conversions can follow.
     if (p.step < n - 1) {
+      prepareSlice(p);
       const dst = data.subarray(p.a, p.b) as T;
       // Each slice is received once in reduce-scatter, so with a source this is its first and only combine.
       combine(dst, source ? (source.subarray(p.a, p.b) as T) : dst, incoming);

@@ -6,7 +6,14 @@ import {
   validateRunId,
   type AbortOrigin,
 } from '@lits-ddp/protocol';
-import { describeEndpoint, openConnection, waitReady } from './connections.js';
+import {
+  describeEndpoint,
+  openConnection,
+  refuseCluster,
+  replyWithin,
+  waitReady,
+  type CommandDeadline,
+} from './connections.js';
 import type { RedisEndpoint } from './options.js';
 
 /** Which run (and Redis instances) an outside party such as the coordinator acts on. */
@@ -16,22 +23,50 @@ export interface RunTarget {
   keyPrefix?: string;
   /** How long to wait for each Redis connection. Default 10 s. */
   connectTimeoutS?: number;
+  /** How long to wait for the reply to each command (SET, SCAN, UNLINK). Default 10 s. */
+  commandTimeoutS?: number;
 }
 
+const unlinkLabel = (keys: string[]): string =>
+  `UNLINK ${keys[0]}${keys.length > 1 ? ` (and ${keys.length - 1} more keys)` : ''}`;
+
 /** Deletes every key matching `pattern` (SCAN + UNLINK); returns how many were deleted. */
-export async function scanDelete(conn: Redis, pattern: string): Promise<number> {
+export async function scanDelete(conn: Redis, pattern: string, d: CommandDeadline): Promise<number> {
   let cursor = '0';
   let deleted = 0;
   do {
-    const [next, keys] = await conn.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    const [next, keys] = await replyWithin(
+      conn.scan(cursor, 'MATCH', pattern, 'COUNT', 1000),
+      `SCAN ${pattern}`,
+      d,
+    );
     cursor = next;
-    if (keys.length > 0) deleted += await conn.unlink(...keys);
+    if (keys.length > 0) deleted += await replyWithin(conn.unlink(...keys), unlinkLabel(keys), d);
   } while (cursor !== '0');
   return deleted;
 }
 
-async function withConnections<T>(t: RunTarget, fn: (conns: Redis[]) => Promise<T>): Promise<T> {
+function secondsOf(value: number | undefined, field: string, fallback: number): number {
+  const s = value ?? fallback;
+  if (typeof s !== 'number' || !Number.isFinite(s) || s <= 0) {
+    throw new Error(`RunTarget.${field} must be a positive number of seconds (got ${JSON.stringify(value)})`);
+  }
+  return s * 1000;
+}
+
+interface AdminConnection {
+  conn: Redis;
+  deadline: CommandDeadline;
+}
+
+async function withConnections<T>(
+  t: RunTarget,
+  caller: string,
+  fn: (conns: AdminConnection[]) => Promise<T>,
+): Promise<T> {
   validateRunId(t.runId);
+  const connectMs = secondsOf(t.connectTimeoutS, 'connectTimeoutS', 10);
+  const commandMs = secondsOf(t.commandTimeoutS, 'commandTimeoutS', 10);
   const endpoints = (Array.isArray(t.redis) ? t.redis : [t.redis]) as RedisEndpoint[];
   const errors: (Error | undefined)[] = endpoints.map(() => undefined);
   const conns = endpoints.map((e, i) =>
@@ -40,11 +75,17 @@ async function withConnections<T>(t: RunTarget, fn: (conns: Redis[]) => Promise<
     }),
   );
   try {
-    const ms = (t.connectTimeoutS ?? 10) * 1000;
+    const admin = conns.map((conn, i) => ({
+      conn,
+      deadline: { caller, redis: describeEndpoint(endpoints[i] as RedisEndpoint), ms: commandMs },
+    }));
     await Promise.all(
-      conns.map((c, i) => waitReady(c, describeEndpoint(endpoints[i] as RedisEndpoint), ms, () => errors[i])),
+      admin.map(async ({ conn, deadline }, i) => {
+        await waitReady(conn, deadline.redis, connectMs, () => errors[i]);
+        await refuseCluster(conn, `RunTarget.redis[${i}]`, deadline);
+      }),
     );
-    return await fn(conns);
+    return await fn(admin);
   } finally {
     for (const c of conns) c.disconnect();
   }
@@ -64,13 +105,13 @@ export async function abortRun(
     at: Date.now(),
     generation: t.generation,
   });
-  return withConnections(t, async ([first]) => {
-    const set = await (first as Redis).set(
-      keys.abort,
-      record,
-      'PX',
-      Math.round((t.ttlS ?? 3600) * 1000),
-      'NX',
+  const ttlMs = Math.round(secondsOf(t.ttlS, 'ttlS', 3600));
+  return withConnections(t, 'abortRun', async ([first]) => {
+    const { conn, deadline } = first as AdminConnection;
+    const set = await replyWithin(
+      conn.set(keys.abort, record, 'PX', ttlMs, 'NX'),
+      `SET ${keys.abort}`,
+      deadline,
     );
     return set === 'OK';
   });
@@ -86,9 +127,9 @@ export async function cleanupRun(t: RunTarget & { generation?: number }): Promis
     t.generation === undefined
       ? CollectiveKeys.runPattern(t.runId, prefix)
       : new CollectiveKeys(t.runId, t.generation, prefix).pattern;
-  return withConnections(t, async (conns) => {
+  return withConnections(t, 'cleanupRun', async (conns) => {
     let deleted = 0;
-    for (const c of conns) deleted += await scanDelete(c, pattern);
+    for (const { conn, deadline } of conns) deleted += await scanDelete(conn, pattern, deadline);
     return deleted;
   });
 }

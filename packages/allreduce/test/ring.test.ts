@@ -51,10 +51,12 @@ describe.skipIf(!redisUrl)('ring all-reduce against a real redis-server', () => 
   });
 
   for (const worldSize of [1, 2, 3, 4, 5]) {
-    it(`sum, mean and max for N=${worldSize} and sizes 1, 7, chunk-1, chunk+1, 10 MB`, async () => {
+    it(`sum, mean and max for N=${worldSize} and sizes 1, 7, chunk-1, chunk+1, N*chunk-1, N*chunk+1, 10 MB`, async () => {
       const group = await openGroup(redisUrl as string, worldSize, { chunkBytes: CHUNK_BYTES, timeoutS: 20 });
       groups.push(group);
-      for (const length of [1, 7, CHUNK - 1, CHUNK + 1, TEN_MB]) {
+      // N*chunk+-1 puts a segment just over / under one chunk, so segments split into uneven slices.
+      const lengths = [1, 7, CHUNK - 1, CHUNK + 1, worldSize * CHUNK - 1, worldSize * CHUNK + 1, TEN_MB];
+      for (const length of new Set(lengths)) {
         const xs = inputs(worldSize, length, 'ops');
         for (const op of ['sum', 'mean', 'max'] as const) {
           const results = await Promise.all(group.map((c, r) => c.allReduce(xs[r] as Float32Array, { op })));

@@ -17,9 +17,10 @@ export type CollectiveOp =
   | 'barrier';
 
 /**
- * Sub-phase inside one collective: ring reduce-scatter / all-gather (`rs`, `ag`), the exact mode's exponent ring
- * (`xrs`, `xag`), framed point-to-point messages of broadcast / all-gather / barrier (`star`), and the all-gather
- * of local reports that explains a non-finite result (`diag`).
+ * Sub-phase inside one collective: ring reduce-scatter / all-gather (`rs`, `ag`; exact mode's integer lanes use
+ * them too), the exact mode's one-hop all-gather of block exponents (`xag`), framed point-to-point messages of
+ * broadcast / all-gather / barrier (`star`), and the all-gather of local reports that explains a non-finite result
+ * (`diag`). Nothing sends `xrs` any more (exact mode once reduced the exponents in a ring); the member is only kept.
  */
 export type CollectivePhase = 'rs' | 'ag' | 'xrs' | 'xag' | 'star' | 'diag';
 
