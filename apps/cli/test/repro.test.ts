@@ -7,6 +7,7 @@ import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serviceUrl } from '@lits-ddp/local-services/vitest';
 import { readRunRecords, type ReproJsonLine } from '@lits-ddp/repro-report';
+import { tinySpecInput } from './phantom-runs.js';
 
 const lits = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
@@ -49,6 +50,14 @@ describe('lits repro: bad command lines are refused before any run', () => {
     [['--world-sizes', '1,x'], /--world-sizes must be an integer ≥ 1, got "x"/],
     [['--workers', '3'], /spec \/workers: .*\(random mode, 3 workers\)/],
     [['--world-sizes', '3'], /spec \/workers: .*\(deterministic mode, 3 workers\)/],
+    [['--bogus', '1'], /unknown flag --bogus \(not a spec field nor an option of this command\)/],
+    [['--config', '/nonexistent/repro-spec.json'], /\/nonexistent\/repro-spec\.json: ENOENT/],
+    // The crash run must be killed after a checkpoint, or its restart would not resume from one.
+    [
+      ['--epochs', '1'],
+      /the crash run: with max_epochs 1 and test-epochs 1 the first checkpoint ends the last epoch/,
+    ],
+    [['--epochs', '4', '--test-epochs', '4'], /with max_epochs 4 and test-epochs 4 .*--no-crash/],
   ])('%j exits 2 naming the flag or spec field', async (args, message) => {
     const r = await runLits([...args, '--home', home]);
     expect(r.code, r.stderr).toBe(2);
@@ -73,27 +82,23 @@ describe.skipIf(!redisUrl)('lits repro on the phantom set (real Redis, worker pr
     await rm(home, { recursive: true, force: true });
   });
 
-  it('2 runs per mode, N=1 and a kill -9: report folder, boxplot and the --json line', async () => {
+  it('--config and --workers 1: 2 runs per mode, N=2 and a kill -9 resumed from a checkpoint; report, boxplot, --json line', async () => {
     const out = join(home, 'report');
+    // The tiny training as a spec file; repro supplies the phantom set (dataset-path) and the LiTS split.
+    const tiny: Record<string, unknown> = {
+      ...tinySpecInput('unused', {
+        'preprocess-slices': 64,
+        'preprocess-downscale': 4,
+        'experiment-name': 'lits-repro-test',
+      }),
+    };
+    delete tiny['dataset-path'];
+    const config = join(home, 'repro-spec.json');
+    await writeFile(config, JSON.stringify(tiny));
     const r = await runLits(
       [
-        '--runs',
-        '2',
-        '--epochs',
-        '2',
-        '--unet-width',
-        '2',
-        '--world-sizes',
-        '1',
-        '--collective-timeout-s',
-        '20',
-        '--heartbeat-interval-s',
-        '1',
-        '--home',
-        home,
-        '--out',
-        out,
-        '--json',
+        ...['--config', config, '--workers', '1', '--runs', '2', '--world-sizes', '2'],
+        ...['--home', home, '--out', out, '--json'],
       ],
       { REDIS_URL: redisUrl as string, MLFLOW_TRACKING_URI: '' },
     );
@@ -108,7 +113,14 @@ describe.skipIf(!redisUrl)('lits repro on the phantom set (real Redis, worker pr
       deterministic: 1,
       deterministicByWorldSize: { '1': 1, '2': 1 },
     });
-    expect(line.crash).toMatchObject({ runs: 1, killed: 1, matchesUninterrupted: true });
+    // Killed in epoch 1 after the checkpoint of epoch 0 (test-epochs 1), and resumed from that checkpoint.
+    expect(line.crash).toMatchObject({
+      runs: 1,
+      killed: 1,
+      resumed: 1,
+      resumedFrom: [0],
+      matchesUninterrupted: true,
+    });
     expect(line.crash?.restarts[0]).toBeGreaterThanOrEqual(1);
     expect(line.testSets).toBe(1);
     expect(line.failed).toBe(0);
@@ -121,14 +133,14 @@ describe.skipIf(!redisUrl)('lits repro on the phantom set (real Redis, worker pr
 
     const runs = await readRunRecords(line.files.json);
     expect(runs.map((x) => `${x.mode}:${x.variant}:${x.workers}`)).toEqual([
-      'random:repeat:2',
-      'seed:repeat:2',
-      'deterministic:repeat:2',
-      'random:repeat:2',
-      'seed:repeat:2',
-      'deterministic:repeat:2',
-      'deterministic:world-size:1',
-      'deterministic:crash:2',
+      'random:repeat:1',
+      'seed:repeat:1',
+      'deterministic:repeat:1',
+      'random:repeat:1',
+      'seed:repeat:1',
+      'deterministic:repeat:1',
+      'deterministic:world-size:2',
+      'deterministic:crash:1',
     ]);
     const random = runs.filter((x) => x.mode === 'random');
     expect(random[0]?.seeds).not.toEqual(random[1]?.seeds);
@@ -136,16 +148,39 @@ describe.skipIf(!redisUrl)('lits repro on the phantom set (real Redis, worker pr
     // The phantom set is numbered so that the seed's fixed LiTS test ids apply.
     for (const x of runs) expect(x.testCases).toEqual([17, 27, 38]);
     expect(runs.every((x) => x.ranksAgree && x.iou.every((v) => v !== null && v >= 0 && v <= 1))).toBe(true);
-    expect(runs.at(-1)?.killed).toEqual({ rank: 1, epoch: 1 });
+    const crash = runs.at(-1);
+    expect(crash?.killed).toEqual({ rank: 0, epoch: 1 });
+    expect(crash?.resumedFrom).toEqual({ epoch: 0 });
+    const uninterrupted = runs.filter((x) => x.mode === 'deterministic' && x.variant === 'repeat');
+    expect(crash?.weightHash).toMatch(/^[0-9a-f]{64}$/);
+    for (const x of uninterrupted) expect(x.weightHash).toBe(crash?.weightHash);
+    // The spec file's values were used, --workers overrode its world size.
+    const { configuration } = JSON.parse(await readFile(line.files.json, 'utf8')) as {
+      configuration: Record<string, unknown>;
+    };
+    expect(configuration).toMatchObject({
+      workers: 1,
+      epochs: 3,
+      'test epochs': 1,
+      'unet width': 2,
+      'other world sizes': '2',
+      'crash run': 'kill -9 rank 0 in epoch 1',
+    });
 
     const csv = (await readFile(line.files.csv, 'utf8')).trimEnd().split('\n');
     expect(csv).toHaveLength(9);
     const md = await readFile(line.files.markdown, 'utf8');
     expect(md).toMatch(/\| Deterministic \| tumour \| 2 \| [0-9.]+ ± 0\.0000 \| 0 \|/);
     expect(md).toContain('N=1: 1, N=2: 1');
+    expect(md).toContain(
+      'resumed from the checkpoint of epoch 0; same final weights as the uninterrupted runs',
+    );
     const png = PNG.sync.read(await readFile(line.files.png));
     expect(png.width).toBeGreaterThan(1000);
-    expect(r.stderr).toContain('kill -9 rank 1');
+    expect(r.stderr).toMatch(
+      /kill -9 rank 0 \(pid \d+\) after step 1 of epoch 1; the last checkpoint ends epoch 0/,
+    );
+    expect(r.stderr).toContain('restarted group resumed at epoch 1 (the checkpoint of epoch 0)');
 
     // Re-rendering from runs.json gives the same numbers.
     const again = await runLits(['--from', line.files.json, '--out', join(home, 'again'), '--json']);

@@ -36,6 +36,11 @@ export interface ReproRunRecord {
   wallS: number;
   /** Crash run only: the rank killed and the epoch it was killed in (null: the kill never happened). */
   killed?: { rank: number; epoch: number } | null;
+  /**
+   * Crash run only: the checkpoint the restarted group resumed from, by the epoch it ends (what the first step
+   * after the restart shows); null when the group restarted from scratch or never restarted.
+   */
+  resumedFrom?: { epoch: number } | null;
   error?: string;
 }
 
@@ -100,6 +105,9 @@ export function parseRunRecord(value: unknown, where: string): ReproRunRecord {
   const killed = obj.killed as { rank?: unknown; epoch?: unknown } | null | undefined;
   if (killed !== undefined && killed !== null && !(isInt(killed.rank) && isInt(killed.epoch)))
     throw new RunRecordError(`${where}.killed: must be null or { rank, epoch } with integers`);
+  const resumed = obj.resumedFrom as { epoch?: unknown } | null | undefined;
+  if (resumed !== undefined && resumed !== null && !(isInt(resumed.epoch) && resumed.epoch >= 0))
+    throw new RunRecordError(`${where}.resumedFrom: must be null or { epoch } with an integer ≥ 0`);
   if (obj.error !== undefined && typeof obj.error !== 'string')
     throw new RunRecordError(`${where}.error: must be a string`);
   return obj as unknown as ReproRunRecord;

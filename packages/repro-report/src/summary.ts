@@ -32,6 +32,10 @@ export interface CrashSummary {
   /** Runs in which the worker was actually killed. */
   killed: number;
   restarts: number[];
+  /** Crash runs whose restart resumed from a checkpoint (not from scratch). */
+  resumed: number;
+  /** Per crash run: the epoch of the checkpoint it resumed from; null: from scratch, or not recorded. */
+  resumedFrom: Array<number | null>;
   /** Final hash equal to the uninterrupted deterministic runs at the same world size (null: nothing to compare). */
   matchesUninterrupted: boolean | null;
 }
@@ -117,6 +121,8 @@ export function summariseRuns(runs: readonly ReproRunRecord[]): ReproSummary {
       runs: crashRuns.length,
       killed: crashRuns.filter((r) => r.killed).length,
       restarts: crashRuns.map((r) => r.restarts),
+      resumed: crashRuns.filter((r) => r.resumedFrom).length,
+      resumedFrom: crashRuns.map((r) => r.resumedFrom?.epoch ?? null),
       matchesUninterrupted:
         comparisons.length === 0 || comparisons.includes(null) ? null : comparisons.every((m) => m === true),
     };

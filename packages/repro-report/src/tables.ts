@@ -26,6 +26,7 @@ export function runsToCsv(runs: readonly ReproRunRecord[]): string {
     'restarts',
     'killed_rank',
     'killed_epoch',
+    'resumed_from_epoch',
     'test_cases',
     'wall_s',
     'error',
@@ -47,6 +48,7 @@ export function runsToCsv(runs: readonly ReproRunRecord[]): string {
       r.restarts,
       r.killed?.rank,
       r.killed?.epoch,
+      r.resumedFrom?.epoch,
       r.testCases.join(' '),
       r.wallS,
       r.error,
@@ -107,8 +109,14 @@ export function formatSummaryMarkdown(summary: ReproSummary): string {
         : c.matchesUninterrupted
           ? 'same final weights as the uninterrupted runs'
           : 'final weights DIFFER from the uninterrupted runs';
+    const resumed =
+      c.resumedFrom.length > 0 && c.resumedFrom.every((e) => e !== null)
+        ? `resumed from the checkpoint of epoch ${c.resumedFrom.join(', ')}`
+        : c.resumed > 0
+          ? `resumed from a checkpoint in ${c.resumed} of ${c.runs}: ${c.resumedFrom.map((e) => (e === null ? 'from scratch' : `epoch ${e}`)).join(', ')}`
+          : 'restarted from scratch, so the resume was NOT exercised';
     notes.push(
-      `Worker killed mid-run: ${c.killed} of ${c.runs} run(s) killed, restarts ${c.restarts.join(', ')}; ${match}.`,
+      `Worker killed mid-run: ${c.killed} of ${c.runs} run(s) killed, restarts ${c.restarts.join(', ')}, ${resumed}; ${match}.`,
     );
   }
   notes.push(

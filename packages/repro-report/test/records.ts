@@ -43,6 +43,11 @@ export function studyRecords(): ReproRunRecord[] {
     record('deterministic', 3, det, 'd'),
     record('deterministic', 1, det, 'd', { variant: 'world-size', workers: 1 }),
     record('deterministic', 1, det, 'd', { variant: 'world-size', workers: 4 }),
-    record('deterministic', 1, det, 'd', { variant: 'crash', restarts: 1, killed: { rank: 1, epoch: 20 } }),
+    record('deterministic', 1, det, 'd', {
+      variant: 'crash',
+      restarts: 1,
+      killed: { rank: 1, epoch: 20 },
+      resumedFrom: { epoch: 19 },
+    }),
   ];
 }

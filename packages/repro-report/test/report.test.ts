@@ -117,6 +117,11 @@ describe('report folder', () => {
     runs[4] = { ...runs[4], mode: 'seed' };
     await writeFile(file, JSON.stringify(runs));
     await expect(readRunRecords(file)).rejects.toThrow(/runs\[4\]\.iou: has 2 classes, runs\[0\] has 3/);
+    runs[4] = { ...runs[4], iou: [0.9, 0.2, 0.1], resumedFrom: { epoch: -1 } };
+    await writeFile(file, JSON.stringify(runs));
+    await expect(readRunRecords(file)).rejects.toThrow(
+      /runs\[4\]\.resumedFrom: must be null or \{ epoch \} with an integer ≥ 0/,
+    );
     await writeFile(file, '{"runs": 3}');
     await expect(readRunRecords(file)).rejects.toThrow(/expected an array of runs/);
     await writeFile(file, '{not json');

@@ -20,21 +20,28 @@ describe('summariseRuns', () => {
     expect(s.modes[2]?.iou.iou_2).toMatchObject({ n: 3, mean: 0.496114, sd: 0, variance: 0 });
     expect(s.distinctHashes).toEqual({ random: 3, seed: 1, deterministic: 1 });
     expect(s.deterministicByWorldSize).toEqual({ '1': 1, '2': 1, '4': 1 });
-    expect(s.crash).toEqual({ runs: 1, killed: 1, restarts: [1], matchesUninterrupted: true });
+    expect(s.crash).toEqual({
+      runs: 1,
+      killed: 1,
+      restarts: [1],
+      resumed: 1,
+      resumedFrom: [19],
+      matchesUninterrupted: true,
+    });
     expect(s.testSets).toBe(1);
     expect(s.failed).toEqual([]);
   });
 
   it('a crash run with other weights, a failed run, an absent class and a changed test split are all reported', () => {
     const runs = studyRecords();
-    runs[11] = { ...runs[11]!, weightHash: 'other' };
+    runs[11] = { ...runs[11]!, weightHash: 'other', resumedFrom: null };
     runs[0] = { ...runs[0]!, testCases: [1, 2, 3] };
     runs.push(
       record('seed', 4, [0.9, null, null], null, { status: 'failed', error: 'rank 1: out of memory' }),
       record('random', 4, [0.99, 0.5, null], 'r4'),
     );
     const s = summariseRuns(runs);
-    expect(s.crash?.matchesUninterrupted).toBe(false);
+    expect(s.crash).toMatchObject({ matchesUninterrupted: false, resumed: 0, resumedFrom: [null] });
     expect(s.distinctHashes.deterministic).toBe(2);
     expect(s.deterministicByWorldSize['2']).toBe(2);
     expect(s.failed).toEqual([
@@ -52,7 +59,7 @@ describe('summariseRuns', () => {
     expect(s.modes[0]?.iou.iou_1?.n).toBe(4);
     expect(s.testSets).toBe(2);
     const md = formatSummaryMarkdown(s);
-    expect(md).toMatch(/final weights DIFFER/);
+    expect(md).toMatch(/restarted from scratch, so the resume was NOT exercised; final weights DIFFER/);
     expect(md).toMatch(/2 different test splits/);
     expect(md).toMatch(/Not finished: seed repeat #4 \(N=2\): failed — rank 1: out of memory/);
   });
@@ -79,11 +86,11 @@ describe('tables', () => {
     const lines = runsToCsv(runs).trimEnd().split('\n');
     expect(lines).toHaveLength(runs.length + 1);
     expect(lines[0]).toBe(
-      'mode,variant,index,workers,status,run_id,data_seed,model_seed,test_iou_0,test_iou_1,test_iou_2,test_mean_iou,weight_hash,ranks_agree,restarts,killed_rank,killed_epoch,test_cases,wall_s,error',
+      'mode,variant,index,workers,status,run_id,data_seed,model_seed,test_iou_0,test_iou_1,test_iou_2,test_mean_iou,weight_hash,ranks_agree,restarts,killed_rank,killed_epoch,resumed_from_epoch,test_cases,wall_s,error',
     );
     expect(lines[1]).toContain(',0.30000000000000004,0.8,0.4,');
     expect(lines[1]?.endsWith(',"said ""no"", then stopped"')).toBe(true);
-    expect(lines.at(-1)).toMatch(/^deterministic,crash,1,2,finished,.*,d,true,1,1,20,17 27 38,12\.5,$/);
+    expect(lines.at(-1)).toMatch(/^deterministic,crash,1,2,finished,.*,d,true,1,1,20,19,17 27 38,12\.5,$/);
   });
 
   it('markdown: mean ± sd, variance and range per mode and class, then hash counts', () => {
@@ -92,7 +99,9 @@ describe('tables', () => {
     expect(md).toContain('| Deterministic | liver | 3 | 0.8198 ± 0.0000 | 0 | 0.8198 – 0.8198 |');
     expect(md).toContain('| Seed | 3 (3) | 2 | 1 |');
     expect(md).toContain('N=1: 1, N=2: 1, N=4: 1');
-    expect(md).toContain('same final weights as the uninterrupted runs');
+    expect(md).toContain(
+      'restarts 1, resumed from the checkpoint of epoch 19; same final weights as the uninterrupted runs',
+    );
   });
 });
 

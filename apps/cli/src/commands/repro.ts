@@ -16,8 +16,9 @@ import {
   type WrittenReport,
 } from '@lits-ddp/repro-report';
 import { launchLocalRun } from '../launcher/local-run.js';
-import { specFromArgs } from '../spec-flags.js';
+import { FlagError, specFromArgs } from '../spec-flags.js';
 import { DEMO_PHANTOMS, demoSpec } from './demo.js';
+import { crashPointOf, CrashWatcher, type CrashPoint } from './repro-crash.js';
 
 const USAGE = `lits repro [--runs 10] [--workers 2] [--epochs N] [--config spec.json] [--dataset-path DIR]
            [--world-sizes 1,4|none] [--no-crash] [--out DIR] [--home DIR] [--json] [--<spec-field> <value> …]
@@ -25,14 +26,19 @@ lits repro --from REPORT/runs.json [--out DIR] [--json]
 
 The seed's reproducibility study in one command: K trainings in each mode (random, seed, deterministic),
 deterministic runs at the other world sizes (default: those of 1, 2, 4 that divide the micro-batches per step)
-and one deterministic run with a worker killed mid-run (kill -9, then restart from the last checkpoint).
+and one deterministic run with a worker killed mid-run (kill -9 mid-run, once a checkpoint exists;
+the group restarts from the last checkpoint, and the report records which one).
 Writes a report folder (default HOME/repro/<time>): runs.csv, runs.json, summary.md (mean ± sd and variance per
 class and mode, distinct final weight hashes) and iou-boxplot.png.
 
-Without --config, the demo's small configuration (16³ cubes, width 4, 40 epochs) on a 12-case phantom set
-numbered so that the seed's fixed LiTS test ids apply: every mode is scored on the same test cases.
---from re-renders the report of earlier runs. Exit status: 0, 1 when a run failed, 3 when deterministic runs
-ended with different weights, 130 when interrupted.`;
+Without --config, the demo's small configuration (16³ cubes, width 4, lr 0.01, 40 epochs, test and checkpoint
+every 5) on a 12-case phantom set numbered so that the seed's fixed LiTS test ids apply: every mode is scored on
+the same test cases. One such training takes about 1 min on 2 cores (test liver IoU 0.73 at seeds 0/0), so the
+default study (10 runs per mode + N=1, N=4 and the crash run: 33 trainings) takes about 35 min on an idle 2-core
+machine. --epochs N also sets test-epochs to at most N/2, so the crash run has a checkpoint to resume from.
+Needs a built checkout and redis-server on PATH (started on a free port) or REDIS_URL; \`npm run demo\` installs it.
+--from re-renders the report of earlier runs. Exit status: 0, 1 when a run failed, 2 for a bad command line,
+3 when deterministic runs ended with different weights, 130 when interrupted.`;
 
 const EXTRA_FLAGS = new Set([
   'runs',
@@ -94,7 +100,7 @@ async function recordOf(
   result: ExperimentResult,
   classes: number,
   wallS: number,
-  killed: ReproRunRecord['killed'],
+  crash: CrashWatcher | undefined,
 ): Promise<ReproRunRecord> {
   const metric = (name: string): number | null => {
     const v = result.testMetrics?.[name];
@@ -114,7 +120,7 @@ async function recordOf(
     restarts: result.restarts,
     testCases: await testCasesOf(result.runDir),
     wallS: Math.round(wallS * 10) / 10,
-    ...(planned.variant === 'crash' ? { killed } : {}),
+    ...(crash ? { killed: crash.killed, resumedFrom: crash.resumedFrom } : {}),
     ...(result.error ? { error: result.error } : {}),
   };
 }
@@ -125,7 +131,7 @@ function describeRun(r: ReproRunRecord): string {
   const iou = r.iou.map((v) => (v === null ? '-' : v.toFixed(4))).join(' / ');
   const extra =
     r.variant === 'crash'
-      ? `, killed ${r.killed ? `rank ${r.killed.rank} in epoch ${r.killed.epoch}` : 'nobody'}, restarts ${r.restarts}`
+      ? `, killed ${r.killed ? `rank ${r.killed.rank} in epoch ${r.killed.epoch}` : 'nobody'}, restarts ${r.restarts}, ${r.resumedFrom ? `resumed from the checkpoint of epoch ${r.resumedFrom.epoch}` : 'no resume from a checkpoint'}`
       : '';
   return `${r.status} in ${r.wallS.toFixed(0)} s: test IoU ${iou}, weights ${short(r.weightHash)}${extra}${r.error ? ` — ${r.error}` : ''}`;
 }
@@ -206,7 +212,11 @@ export async function runRepro(argv: string[]): Promise<number> {
       ...(epochsFlag ? { max_epochs: epochsFlag } : {}),
     };
     const first = resolveSpec(raw);
-    if (first.ok && epochsFlag) raw['test-epochs'] = Math.min(first.spec['test-epochs'], epochsFlag);
+    if (first.ok && epochsFlag) {
+      // Unless given, checkpoint by the middle epoch at the latest, so the crash run resumes from a checkpoint.
+      const cap = flags['test-epochs'] === undefined ? Math.max(1, Math.floor(epochsFlag / 2)) : epochsFlag;
+      raw['test-epochs'] = Math.min(first.spec['test-epochs'], cap);
+    }
 
     const workers = typeof raw.workers === 'number' ? raw.workers : first.ok ? first.spec.workers : 2;
     const k = first.ok ? microBatchesPerStep(first.spec) : 1;
@@ -233,6 +243,15 @@ export async function runRepro(argv: string[]): Promise<number> {
       return 2;
     }
     const baseSpec = specs.get(`deterministic/${workers}`) as ResolvedSpec;
+    let crashPoint: CrashPoint | undefined;
+    if (plan.some((p) => p.variant === 'crash')) {
+      const point = crashPointOf(baseSpec);
+      if (typeof point === 'string') {
+        log(`lits repro: the crash run: ${point}`);
+        return 2;
+      }
+      crashPoint = point;
+    }
     if (phantoms) await ensureReproPhantoms(phantomDir, log);
 
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
@@ -248,8 +267,9 @@ export async function runRepro(argv: string[]): Promise<number> {
           .filter((p) => p.variant === 'world-size')
           .map((p) => p.workers)
           .join(', ') || 'none',
-      'crash run': plan.some((p) => p.variant === 'crash'),
+      'crash run': crashPoint ? `kill -9 rank ${crashPoint.rank} in epoch ${crashPoint.epoch}` : 'none',
       epochs: baseSpec.max_epochs,
+      'test epochs': baseSpec['test-epochs'],
       'micro-batches per step (K)': k,
       'cube size': baseSpec['cube-size'],
       'unet width': baseSpec['unet-width'],
@@ -268,9 +288,12 @@ export async function runRepro(argv: string[]): Promise<number> {
       try {
         redisServer = await RedisServer.start({ install: false });
       } catch (err) {
-        throw new Error(`no REDIS_URL and no redis-server to embed. Install it: ${REDIS_INSTALL_HINT}`, {
-          cause: err,
-        });
+        throw new Error(
+          `no REDIS_URL and no redis-server to embed. Install it: ${REDIS_INSTALL_HINT} (npm run demo does it once)`,
+          {
+            cause: err,
+          },
+        );
       }
       redisUrl = redisServer.url;
     }
@@ -282,9 +305,10 @@ export async function runRepro(argv: string[]): Promise<number> {
         const spec = { ...(specs.get(`${planned.mode}/${planned.workers}`) as ResolvedSpec) };
         spec['run-name'] = `repro-${planned.mode}-${planned.variant}-${planned.index}-n${planned.workers}`;
         const label = `[${String(i + 1).padStart(String(plan.length).length)}/${plan.length}] ${planned.mode} ${planned.variant === 'repeat' ? `#${planned.index}` : planned.variant} (N=${planned.workers})`;
-        const killRank = planned.workers - 1;
-        const killEpoch = Math.floor(spec.max_epochs / 2);
-        let killed: ReproRunRecord['killed'] = null;
+        const crash =
+          planned.variant === 'crash' && crashPoint
+            ? new CrashWatcher(crashPoint, (line) => log(`  ${label}: ${line}`))
+            : undefined;
         const t0 = Date.now();
         const result = await launchLocalRun({
           spec,
@@ -295,16 +319,10 @@ export async function runRepro(argv: string[]): Promise<number> {
           onEvent: (e, procs) => {
             if (rest.verbose === true && e.type === 'metrics' && e.metrics.train_avg_loss !== undefined)
               log(`  ${label} epoch ${e.epoch}: train loss ${e.metrics.train_avg_loss.toFixed(4)}`);
-            if (planned.variant !== 'crash' || killed || e.type !== 'progress') return;
-            if (e.rank !== killRank || e.epoch !== killEpoch || e.step !== 0) return;
-            const pid = procs.pid(procs.ids[killRank] as string);
-            if (!pid) return;
-            process.kill(pid, 'SIGKILL');
-            killed = { rank: killRank, epoch: killEpoch };
-            log(`  ${label}: kill -9 rank ${killRank} (pid ${pid}) in epoch ${killEpoch}`);
+            crash?.onEvent(e, procs);
           },
         });
-        const record = await recordOf(planned, result, baseSpec['n-class'], (Date.now() - t0) / 1000, killed);
+        const record = await recordOf(planned, result, baseSpec['n-class'], (Date.now() - t0) / 1000, crash);
         records.push(record);
         log(`${label} ${describeRun(record)}`);
         if (result.status === 'cancelled') {
@@ -322,7 +340,7 @@ export async function runRepro(argv: string[]): Promise<number> {
     });
     return await finish(report, json, interrupted);
   } catch (err) {
-    if (err instanceof UsageError) {
+    if (err instanceof UsageError || err instanceof FlagError) {
       log(`lits repro: ${err.message}\n\n${USAGE}`);
       return 2;
     }
