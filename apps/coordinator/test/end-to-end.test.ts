@@ -96,9 +96,16 @@ describe.skipIf(!redisUrl || !trackingUri)('coordinator, 2 workers, Redis and ML
     expect(detail.tracking?.url).toContain(detail.tracking?.runId);
     expect(detail.workerIds?.sort()).toEqual(['w0', 'w1']);
     expect(detail.progress?.fraction).toBe(1);
-    expect(detail.model?.files.map((f) => f.name)).toContain('model.json');
+    // The checkpoint `lits predict --model` loads, and the tfjs export, each under its own name.
+    expect(detail.model?.checkpoint?.kind).toBe('best');
+    const manifest = JSON.parse(
+      readFileSync(join(detail.model?.checkpoint?.path ?? '', 'checkpoint.json'), 'utf8'),
+    ) as { epoch?: unknown; extra?: { runId?: unknown } };
+    expect(manifest.extra?.runId).toBe(id);
+    expect(manifest.epoch).toBeTypeOf('number');
+    expect(detail.model?.tfjsExport?.files.map((f) => f.name)).toContain('model.json');
     const modelJson = await fetch(
-      `${coordinator.url}${detail.model?.files.find((f) => f.name === 'model.json')?.url}`,
+      `${coordinator.url}${detail.model?.tfjsExport?.files.find((f) => f.name === 'model.json')?.url}`,
       {
         headers: { authorization: `Bearer ${TOKEN}` },
       },

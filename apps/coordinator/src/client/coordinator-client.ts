@@ -48,7 +48,16 @@ export interface ExperimentDetail extends ExperimentSummary {
   queuePosition?: number;
   workerIds?: string[];
   tracking?: { kind: 'mlflow' | 'local'; runId: string; url: string };
-  model?: { path: string; artifact?: string; files: Array<{ name: string; bytes: number; url: string }> };
+  model?: {
+    /** The checkpoint folder `lits predict --model` loads. */
+    checkpoint?: { path: string; kind: 'best' | 'final' | 'last'; artifact?: string };
+    /** The tfjs export (model.json + weights) for tf.loadLayersModel; not loadable by `lits predict`. */
+    tfjsExport?: {
+      path: string;
+      artifact?: string;
+      files: Array<{ name: string; bytes: number; url: string }>;
+    };
+  };
   links: Record<string, string>;
 }
 

@@ -94,6 +94,27 @@ export function createLogger(
   );
 }
 
+/**
+ * Without a listener ioredis prints each failed reconnect to stderr (and BullMQ's queue does the
+ * same): log it once per outage instead, as JSON like every other line.
+ */
+function logConnectionErrors(
+  emitter: { on(event: 'error' | 'ready', fn: (err?: Error) => void): unknown },
+  log: Logger,
+  client: string,
+): void {
+  let last = '';
+  emitter.on('error', (err) => {
+    if (!err || err.message === last) return;
+    last = err.message;
+    log.warn({ err, client }, 'Redis connection error');
+  });
+  emitter.on('ready', () => {
+    if (last) log.info({ client }, 'Redis connection back');
+    last = '';
+  });
+}
+
 const tokenKey = (header: string | undefined): string | undefined => {
   const m = /^Bearer (.+)$/.exec(header ?? '');
   return m
@@ -115,7 +136,11 @@ export async function buildApp(options: AppOptions): Promise<CoordinatorApp> {
     );
   const logger = options.logger ?? createLogger();
   const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 2, enableAutoPipelining: true });
-  const queue = new ExperimentQueue(new Redis(options.redisUrl, { maxRetriesPerRequest: null }));
+  const queueConnection = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
+  const queue = new ExperimentQueue(queueConnection);
+  logConnectionErrors(redis, logger, 'api');
+  logConnectionErrors(queueConnection, logger, 'queue');
+  queue.queue.on('error', (err: Error) => logger.debug({ err }, 'queue error'));
   const store = new ExperimentStore(redis);
   const pool = new WorkerPool(redis);
   const closing = new AbortController();
@@ -133,6 +158,8 @@ export async function buildApp(options: AppOptions): Promise<CoordinatorApp> {
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: options.bodyLimit ?? 256 * 1024,
+    // Ids reach 128 characters and model file names 255: the schemas say so (400), not a 414 before them.
+    routerOptions: { maxParamLength: 256 },
     genReqId: () => randomUUID(),
     return503OnClosing: true,
     ajv: { customOptions: { removeAdditional: false, useDefaults: true, coerceTypes: 'array' } },

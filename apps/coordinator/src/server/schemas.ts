@@ -119,11 +119,44 @@ export const Detail = Type.Object({
     }),
   ),
   model: Type.Optional(
-    Type.Object({
-      path: Type.String({ description: 'the tfjs export on the shared folder' }),
-      artifact: Type.Optional(Type.String({ description: 'MLflow artifact URI' })),
-      files: Type.Array(Type.Object({ name: Type.String(), bytes: Type.Integer(), url: Type.String() })),
-    }),
+    Type.Object(
+      {
+        checkpoint: Type.Optional(
+          Type.Object(
+            {
+              path: Type.String({
+                description:
+                  'checkpoint folder (checkpoint.json + weights) on the shared folder: `lits predict --model <path>`',
+              }),
+              kind: Type.Union([Type.Literal('best'), Type.Literal('final'), Type.Literal('last')], {
+                description:
+                  'best (lowest train loss of the test epochs), else final, else last: what `lits predict --model <run folder>` picks',
+              }),
+              artifact: Type.Optional(Type.String({ description: 'MLflow artifact URI of this checkpoint' })),
+            },
+            { description: 'what `lits predict` loads; present once training wrote one' },
+          ),
+        ),
+        tfjsExport: Type.Optional(
+          Type.Object(
+            {
+              path: Type.String({
+                description: 'tfjs export folder (model.json + weight shards) on the shared folder',
+              }),
+              artifact: Type.Optional(Type.String({ description: 'MLflow artifact URI of the export' })),
+              files: Type.Array(
+                Type.Object({ name: Type.String(), bytes: Type.Integer(), url: Type.String() }),
+              ),
+            },
+            {
+              description:
+                'the final weights for tf.loadLayersModel (browser, tfjs-node); `lits predict` cannot load it. Present once the run finished',
+            },
+          ),
+        ),
+      },
+      { description: 'the trained model, in the two forms the run leaves' },
+    ),
   ),
   links: Links,
 });
@@ -165,5 +198,8 @@ export const WorkersReply = Type.Object({
 
 export const Health = Type.Object({
   status: Type.String(),
+  message: Type.Optional(
+    Type.String({ description: 'when not ready: which dependency is unreachable, and why' }),
+  ),
   checks: Type.Optional(Type.Record(Type.String(), Type.String())),
 });

@@ -23,12 +23,22 @@ Kubernetes: LITS_LAUNCHER=kubernetes starts one Indexed Job of lits worker pods 
 settings, see docs/deploy.md) instead of waiting for workers that registered by themselves.
 SIGTERM/SIGINT stop gracefully: running experiments go back to the queue and keep training.`;
 
+const MIN_TOKEN_LENGTH = 16;
+
+/** Refuses a weak token, saying where it came from but never echoing it. */
+function checkToken(token: string, where: string): string {
+  if (token.length < MIN_TOKEN_LENGTH || /\s/.test(token))
+    throw new Error(`${where}: API tokens must be at least ${MIN_TOKEN_LENGTH} characters without spaces`);
+  return token;
+}
+
 /** Tokens from LITS_API_TOKEN (comma-separated) and a token file (one per line, # comments). */
 export function readTokens(env: string | undefined, file: string | undefined): string[] {
   const tokens = (env ?? '')
     .split(',')
     .map((t) => t.trim())
-    .filter(Boolean);
+    .filter(Boolean)
+    .map((t, i) => checkToken(t, `LITS_API_TOKEN token ${i + 1}`));
   if (file) {
     let text: string;
     try {
@@ -40,14 +50,12 @@ export function readTokens(env: string | undefined, file: string | undefined): s
     }
     const fromFile = text
       .split('\n')
-      .map((l) => l.trim())
-      .filter((l) => l && !l.startsWith('#'));
+      .map((line, i) => ({ token: line.trim(), line: i + 1 }))
+      .filter(({ token }) => token && !token.startsWith('#'))
+      .map(({ token, line }) => checkToken(token, `token file ${file} line ${line}`));
     if (fromFile.length === 0) throw new Error(`token file ${file} holds no token`);
     tokens.push(...fromFile);
   }
-  for (const t of tokens)
-    if (t.length < 16 || /\s/.test(t))
-      throw new Error('API tokens must be at least 16 characters without spaces');
   return tokens;
 }
 
@@ -57,6 +65,16 @@ const positiveInt = (name: string, v: string | undefined): number | undefined =>
   if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got ${v}`);
   return n;
 };
+
+/** The listening port: --port, else the PORT env var, else 8080; the error names where a bad one came from. */
+export function resolvePort(flag: string | undefined, env: string | undefined): number {
+  const [name, raw] = flag !== undefined ? ['--port', flag] : ['PORT', env?.trim() || undefined];
+  if (raw === undefined) return 8080;
+  const port = Number(raw);
+  if (!/^\d+$/.test(raw) || port < 1 || port > 65_535)
+    throw new Error(`${name} must be a port number from 1 to 65535, got ${JSON.stringify(raw)}`);
+  return port;
+}
 
 export async function runServeCli(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -81,7 +99,7 @@ export async function runServeCli(argv: string[]): Promise<number> {
   }
   const redisUrl = values.redis ?? process.env.REDIS_URL;
   if (!redisUrl) throw new Error('lits serve needs Redis: pass --redis URL or set REDIS_URL');
-  const port = positiveInt('--port', values.port ?? process.env.PORT) ?? 8080;
+  const port = resolvePort(values.port, process.env.PORT);
   const tokens = readTokens(
     process.env.LITS_API_TOKEN,
     values['token-file'] ?? process.env.LITS_API_TOKEN_FILE,

@@ -1,5 +1,5 @@
 import { readdir, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Static } from 'typebox';
 import { runEventOfFields, runKeys, type RunEvent } from '@lits-ddp/protocol';
 import { loadRunRecord } from '../../orchestration/run-record.js';
@@ -82,6 +82,37 @@ export async function modelFiles(path: string): Promise<Array<{ name: string; by
   }
 }
 
+/** Checkpoint folders of a run, in the order `lits predict --model <run folder>` picks them. */
+const CHECKPOINT_PREFERENCE = ['best', 'final', 'last'] as const;
+/** The manifest @lits-ddp/unet writes into every checkpoint folder; `lits predict` looks for it. */
+const CHECKPOINT_MANIFEST = 'checkpoint.json';
+/** The checkpoints runExperiment logs to MLflow (the rolling `last` one is not logged). */
+const LOGGED_CHECKPOINTS: ReadonlySet<string> = new Set(['best', 'final']);
+
+type ModelView = NonNullable<Static<typeof Detail>['model']>;
+
+/** The checkpoint folder `lits predict --model` loads for this run (best, else final, else last). */
+async function predictCheckpoint(
+  ctx: AppContext,
+  id: string,
+  mlflowRunId: string | undefined,
+): Promise<ModelView['checkpoint']> {
+  const dir = join(resolve(ctx.options.home), 'runs', id, 'checkpoints');
+  for (const kind of CHECKPOINT_PREFERENCE) {
+    const path = join(dir, kind);
+    const manifest = await stat(join(path, CHECKPOINT_MANIFEST)).catch(() => undefined);
+    if (!manifest?.isFile()) continue;
+    return {
+      path,
+      kind,
+      ...(mlflowRunId && LOGGED_CHECKPOINTS.has(kind)
+        ? { artifact: `runs:/${mlflowRunId}/checkpoints/${kind}` }
+        : {}),
+    };
+  }
+  return undefined;
+}
+
 export async function toDetail(ctx: AppContext, rec: ExperimentRecord): Promise<Static<typeof Detail>> {
   const [progress, runRecord, position, planRaw] = await Promise.all([
     rec.status === 'queued' ? undefined : progressOf(ctx, rec),
@@ -92,20 +123,26 @@ export async function toDetail(ctx: AppContext, rec: ExperimentRecord): Promise<
   const workerIds = rec.workers ?? (planRaw ? (JSON.parse(planRaw) as { ranks: string[] }).ranks : undefined);
   const tracking = runRecord?.tracker;
   const links = linksOf(rec.id);
-  let model: Static<typeof Detail>['model'];
+  const mlflowRunId = tracking?.kind === 'mlflow' ? tracking.runId : undefined;
+  const checkpoint = rec.status === 'queued' ? undefined : await predictCheckpoint(ctx, rec.id, mlflowRunId);
+  let tfjsExport: ModelView['tfjsExport'];
   if (rec.modelPath) {
     const dir = modelDirOf(rec.modelPath);
     const files = await modelFiles(dir);
-    links.model = `/v1/experiments/${rec.id}/model/model.json`;
-    model = {
+    links.tfjsExport = `/v1/experiments/${rec.id}/model/model.json`;
+    tfjsExport = {
       path: dir,
-      ...(tracking?.kind === 'mlflow' ? { artifact: `runs:/${tracking.runId}/model` } : {}),
+      ...(mlflowRunId ? { artifact: `runs:/${mlflowRunId}/model` } : {}),
       files: files.map((f) => ({
         ...f,
         url: `/v1/experiments/${rec.id}/model/${encodeURIComponent(f.name)}`,
       })),
     };
   }
+  const model: ModelView | undefined =
+    checkpoint || tfjsExport
+      ? { ...(checkpoint ? { checkpoint } : {}), ...(tfjsExport ? { tfjsExport } : {}) }
+      : undefined;
   if (tracking?.kind === 'mlflow') links.mlflow = tracking.location;
   return {
     ...toSummary(rec),

@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
+import type { FastifySchemaValidationError } from 'fastify';
 import Type from 'typebox';
 import { runKeys } from '@lits-ddp/protocol';
 import { publishEvent } from '../../orchestration/run-events.js';
@@ -27,6 +28,14 @@ import { linksOf, modelDirOf, modelFiles, toDetail, toSummary } from './experime
 const security = [{ bearer: [] }];
 const errors = { 400: ErrorReply, 401: ErrorReply, 404: ErrorReply, 409: ErrorReply, 429: ErrorReply };
 
+const idempotencyKeyError = (key: unknown): FastifySchemaValidationError => ({
+  keyword: 'maxLength',
+  instancePath: '/idempotency-key',
+  schemaPath: '#/properties/idempotency-key',
+  params: { limit: 255 },
+  message: `must be 1 to 255 characters, got ${typeof key === 'string' ? key.length : typeof key}`,
+});
+
 type HttpError = Error & { statusCode: number };
 const httpError = (statusCode: number, message: string): HttpError =>
   Object.assign(new Error(message), { statusCode });
@@ -50,14 +59,14 @@ export function registerExperimentRoutes(app: TypedApp, ctx: AppContext): void {
         response: { 200: Accepted, 202: Accepted, ...errors, 413: ErrorReply },
       },
       // The body is checked by resolveSpec (field paths, cross-field rules), not by the schema above.
-      validatorCompiler: ({ httpPart, schema }) =>
+      validatorCompiler: ({ httpPart }) =>
         httpPart === 'body'
           ? (data: unknown) => ({ value: data })
           : (data: unknown) => {
               const key = (data as Record<string, unknown>)['idempotency-key'];
               if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > 255))
-                return { error: new Error('idempotency-key must be 1 to 255 characters') };
-              void schema;
+                // A validation list (not a plain Error), so the 400 names the header as its field path.
+                return { error: [idempotencyKeyError(key)] };
               return { value: data };
             },
     },
@@ -198,7 +207,8 @@ export function registerExperimentRoutes(app: TypedApp, ctx: AppContext): void {
     {
       schema: {
         tags: ['experiments'],
-        summary: 'A file of the trained model (tfjs export: model.json and weight shards)',
+        summary:
+          'A file of the tfjs export (model.json and weight shards; see model.tfjsExport of the experiment)',
         security,
         params: Type.Object({ id: Type.String({ maxLength: 128 }), file: Type.String({ maxLength: 255 }) }),
         response: { ...errors },

@@ -11,6 +11,21 @@ async function mlflowReachable(uri: string): Promise<string> {
   }
 }
 
+/** PING with a deadline: a Redis that is down answers in about two seconds, never hangs the probe. */
+async function redisReachable(ctx: AppContext): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve('no answer within 2 s'), 2000);
+  });
+  try {
+    return await Promise.race([ctx.redis.ping().then((r) => (r === 'PONG' ? 'ok' : r)), deadline]);
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Health and readiness (open), workers and Prometheus metrics (behind the token). */
 export function registerSystemRoutes(
   app: TypedApp,
@@ -37,16 +52,17 @@ export function registerSystemRoutes(
         },
       },
       async (_req, reply) => {
-        const checks: Record<string, string> = {};
-        checks.redis = await ctx.redis
-          .ping()
-          .then((r) => (r === 'PONG' ? 'ok' : r))
-          .catch((e: unknown) => (e instanceof Error ? e.message : String(e)));
-        checks.mlflow = ctx.options.trackingUri
-          ? await mlflowReachable(ctx.options.trackingUri)
-          : 'not configured (local run folders)';
-        const ready = checks.redis === 'ok' && (checks.mlflow === 'ok' || !ctx.options.trackingUri);
-        return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks });
+        const [redis, mlflow] = await Promise.all([
+          redisReachable(ctx),
+          ctx.options.trackingUri ? mlflowReachable(ctx.options.trackingUri) : undefined,
+        ]);
+        const checks = { redis, mlflow: mlflow ?? 'not configured (local run folders)' };
+        const down = [
+          ...(redis === 'ok' ? [] : [`Redis is unreachable (${redis})`]),
+          ...(mlflow === undefined || mlflow === 'ok' ? [] : [`MLflow is unreachable (${mlflow})`]),
+        ];
+        if (down.length === 0) return reply.code(200).send({ status: 'ready', checks });
+        return reply.code(503).send({ status: 'not ready', message: down.join('; '), checks });
       },
     );
     return;
