@@ -9,8 +9,10 @@ ARG TFJS_NODE_GPU_VERSION=4.22.0
 FROM ${NODE_IMAGE} AS node
 
 # Built on the runtime base itself, so the tfjs-node-gpu addon links against the same glibc.
-# npm 11 skips dependency install scripts unless allowed: tfjs-node-gpu's fetches libtensorflow (GPU)
-# and its native binding, so it is allowed by name, and the build fails if either is missing.
+# tfjs-node-gpu's install script fetches libtensorflow (GPU) and its native binding. npm 11.19.1 runs
+# it because the root package.json's `allowScripts` approves it (unlisted packages' scripts would run
+# too, with a warning; `false` entries such as core-js are skipped). `--allow-scripts` cannot be used
+# here: npm refuses it in a project install (EALLOWSCRIPTS). The build fails if either file is missing.
 FROM ${CUDA_IMAGE} AS build
 ARG TFJS_NODE_GPU_VERSION
 ENV DEBIAN_FRONTEND=noninteractive PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
@@ -31,7 +33,7 @@ RUN npm ci --no-audit --no-fund \
  && npx turbo run build --filter=@lits-ddp/cli... --output-logs=errors-only \
  && npm prune --omit=dev --no-audit --no-fund \
  && npm install --no-save --omit=dev --no-audit --no-fund \
-      --allow-scripts=@tensorflow/tfjs-node-gpu "@tensorflow/tfjs-node-gpu@${TFJS_NODE_GPU_VERSION}" \
+      "@tensorflow/tfjs-node-gpu@${TFJS_NODE_GPU_VERSION}" \
  && ls node_modules/@tensorflow/tfjs-node-gpu/lib/napi-v*/tfjs_binding.node \
        node_modules/@tensorflow/tfjs-node-gpu/deps/lib/libtensorflow.so* \
  && rm -rf packages/*/src apps/*/src packages/*/test apps/*/test packages/*/bench apps/*/bench .turbo

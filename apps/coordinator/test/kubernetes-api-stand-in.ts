@@ -24,6 +24,8 @@ interface JobEntry {
   job: V1Job;
   pods: ChildProcess[];
   exitCodes: (number | null)[];
+  /** Every pod exit in order, replaced pods included. */
+  exits: { index: number; code: number }[];
   starts: number[];
   failures: number;
   waiting?: string;
@@ -37,6 +39,8 @@ export interface StandInOptions {
   /** An error status to answer a create with, e.g. 403 (RBAC). */
   refuseCreate?: (job: V1Job) => { code: number; reason: string; message: string } | undefined;
   onPodOutput?: (line: string) => void;
+  /** Pods whose first start crashes at once with Node's exit code 1 (an uncaught error), as a flaky node would. */
+  crashFirstStart?: (job: V1Job, index: number) => boolean;
 }
 
 const expand = (value: string, env: Record<string, string>): string =>
@@ -182,7 +186,7 @@ export class KubernetesApiStandIn {
     if (this.jobs.has(name))
       return this.send(res, 409, this.status(409, 'AlreadyExists', `jobs.batch "${name}" already exists`));
     const stored: V1Job = { ...job, status: { active: job.spec?.parallelism ?? 0 } };
-    const entry: JobEntry = { job: stored, pods: [], exitCodes: [], starts: [], failures: 0 };
+    const entry: JobEntry = { job: stored, pods: [], exitCodes: [], exits: [], starts: [], failures: 0 };
     this.jobs.set(name, entry);
     if (this.opts.runPods(job)) this.runPods(entry);
     this.send(res, 201, stored);
@@ -219,7 +223,9 @@ export class KubernetesApiStandIn {
     const [command, ...args] = (container.args ?? []).map((a) => expand(a, env));
     // The image's entrypoint is `lits`; `lits worker …` runs the worker's own CLI.
     if (command !== 'worker') throw new Error(`pod runs "lits ${command}", not lits worker`);
-    const child = spawn(process.execPath, [WORKER_MAIN, ...args], {
+    const crash = entry.starts[index] === undefined && this.opts.crashFirstStart?.(entry.job, index) === true;
+    const argv = crash ? ['-e', "throw new Error('crash at start')"] : [WORKER_MAIN, ...args];
+    const child = spawn(process.execPath, argv, {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -233,9 +239,10 @@ export class KubernetesApiStandIn {
     );
   }
 
-  /** The Job controller: podFailurePolicy (exit 1 fails the Job), else backoffLimit and a same-index replacement. */
+  /** The Job controller: the Job's podFailurePolicy FailJob exit codes, else backoffLimit and a same-index replacement. */
   private podExited(entry: JobEntry, index: number, code: number): void {
     entry.exitCodes[index] = code;
+    entry.exits.push({ index, code });
     if (!this.jobs.has(entry.job.metadata?.name as string) || entry.job.status?.conditions) return;
     const count = entry.job.spec?.parallelism ?? 0;
     const fail = (reason: string, message: string): void => {
@@ -251,10 +258,15 @@ export class KubernetesApiStandIn {
       return;
     }
     entry.failures++;
-    if (code === 1)
+    const rules = entry.job.spec?.podFailurePolicy?.rules ?? [];
+    const failJob = rules.findIndex(({ action, onExitCodes: on }) => {
+      if (action !== 'FailJob' || !on) return false;
+      return on.operator === 'In' ? on.values.includes(code) : !on.values.includes(code);
+    });
+    if (failJob >= 0)
       return fail(
         'PodFailurePolicy',
-        `Container worker for pod ${index} failed with exit code 1 matching FailJob rule`,
+        `Container worker for pod ${index} failed with exit code ${code} matching FailJob rule at index ${failJob}`,
       );
     if (entry.failures > (entry.job.spec?.backoffLimit ?? 6))
       return fail('BackoffLimitExceeded', 'Job has reached the specified backoff limit');

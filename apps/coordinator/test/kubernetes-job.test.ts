@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { V1Container, V1EnvVar } from '@kubernetes/client-node';
 import { validateKubernetes, readLitsCommandTable } from '@lits-ddp/deploy-schemas';
-import { runWorkerCli } from '@lits-ddp/gpu-worker';
+import { RUN_FAILED_EXIT_CODE as WORKER_RUN_FAILED_EXIT_CODE, runWorkerCli } from '@lits-ddp/gpu-worker';
 import {
   buildExperimentJob,
   experimentJobName,
@@ -10,6 +10,8 @@ import {
   experimentWorkerIds,
   readJobSettings,
   launcherKind,
+  RUN_FAILED_EXIT_CODE,
+  WORKER_CONTAINER,
   type JobSettings,
 } from '../src/index.js';
 
@@ -72,7 +74,21 @@ describe('buildExperimentJob', () => {
     });
     expect(job.spec?.template.metadata?.labels).toEqual(job.metadata?.labels);
     expect(job.spec?.template.spec?.restartPolicy).toBe('Never');
-    expect(job.spec?.podFailurePolicy?.rules.map((r) => r.action)).toEqual(['FailJob', 'Ignore']);
+  });
+
+  it("fails the Job at once only on lits worker's run-failed exit code; crashes (Node's exit 1) use backoffLimit", () => {
+    expect(RUN_FAILED_EXIT_CODE).toBe(WORKER_RUN_FAILED_EXIT_CODE);
+    expect(RUN_FAILED_EXIT_CODE).not.toBe(1);
+    expect(job.spec?.podFailurePolicy).toEqual({
+      rules: [
+        {
+          action: 'FailJob',
+          onExitCodes: { containerName: WORKER_CONTAINER, operator: 'In', values: [RUN_FAILED_EXIT_CODE] },
+        },
+        { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
+      ],
+    });
+    expect(workerContainer(job).name).toBe(WORKER_CONTAINER);
   });
 
   it('asks one nvidia.com/gpu per pod and mounts the data PVC where the coordinator has it', () => {

@@ -52,6 +52,9 @@ describe.skipIf(!redisUrl)('k8s mode: the coordinator runs each experiment as an
             }
           : undefined,
       onPodOutput: (line) => podLog.push(line),
+      crashFirstStart: (job, index) =>
+        index === 1 &&
+        job.metadata?.annotations?.['lits-ddp/experiment-id']?.startsWith('runs-crash-') === true,
     });
     await api.start();
     // A registered, idle worker that is not the Job's: k8s runs must never lease it.
@@ -75,7 +78,8 @@ describe.skipIf(!redisUrl)('k8s mode: the coordinator runs each experiment as an
       processor: {
         launcher: new KubernetesJobLauncher(settings, api.kubeConfig()),
         launcherPollMs: 300,
-        waitForWorkersMs: 120_000,
+        // Long enough for pods to start on a busy machine; the Pending test waits it out once.
+        waitForWorkersMs: 60_000,
       },
     });
     client = new CoordinatorClient({ url: coordinator.url, token: TOKEN });
@@ -86,6 +90,11 @@ describe.skipIf(!redisUrl)('k8s mode: the coordinator runs each experiment as an
     await decoy?.stop();
     await api?.close();
   });
+
+  const deletesOf = (name: string) =>
+    api.requests
+      .filter((r) => r.method === 'DELETE' && r.path === `/apis/batch/v1/namespaces/lits/jobs/${name}`)
+      .map((r) => r.query.get('propagationPolicy'));
 
   const settle = (id: string, statuses: string[], ms = 240_000) =>
     waitFor(
@@ -117,7 +126,8 @@ describe.skipIf(!redisUrl)('k8s mode: the coordinator runs each experiment as an
     );
     expect(entry?.exitCodes).toEqual([0, 0]);
     expect(entry?.job.status?.conditions?.[0]?.type).toBe('Complete');
-    expect(api.requests.some((r) => r.method === 'DELETE')).toBe(false);
+    // A finished run's Job stays until ttlSecondsAfterFinished.
+    expect(deletesOf(experimentJobName(id))).toEqual([]);
   }, 300_000);
 
   it('a replaced pod keeps its index, so its rank: the run restarts with the same ranks and finishes', async () => {
@@ -136,6 +146,25 @@ describe.skipIf(!redisUrl)('k8s mode: the coordinator runs each experiment as an
     expect(api.podStarts(name)).toEqual([1, 2]);
   }, 300_000);
 
+  it("a pod that crashes with Node's exit code 1 is replaced within backoffLimit: the Job does not fail, the run finishes", async () => {
+    const id = `runs-crash-${keyPrefix}`;
+    const name = experimentJobName(id);
+    await client.submit(tinySpec({ workers: 2, max_epochs: 2, 'max-restarts': 1 }), { id });
+    const done = await settle(id, ['finished', 'failed', 'cancelled']);
+    expect(done.status, `${done.error ?? ''}\n${podLog.slice(-20).join('\n')}`).toBe('finished');
+    expect(done.workerIds).toEqual([`${id}-w0`, `${id}-w1`]);
+    const entry = api.jobs.get(name);
+    expect(entry?.exits[0]).toEqual({ index: 1, code: 1 });
+    expect(api.podStarts(name)).toEqual([1, 2]);
+    await waitFor(
+      'the pods to exit',
+      async () => (entry?.exitCodes.every((c) => c !== null) ? true : undefined),
+      30_000,
+    );
+    expect(entry?.exitCodes).toEqual([0, 0]);
+    expect(entry?.job.status?.conditions?.[0]?.type).toBe('Complete');
+  }, 300_000);
+
   it('a failed Job shows up in the experiment status with the reason Kubernetes gives', async () => {
     const id = `fails-${keyPrefix}`;
     const name = experimentJobName(id);
@@ -149,7 +178,22 @@ describe.skipIf(!redisUrl)('k8s mode: the coordinator runs each experiment as an
     expect(done.error).toBe(
       `Kubernetes Job ${name} failed: BackoffLimitExceeded (Job has reached the specified backoff limit)`,
     );
+    // Kubernetes ended its pods already; the Job stays until its TTL, so kubectl logs shows why.
+    expect(deletesOf(name)).toEqual([]);
+    expect(api.jobs.has(name)).toBe(true);
   }, 180_000);
+
+  it('a run that fails while its Job is still active deletes the Job, so its Pending pods never start later', async () => {
+    const id = `pending-${keyPrefix}`;
+    const name = experimentJobName(id);
+    await client.submit(tinySpec({ workers: 1, 'max-restarts': 0 }), { id });
+    await waitFor('the Job', async () => (api.jobs.has(name) ? true : undefined), 60_000);
+    const done = await settle(id, ['finished', 'failed', 'cancelled'], 150_000);
+    expect(done.status).toBe('failed');
+    expect(done.error).toMatch(/fewer than 1 live, free workers after waiting/);
+    expect(deletesOf(name)).toEqual(['Background']);
+    expect(api.jobs.has(name)).toBe(false);
+  }, 240_000);
 
   it('cancel deletes the Job with Background propagation', async () => {
     const id = `cancel-${keyPrefix}`;
@@ -159,10 +203,7 @@ describe.skipIf(!redisUrl)('k8s mode: the coordinator runs each experiment as an
     expect((await client.cancel(id)).status).toBe('cancelling');
     const done = await settle(id, ['finished', 'failed', 'cancelled'], 120_000);
     expect(done.status).toBe('cancelled');
-    const deletes = api.requests.filter((r) => r.method === 'DELETE');
-    expect(deletes.map((r) => [r.path, r.query.get('propagationPolicy')])).toEqual([
-      [`/apis/batch/v1/namespaces/lits/jobs/${name}`, 'Background'],
-    ]);
+    expect(deletesOf(name)).toEqual(['Background']);
     expect(api.jobs.has(name)).toBe(false);
   }, 180_000);
 
@@ -178,7 +219,7 @@ describe.skipIf(!redisUrl)('k8s mode: the coordinator runs each experiment as an
     );
   }, 120_000);
 
-  it('ensure() is idempotent (a coordinator taking a run over) and remove() tolerates a Job already gone', async () => {
+  it('ensure() is idempotent (a coordinator taking a run over); remove() deletes, tolerates a Job already gone, keeps a failed one', async () => {
     const launcher = new KubernetesJobLauncher(settings, api.kubeConfig());
     const input = { experimentId: `twice-${keyPrefix}`, workers: 1, maxRestarts: 0 };
     await launcher.ensure(input);
@@ -197,6 +238,15 @@ describe.skipIf(!redisUrl)('k8s mode: the coordinator runs each experiment as an
     ]);
     await launcher.remove(input.experimentId);
     await launcher.remove(input.experimentId);
+    expect(deletesOf(name)).toEqual(['Background']);
     expect(await launcher.failure(input.experimentId)).toMatch(/no longer exists/);
+
+    const failed = { experimentId: `kept-${keyPrefix}`, workers: 1, maxRestarts: 0 };
+    await launcher.ensure(failed);
+    const keptName = experimentJobName(failed.experimentId);
+    api.failJob(keptName, 'PodFailurePolicy', 'Container worker for pod 0 failed with exit code 3');
+    await launcher.remove(failed.experimentId);
+    expect(deletesOf(keptName)).toEqual([]);
+    expect(api.jobs.has(keptName)).toBe(true);
   });
 });

@@ -16,7 +16,13 @@ const USAGE = `lits worker — one training worker process (one per GPU)
   --once               exit after one run generation
   --exit-when-run-ends RUN_ID
                        serve that run (across restarts) and exit when it ends: 0 when it finished or was
-                       cancelled, 1 when it failed (a Kubernetes Job's pods run like this)`;
+                       cancelled, 3 when it failed (a Kubernetes Job's pods run like this)`;
+
+/**
+ * The exit code of `--exit-when-run-ends` when the run failed. Not 1, which Node gives any crash (an
+ * uncaught error, a bad flag), so that a Kubernetes Job retries crashes but not this.
+ */
+export const RUN_FAILED_EXIT_CODE = 3;
 
 export interface WorkerProcessOptions {
   redisUrl: string;
@@ -25,7 +31,7 @@ export interface WorkerProcessOptions {
   deterministicOps?: boolean;
   heartbeatIntervalS?: number;
   once?: boolean;
-  /** Serve this run across its generations, then exit (0 finished/cancelled, 1 failed). */
+  /** Serve this run across its generations, then exit (0 finished/cancelled, RUN_FAILED_EXIT_CODE failed). */
   exitWhenRunEnds?: string;
   log?: (line: string) => void;
 }
@@ -128,7 +134,7 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<numb
     await agent.stop();
   }
   if (runEnded) log(`run ${watched} ${runEnded}: exiting`);
-  return runEnded === 'failed' ? 1 : 0;
+  return runEnded === 'failed' ? RUN_FAILED_EXIT_CODE : 0;
 }
 
 export async function runWorkerCli(argv: string[]): Promise<number> {

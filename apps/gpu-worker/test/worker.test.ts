@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serviceUrl } from '@lits-ddp/local-services/vitest';
 import { runKeys, workerKeys } from '@lits-ddp/protocol';
 // The heartbeat runs in a worker thread loaded from a file next to the module: test the built code.
-import { WorkerAgent, collectSystemInfo } from '../dist/index.js';
+import { RUN_FAILED_EXIT_CODE, WorkerAgent, collectSystemInfo } from '../dist/index.js';
 
 const redisUrl = serviceUrl('redis');
 const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
@@ -57,7 +57,7 @@ describe.skipIf(!redisUrl)('worker registration, heartbeats and lifetime (real R
   it.each([
     ['finished', 0],
     ['cancelled', 0],
-    ['failed', 1],
+    ['failed', RUN_FAILED_EXIT_CODE],
   ] as const)('--exit-when-run-ends exits when the run is %s (status %i)', async (status, code) => {
     const runId = `run-${randomBytes(4).toString('hex')}`;
     const id = `${runId}-w0`;

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,6 +76,64 @@ describe('docker-compose.yml', () => {
     expect(merged.services['cpu-worker']).toMatchObject({
       image: 'lits-ddp/lits:cpu',
       command: ['worker', '--engine', 'cpu'],
+    });
+  });
+});
+
+describe('docker-compose.multihost.yml (the first host when workers on other hosts join)', () => {
+  const hostEnv = {
+    ...env,
+    REDIS_PASSWORD: 'redis-password-0123',
+    REDIS_PUBLISH_ADDRESS: '10.0.0.5',
+    LITS_NFS_SERVER: '10.0.0.10',
+    LITS_NFS_EXPORT: '/export/lits',
+  };
+  const file = repoPath('docker-compose.multihost.yml');
+  const multihost = readCompose(file, hostEnv) as Compose;
+  const merged = mergeCompose(base, multihost) as Compose;
+
+  it('is valid against the Compose Specification, alone and merged onto docker-compose.yml', () => {
+    expect(validateCompose(multihost, 'docker-compose.multihost.yml')).toEqual([]);
+    expect(validateCompose(merged, 'merged')).toEqual([]);
+  });
+
+  it('needs the password, the address to publish Redis on and the NFS export', () => {
+    for (const name of ['REDIS_PASSWORD', 'REDIS_PUBLISH_ADDRESS', 'LITS_NFS_SERVER', 'LITS_NFS_EXPORT'])
+      expect(() => readCompose(file, { ...hostEnv, [name]: '' }), name).toThrow(
+        new RegExp(`${name} is missing`),
+      );
+  });
+
+  it('Redis asks for the password and is published on the private address only; every client uses it', () => {
+    const redis = merged.services.redis as Service;
+    expect(redis.command?.join(' ')).toMatch(/--appendonly yes .*--requirepass redis-password-0123$/);
+    expect(redis.ports).toEqual(['10.0.0.5:6379:6379']);
+    expect(redis.environment?.REDISCLI_AUTH).toBe('redis-password-0123');
+    const clients = Object.entries(merged.services).filter(([, s]) => s.environment?.REDIS_URL);
+    expect(clients.map(([name]) => name).sort()).toEqual(['coordinator', 'gpu-worker-0', 'gpu-worker-1']);
+    for (const [name, s] of clients) {
+      expect(s.environment?.REDIS_URL, name).toBe('redis://:redis-password-0123@redis:6379');
+      expect(s.environment?.LITS_HOME, name).toBe('/data/home');
+    }
+  });
+
+  it('is what docs/deploy.md shows', () => {
+    const docs = readFileSync(repoPath('docs/deploy.md'), 'utf8');
+    const shown = /What the override changes:\s*```yaml\n([\s\S]*?)```/.exec(docs)?.[1];
+    expect(shown, 'docs/deploy.md: the yaml block after "What the override changes:"').toBeDefined();
+    const dir = mkdtempSync(join(tmpdir(), 'compose-docs-'));
+    try {
+      writeFileSync(join(dir, 'shown.yml'), shown ?? '');
+      expect(readCompose(join(dir, 'shown.yml'), hostEnv)).toEqual(multihost);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('backs the lits-data volume (/data in every container) with the NFS export', () => {
+    expect(merged.volumes['lits-data']).toEqual({
+      driver: 'local',
+      driver_opts: { type: 'nfs', o: 'addr=10.0.0.10,nfsvers=4.1,rw', device: ':/export/lits' },
     });
   });
 });

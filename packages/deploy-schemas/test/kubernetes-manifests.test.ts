@@ -1,4 +1,4 @@
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -69,7 +69,6 @@ describe('k8s/ manifests', () => {
         'Role/lits-coordinator',
         'RoleBinding/lits-coordinator',
         'ConfigMap/lits-config',
-        'Secret/lits-api-token',
         'PersistentVolumeClaim/lits-data',
       ]),
     );
@@ -129,6 +128,17 @@ describe('k8s/ manifests', () => {
         { secretRef: { name: 'lits-api-token' } },
       ]);
       expect(coordinator?.env?.map((e) => e.name)).toContain('LITS_K8S_NAMESPACE');
+    },
+  );
+
+  it.each(overlays)(
+    'overlay %s: holds no Secret and no token, so re-applying it never resets the one created by hand',
+    (o) => {
+      const resources = assembled[o] ?? [];
+      expect(resources.filter((r) => r.object.kind === 'Secret').map((r) => r.source)).toEqual([]);
+      for (const r of resources) expect(JSON.stringify(r.object), r.source).not.toMatch(/LITS_API_TOKEN/);
+      const docs = readFileSync(repoPath('docs/deploy.md'), 'utf8');
+      expect(docs).toMatch(/kubectl -n lits create secret generic lits-api-token/);
     },
   );
 

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** The repository root (this file is packages/deploy-schemas/test/repo.ts). */
@@ -14,3 +14,11 @@ export function litsMain(): string {
 
 /** A token that passes the coordinator's checks, for interpolating the compose files. */
 export const TEST_TOKEN = 'deploy-schemas-test-token-0123';
+
+/** The root package.json's `allowScripts`: npm's policy for dependencies' install scripts. */
+export function rootAllowScripts(): Record<string, boolean> {
+  const pkg = JSON.parse(readFileSync(repoPath('package.json'), 'utf8')) as {
+    allowScripts?: Record<string, boolean>;
+  };
+  return pkg.allowScripts ?? {};
+}

@@ -36,6 +36,12 @@ export const EXPERIMENT_LABEL = 'lits-ddp/experiment-id';
 export const EXPERIMENT_ANNOTATION = 'lits-ddp/experiment-id';
 export const WORKER_CONTAINER = 'worker';
 const INDEX_ANNOTATION = 'batch.kubernetes.io/job-completion-index';
+/**
+ * `lits worker --exit-when-run-ends` exits with this code when the run failed (gpu-worker's
+ * RUN_FAILED_EXIT_CODE; the Job builder test checks they agree). Any other failure, Node's exit 1 for
+ * a crash included, is a pod failure that backoffLimit (max-restarts) covers.
+ */
+export const RUN_FAILED_EXIT_CODE = 3;
 
 const hash8 = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 8);
 
@@ -123,11 +129,11 @@ export function buildExperimentJob(input: ExperimentJobInput, settings: JobSetti
       ...(settings.activeDeadlineSeconds ? { activeDeadlineSeconds: settings.activeDeadlineSeconds } : {}),
       podFailurePolicy: {
         rules: [
-          // Exit 1: the run failed (--exit-when-run-ends) or the worker could not start (no engine,
-          // bad flags). Retrying cannot help, so the Job fails at once and says why.
+          // The run itself failed: a new pod cannot help, so the Job fails at once and says why.
+          // Crashes (exit 1 included) fall through to backoffLimit and get a replacement pod.
           {
             action: 'FailJob',
-            onExitCodes: { containerName: WORKER_CONTAINER, operator: 'In', values: [1] },
+            onExitCodes: { containerName: WORKER_CONTAINER, operator: 'In', values: [RUN_FAILED_EXIT_CODE] },
           },
           // Preemption and node drains do not use up the retries.
           { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },

@@ -8,6 +8,7 @@ export {
   EXPERIMENT_LABEL,
   EXPERIMENT_ANNOTATION,
   WORKER_CONTAINER,
+  RUN_FAILED_EXIT_CODE,
   type ExperimentJobInput,
   type JobSettings,
 } from './experiment-job.js';

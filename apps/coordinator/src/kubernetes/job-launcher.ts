@@ -17,7 +17,7 @@ export interface ExperimentLauncher {
   failure(experimentId: string): Promise<string | undefined>;
   /** Problems worth a log line while waiting (pods that cannot pull their image, …). */
   warnings(experimentId: string): Promise<string[]>;
-  /** Removes the workers (cancel). Absent already is fine. */
+  /** Stops the workers of a run that ended other than finished (cancelled, failed). Absent already is fine. */
   remove(experimentId: string): Promise<void>;
 }
 
@@ -31,6 +31,9 @@ const STUCK = new Set([
 ]);
 
 const status = (err: unknown): number | undefined => (err instanceof ApiException ? err.code : undefined);
+
+const failedCondition = (job: V1Job) =>
+  job.status?.conditions?.find((c) => c.type === 'Failed' && c.status === 'True');
 
 function describe(err: unknown): string {
   if (err instanceof ApiException) {
@@ -97,7 +100,7 @@ export class KubernetesJobLauncher implements ExperimentLauncher {
         return `Kubernetes Job ${name} no longer exists (deleted outside the coordinator)`;
       return undefined; // the API being unreachable for a moment is no reason to fail a run
     }
-    const failed = job.status?.conditions?.find((c) => c.type === 'Failed' && c.status === 'True');
+    const failed = failedCondition(job);
     if (!failed) return undefined;
     return `Kubernetes Job ${name} failed: ${failed.reason ?? 'Failed'}${failed.message ? ` (${failed.message})` : ''}`;
   }
@@ -124,8 +127,21 @@ export class KubernetesJobLauncher implements ExperimentLauncher {
     }
   }
 
+  /**
+   * Deletes the Job, so that none of its pods (pending ones too) starts after the run ended. A Job
+   * Kubernetes has failed itself runs no pod any more: it is kept until ttlSecondsAfterFinished, so
+   * that `kubectl logs` still shows why its pods failed. Finished runs never get here (their Jobs
+   * complete and go after the TTL).
+   */
   async remove(experimentId: string): Promise<void> {
     const name = experimentJobName(experimentId);
+    try {
+      const job = await this.batch.readNamespacedJob({ name, namespace: this.settings.namespace });
+      if (failedCondition(job)) return;
+    } catch (err) {
+      if (status(err) === 404) return;
+      // Cannot tell whether it failed: deleting is the safe side.
+    }
     try {
       // Background: the Job goes now, the garbage collector removes its pods.
       await this.batch.deleteNamespacedJob({

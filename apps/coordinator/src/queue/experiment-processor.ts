@@ -183,7 +183,8 @@ export class ExperimentProcessor {
       launched?.stop();
       await this.gate.release(id);
     }
-    if (result.status === 'cancelled' && this.opts.launcher)
+    // A cancelled or failed run's Job must not start pods later; a finished one goes after its TTL.
+    if (result.status !== 'finished' && this.opts.launcher)
       await this.opts.launcher
         .remove(id)
         .catch((err: unknown) => log.warn({ err }, 'could not remove the workers'));
