@@ -9,6 +9,8 @@ export const SEED_PARAMS = {
   max_epochs: Type.Integer({ minimum: 1, default: 1000, description: 'epochs to train' }),
   gpus: Type.Integer({
     minimum: 0,
+    // workers defaults to gpus, and a run has at most 64 workers.
+    maximum: 64,
     default: 2,
     description: 'GPUs (seed DDP processes); sets the global batch',
   }),

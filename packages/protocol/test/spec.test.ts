@@ -52,6 +52,11 @@ describe('experiment spec', () => {
     expect(byPath['/determinism']).toBe('must be one of "random", "seed", "deterministic"');
     expect(byPath['/max_epochs']).toMatch(/integer/);
     expect(byPath['/bogus']).toBe('unknown field');
+    // workers defaults to gpus, so gpus is bounded like workers (a run that could never start is refused).
+    for (const gpus of [65, 1e308]) {
+      const many = resolveSpec({ gpus });
+      expect(!many.ok && many.errors.map((e) => e.path)).toEqual(['/gpus']);
+    }
     const more = resolveSpec({ 'cube-size': 'big' });
     expect(!more.ok && more.errors).toEqual([{ path: '/cube-size', message: 'must be integer' }]);
   });

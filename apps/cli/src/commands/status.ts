@@ -41,7 +41,10 @@ export async function runStatus(argv: string[]): Promise<number> {
         d.queuePosition !== undefined ? `waiting for workers, position ${d.queuePosition}` : undefined,
         d.tracking ? `tracking  ${d.tracking.kind} run ${d.tracking.runId}  ${d.tracking.url}` : undefined,
         d.workerIds ? `workers   ${d.workerIds.join(' ')}` : undefined,
-        d.model ? `model     ${d.model.path}${d.model.artifact ? `  (${d.model.artifact})` : ''}` : undefined,
+        d.model?.checkpoint
+          ? `model     ${d.model.checkpoint.path}  (${d.model.checkpoint.kind} checkpoint, for lits predict --model)`
+          : undefined,
+        d.model?.tfjsExport ? `export    ${d.model.tfjsExport.path}  (tfjs model.json)` : undefined,
         d.error ? `error     ${d.error}` : undefined,
         ...Object.entries({ ...d.latestMetrics, ...d.testMetrics }).map(
           ([k, v]) => `  ${k.padEnd(18)} ${fmt(v)}`,
