@@ -1,6 +1,6 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import { MlflowApiError, MlflowValidationError } from './errors.js';
+import { MlflowApiError, MlflowParamConflictError, MlflowValidationError } from './errors.js';
 import { checkKey, fitValue, splitBatch, type BatchContent } from './log-batch.js';
 import { MlflowTransport, type TransportOptions } from './transport.js';
 import {
@@ -51,6 +51,11 @@ export interface SearchRunsOptions {
   /** Upper bound on runs returned across pages. Default 1000. */
   maxResults?: number;
   viewType?: ViewType;
+}
+
+/** Lets a caller cancel the requests of one call (the buffered logger does at its close deadline). */
+export interface CallOptions {
+  signal?: AbortSignal;
 }
 
 /** Thin typed client of the MLflow REST API 2.0: experiments, runs, logging and proxied artifacts. */
@@ -176,9 +181,10 @@ export class MlflowClient {
     return runInfoFromWire(res.run_info ?? {});
   }
 
-  async getRun(runId: string): Promise<Run> {
+  async getRun(runId: string, call: CallOptions = {}): Promise<Run> {
     const res = await this.transport.request<{ run?: WireRun }>('GET', `${API}/runs/get`, {
       query: { run_id: runId },
+      signal: call.signal,
     });
     return runFromWire(res.run ?? {});
   }
@@ -210,14 +216,17 @@ export class MlflowClient {
   }
 
   /** Every logged point of one metric, in the server's order (paged). */
-  async getMetricHistory(runId: string, key: string): Promise<Metric[]> {
+  async getMetricHistory(runId: string, key: string, call: CallOptions = {}): Promise<Metric[]> {
     const points: Metric[] = [];
     let pageToken: string | undefined;
     do {
       const res = await this.transport.request<{ metrics?: WireMetric[]; next_page_token?: string }>(
         'GET',
         `${API}/metrics/get-history`,
-        { query: { run_id: runId, metric_key: key, max_results: 25_000, page_token: pageToken } },
+        {
+          query: { run_id: runId, metric_key: key, max_results: 25_000, page_token: pageToken },
+          signal: call.signal,
+        },
       );
       points.push(...(res.metrics ?? []).map(metricFromWire));
       pageToken = res.next_page_token || undefined;
@@ -230,9 +239,9 @@ export class MlflowClient {
   /**
    * Logs metrics, params and tags in as many log-batch requests as MLflow's limits need.
    * Params already logged with the same value are skipped; a different value is refused here,
-   * since MLflow params are immutable.
+   * since MLflow params are immutable (MlflowParamConflictError, before anything is sent).
    */
-  async logBatch(runId: string, content: BatchContent): Promise<void> {
+  async logBatch(runId: string, content: BatchContent, call: CallOptions = {}): Promise<void> {
     for (const m of content.metrics ?? []) checkKey('metric', m.key);
     const params = this.newParams(runId, content.params ?? []);
     const tags = (content.tags ?? []).map((t) => {
@@ -240,7 +249,10 @@ export class MlflowClient {
       return fitValue(t, MLFLOW_LIMITS.tagValueLength, this.onTruncate);
     });
     for (const request of splitBatch({ metrics: content.metrics, params, tags })) {
-      await this.transport.request('POST', `${API}/runs/log-batch`, { json: { run_id: runId, ...request } });
+      await this.transport.request('POST', `${API}/runs/log-batch`, {
+        json: { run_id: runId, ...request },
+        signal: call.signal,
+      });
       const seen = this.loggedParams.get(runId) ?? new Map<string, string>();
       for (const p of request.params) seen.set(p.key, p.value);
       this.loggedParams.set(runId, seen);
@@ -277,12 +289,7 @@ export class MlflowClient {
       const p = fitValue(raw, MLFLOW_LIMITS.paramValueLength, this.onTruncate);
       const before = seen?.get(p.key) ?? fresh.get(p.key);
       if (before === undefined) fresh.set(p.key, p.value);
-      else if (before !== p.value) {
-        throw new MlflowValidationError(
-          `param ${p.key}`,
-          `already logged as "${before}", cannot change to "${p.value}"`,
-        );
-      }
+      else if (before !== p.value) throw new MlflowParamConflictError(p.key, before, p.value);
     }
     return [...fresh].map(([key, value]) => ({ key, value }));
   }

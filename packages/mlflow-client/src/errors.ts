@@ -55,11 +55,48 @@ export class MlflowNetworkError extends Error {
 
 /** Rejected on our side before sending, e.g. a key over MLflow's 250-character limit. */
 export class MlflowValidationError extends Error {
-  override readonly name = 'MlflowValidationError';
+  override readonly name: string = 'MlflowValidationError';
   constructor(
     readonly field: string,
     message: string,
   ) {
     super(`${field}: ${message}`);
+  }
+}
+
+/** A param was logged again with another value; MLflow params are immutable. */
+export class MlflowParamConflictError extends MlflowValidationError {
+  override readonly name = 'MlflowParamConflictError';
+  constructor(
+    readonly key: string,
+    readonly loggedValue: string,
+    readonly newValue: string,
+  ) {
+    super(`param ${key}`, `already logged as "${loggedValue}", cannot change to "${newValue}"`);
+  }
+}
+
+export type EntryKind = 'metric' | 'param' | 'tag';
+
+/**
+ * The buffered logger dropped one entry because MLflow refused it for good (a param that conflicts
+ * with its logged value, a key the server does not accept). Everything else is still delivered.
+ */
+export class MlflowRejectedEntryError extends Error {
+  override readonly name = 'MlflowRejectedEntryError';
+  constructor(
+    readonly kind: EntryKind,
+    readonly key: string,
+    /** The value that was refused (a metric's number, a param's or tag's string). */
+    readonly value: string | number,
+    /** Why, in MLflow's words or ours. */
+    readonly reason: string,
+    /** The metric's step, for a metric. */
+    readonly step?: number,
+    /** `cause`: the refusal of the request that held the entry (it may name another entry of it). */
+    options?: { cause?: unknown },
+  ) {
+    const what = kind === 'metric' ? `metric "${key}" at step ${step}` : `${kind} "${key}"`;
+    super(`MLflow refused ${what} (value ${JSON.stringify(value)}): ${reason}; dropped it`, options);
   }
 }

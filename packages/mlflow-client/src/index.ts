@@ -3,6 +3,7 @@ export {
   type MlflowClientOptions,
   type CreateRunOptions,
   type SearchRunsOptions,
+  type CallOptions,
 } from './client.js';
 export {
   BufferedMetricLogger,
@@ -10,7 +11,14 @@ export {
   type BufferedLoggerOptions,
   type FlushResult,
 } from './buffered-logger.js';
-export { MlflowApiError, MlflowNetworkError, MlflowValidationError } from './errors.js';
+export {
+  MlflowApiError,
+  MlflowNetworkError,
+  MlflowParamConflictError,
+  MlflowRejectedEntryError,
+  MlflowValidationError,
+  type EntryKind,
+} from './errors.js';
 export { splitBatch, type BatchContent, type BatchRequest } from './log-batch.js';
 export { systemTags, detectGitCommit, type SystemTagOptions, type SourceType } from './system-tags.js';
 export { MlflowTransport, type TransportOptions } from './transport.js';

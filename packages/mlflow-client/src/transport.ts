@@ -1,11 +1,15 @@
 import { MlflowApiError, MlflowNetworkError } from './errors.js';
+import { toWireJson } from './wire.js';
 
 export interface TransportOptions {
   /** http(s)://host:port of the tracking server. Defaults to MLFLOW_TRACKING_URI. */
   trackingUri?: string;
-  /** Bearer token. Defaults to MLFLOW_TRACKING_TOKEN. */
+  /** Bearer token. Defaults to MLFLOW_TRACKING_TOKEN; used only when no username + password are set. */
   token?: string;
-  /** HTTP Basic credentials. Default to MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD. */
+  /**
+   * HTTP Basic credentials. Default to MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD. When both
+   * are set they win over the token, as in MLflow's own client (mlflow/utils/rest_utils.py).
+   */
   username?: string;
   password?: string;
   /** Per-request timeout. Default 30 s. */
@@ -19,6 +23,8 @@ export interface RequestOptions {
   contentType?: string;
   /** Return the raw bytes instead of parsing JSON. */
   raw?: boolean;
+  /** Cancels the request (it then fails with MlflowNetworkError, `delivered: 'unknown'`). */
+  signal?: AbortSignal;
 }
 
 /** Connection errors that prove the request never reached the server. */
@@ -40,15 +46,6 @@ function errorCodeOf(err: unknown): string | undefined {
   return undefined;
 }
 
-/** JSON with NaN and ±Infinity written the way protobuf JSON accepts them ("NaN", "Infinity"). */
-function toJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => {
-    if (typeof v === 'number' && !Number.isFinite(v))
-      return Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity';
-    return v;
-  });
-}
-
 export class MlflowTransport {
   readonly trackingUri: string;
   private readonly authHeader: string | undefined;
@@ -64,9 +61,9 @@ export class MlflowTransport {
     const token = opts.token ?? process.env.MLFLOW_TRACKING_TOKEN;
     const username = opts.username ?? process.env.MLFLOW_TRACKING_USERNAME;
     const password = opts.password ?? process.env.MLFLOW_TRACKING_PASSWORD;
-    if (token) this.authHeader = `Bearer ${token}`;
-    else if (username && password)
+    if (username && password)
       this.authHeader = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+    else if (token) this.authHeader = `Bearer ${token}`;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
   }
 
@@ -82,32 +79,57 @@ export class MlflowTransport {
     if (this.authHeader) headers.authorization = this.authHeader;
     let body: string | Uint8Array | undefined;
     if (opts.json !== undefined) {
-      body = toJson(opts.json);
+      body = toWireJson(opts.json);
       headers['content-type'] = 'application/json';
     } else if (opts.body !== undefined) {
       body = opts.body;
       headers['content-type'] = opts.contentType ?? 'application/octet-stream';
     }
-    let res: Response;
-    try {
-      res = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(this.timeoutMs) });
-    } catch (err) {
+    // One controller per request: the timeout and the caller's signal both end it, and nothing is
+    // left registered on the caller's long-lived signal afterwards.
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.timeoutMs);
+    const onCallerAbort = (): void => controller.abort();
+    opts.signal?.addEventListener('abort', onCallerAbort, { once: true });
+    if (opts.signal?.aborted) controller.abort();
+    const failure = (err: unknown): MlflowNetworkError => {
+      if (opts.signal?.aborted) return new MlflowNetworkError(path, 'unknown', 'cancelled by the caller');
+      if (controller.signal.aborted)
+        return new MlflowNetworkError(path, 'unknown', `no answer within ${this.timeoutMs} ms`);
       const code = errorCodeOf(err);
       const delivered = code !== undefined && NOT_DELIVERED_CODES.has(code) ? false : 'unknown';
-      throw new MlflowNetworkError(
+      return new MlflowNetworkError(
         path,
         delivered,
         code ?? (err instanceof Error ? err.message : String(err)),
       );
-    }
-    if (!res.ok) throw await this.apiError(path, res);
-    if (opts.raw) return new Uint8Array(await res.arrayBuffer()) as T;
-    const text = await res.text();
-    if (text.trim() === '') return {} as T;
+    };
     try {
-      return JSON.parse(text) as T;
-    } catch {
-      throw new MlflowApiError('BAD_RESPONSE', res.status, `not JSON: ${text.slice(0, 200)}`, path);
+      let res: Response;
+      try {
+        res = await fetch(url, { method, headers, body, signal: controller.signal });
+      } catch (err) {
+        throw failure(err);
+      }
+      if (!res.ok) throw await this.apiError(path, res);
+      let bytes: ArrayBuffer;
+      try {
+        bytes = await res.arrayBuffer();
+      } catch (err) {
+        // A 2xx whose body was cut off: the outcome is as unknown as a lost answer.
+        throw failure(err);
+      }
+      if (opts.raw) return new Uint8Array(bytes) as T;
+      const text = new TextDecoder().decode(bytes);
+      if (text.trim() === '') return {} as T;
+      try {
+        return JSON.parse(text) as T;
+      } catch {
+        throw new MlflowApiError('BAD_RESPONSE', res.status, `not JSON: ${text.slice(0, 200)}`, path);
+      }
+    } finally {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onCallerAbort);
     }
   }
 

@@ -2,6 +2,15 @@
 // Responses are an edge: fields are read defensively and int64s may arrive as strings.
 import type { Experiment, FileInfo, Metric, Run, RunInfo, RunStatus, Tag } from './types.js';
 
+/** JSON with NaN and ±Infinity written the way protobuf JSON accepts them ("NaN", "Infinity"). */
+export function toWireJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (typeof v === 'number' && !Number.isFinite(v))
+      return Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity';
+    return v;
+  });
+}
+
 export interface WireTag {
   key?: string;
   value?: string;

@@ -27,6 +27,8 @@ describe('authentication, as MLflow clients read it from the environment', () =>
 
   it('sends MLFLOW_TRACKING_TOKEN as a bearer token', async () => {
     process.env.MLFLOW_TRACKING_TOKEN = 'tok-123';
+    delete process.env.MLFLOW_TRACKING_USERNAME;
+    delete process.env.MLFLOW_TRACKING_PASSWORD;
     const headers = await captureHeaders((uri) => new MlflowClient({ trackingUri: uri }));
     expect(headers.authorization).toBe('Bearer tok-123');
   });
@@ -37,6 +39,26 @@ describe('authentication, as MLflow clients read it from the environment', () =>
     process.env.MLFLOW_TRACKING_PASSWORD = 's3cret';
     const headers = await captureHeaders((uri) => new MlflowClient({ trackingUri: uri }));
     expect(headers.authorization).toBe(`Basic ${Buffer.from('ada:s3cret').toString('base64')}`);
+  });
+
+  it('prefers HTTP Basic over the token when both are set, as rest_utils.py of MLflow 3.17.2 does', async () => {
+    process.env.MLFLOW_TRACKING_TOKEN = 'tok-123';
+    process.env.MLFLOW_TRACKING_USERNAME = 'ada';
+    process.env.MLFLOW_TRACKING_PASSWORD = 's3cret';
+    const headers = await captureHeaders((uri) => new MlflowClient({ trackingUri: uri }));
+    expect(headers.authorization).toBe(`Basic ${Buffer.from('ada:s3cret').toString('base64')}`);
+    const fromOptions = await captureHeaders(
+      (uri) => new MlflowClient({ trackingUri: uri, token: 't', username: 'u', password: 'p' }),
+    );
+    expect(fromOptions.authorization).toBe(`Basic ${Buffer.from('u:p').toString('base64')}`);
+  });
+
+  it('falls back to the token when only the username (no password) is set', async () => {
+    process.env.MLFLOW_TRACKING_TOKEN = 'tok-123';
+    process.env.MLFLOW_TRACKING_USERNAME = 'ada';
+    delete process.env.MLFLOW_TRACKING_PASSWORD;
+    const headers = await captureHeaders((uri) => new MlflowClient({ trackingUri: uri }));
+    expect(headers.authorization).toBe('Bearer tok-123');
   });
 
   it('sends no credentials when none are configured', async () => {
