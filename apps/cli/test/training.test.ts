@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rm } from 'node:fs/promises';
+import { cp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { resolveModelSource } from '@lits-ddp/inference';
 import { serviceUrl } from '@lits-ddp/local-services/vitest';
 import type { RunEvent } from '@lits-ddp/protocol';
 import { phantomSet, runTiny, singleProcessTestMetrics, tinySpec, type ObservedRun } from './phantom-runs.js';
@@ -56,6 +58,14 @@ describe.skipIf(!redisUrl)('distributed training on phantoms (real Redis, worker
     expect(Object.keys(single).sort()).toEqual(
       ['avg_acc', 'avg_loss', 'iou_0', 'iou_1', 'iou_2', 'mean_iou'].map((m) => `test_${m}`).sort(),
     );
+
+    // The best checkpoint, copied out of its run folder, still says how its input was preprocessed.
+    const copied = join(home, 'copied-out', 'best');
+    await cp(join(result.runDir, 'checkpoints', 'best'), copied, { recursive: true });
+    const source = await resolveModelSource(copied);
+    expect(source.runDir).toBeNull();
+    expect(source.preprocessingFrom).toMatch(/checkpoint\.json extra\.preprocessing$/);
+    expect(source.preprocessing).toEqual({ preset: 'seed', targetSlices: 32, downscale: 2, cubeSize: 16 });
   });
 
   it.each([1, 2, 4])('deterministic mode, %i worker(s), 4 micro-batches per step', async (workers) => {
@@ -104,6 +114,48 @@ describe.skipIf(!redisUrl)('distributed training on phantoms (real Redis, worker
       .map((e) => e.event)
       .find((e): e is Progress => e.type === 'progress' && e.generation === 2);
     expect(resumed?.epoch).toBe(1);
+    expect(result.weightHashes?.[0]).toBe(finalHash.get('w2'));
+  });
+
+  it('SIGTERM to rank 1 mid-epoch: it aborts the collective, reports, and the run restarts on that report', async () => {
+    const spec = tinySpec(dataset, { workers: 2 });
+    let signalledAt = 0;
+    const { result, events } = await runTiny(home, spec, {
+      onEvent: (e, workers) => {
+        if (signalledAt === 0 && e.type === 'progress' && e.rank === 1 && e.epoch === 1 && e.step === 0) {
+          const pid = workers.pid(workers.ids[1] as string);
+          if (pid) {
+            process.kill(pid, 'SIGTERM');
+            signalledAt = Date.now();
+          }
+        }
+      },
+    });
+    expect(signalledAt).toBeGreaterThan(0);
+    expect(result.status, result.error).toBe('finished');
+    expect(result.restarts).toBe(1);
+    const failed = events.find((e) => e.event.type === 'failed');
+    expect(failed?.event).toMatchObject({ type: 'failed', rank: 1, generation: 1 });
+    expect(failed?.event.type === 'failed' && failed.event.error).toMatch(/rank 1 stopped by SIGTERM/);
+    // The supervisor acted on the report, not on the heartbeat expiring later.
+    const restart = events.find((e) => e.event.type === 'status' && e.event.status === 'restarting');
+    const message = restart?.event.type === 'status' ? (restart.event.message ?? '') : '';
+    expect(message).toMatch(/^rank 1 failed: rank 1 stopped by SIGTERM/);
+    expect(message).not.toMatch(/heartbeat/);
+    process.stderr.write(
+      `SIGTERM of rank 1: reported after ${(failed?.at ?? 0) - signalledAt} ms, restart after ${(restart?.at ?? 0) - signalledAt} ms\n`,
+    );
+    // Generation 2 resumed after the last checkpoint before the report (rank 1 finishes the step it is
+    // in, so that may be epoch 1's) and ended on the uninterrupted run's weights.
+    const lastCheckpoint = events
+      .slice(0, events.indexOf(failed as (typeof events)[number]))
+      .map((e) => e.event)
+      .filter((e) => e.type === 'checkpoint' && e.kind === 'last')
+      .at(-1);
+    const resumed = events
+      .map((e) => e.event)
+      .find((e): e is Progress => e.type === 'progress' && e.generation === 2);
+    expect(resumed?.epoch).toBe((lastCheckpoint?.type === 'checkpoint' ? lastCheckpoint.epoch : -1) + 1);
     expect(result.weightHashes?.[0]).toBe(finalHash.get('w2'));
   });
 });

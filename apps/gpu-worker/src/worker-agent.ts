@@ -114,9 +114,10 @@ export class WorkerAgent {
 
   async stop(): Promise<void> {
     this.heartbeat?.postMessage('stop');
+    // The heartbeat key goes here too: the process may exit before the thread deletes it.
     await Promise.allSettled([
       this.redis.srem(workerKeys.registry(), this.id),
-      this.redis.del(workerKeys.info(this.id), workerKeys.inbox(this.id)),
+      this.redis.del(workerKeys.info(this.id), workerKeys.inbox(this.id), workerKeys.heartbeat(this.id)),
     ]);
     this.blocking.disconnect();
     await this.redis.quit().catch(() => undefined);

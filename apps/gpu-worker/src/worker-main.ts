@@ -72,9 +72,13 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<numb
     heartbeatIntervalS: opts.heartbeatIntervalS,
   });
   const stopping = new AbortController();
+  let serving: { runId: string; rank: number } | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping.signal.aborted) return;
     log(`worker ${agent.id}: ${signal}, stopping after the current collective`);
     stopping.abort(signal);
+    // Written before the rank's `failed` event (same connection): the supervisor sees a leaving worker.
+    agent.setState('stopping', serving).catch(() => undefined);
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
@@ -108,7 +112,8 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<numb
         log(err instanceof Error ? err.message : String(err));
         continue;
       }
-      await agent.setState('busy', { runId: cmd.runId, rank: cmd.rank });
+      serving = { runId: cmd.runId, rank: cmd.rank };
+      await agent.setState('busy', serving);
       const send = (event: RunEvent): Promise<void> => publish(agent.redis, cmd.runId, event);
       try {
         await runTraining({
@@ -124,7 +129,9 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<numb
         const message = err instanceof Error ? err.message : String(err);
         if (!(err instanceof TrainingStopped)) log(`rank ${cmd.rank} of ${cmd.runId}: ${message}`);
       } finally {
-        await agent.setState('idle');
+        serving = undefined;
+        // A stopping worker must not look free to a supervisor that is leasing a new generation.
+        await agent.setState(stopping.signal.aborted ? 'stopping' : 'idle');
       }
       if (opts.once || (await runIsOver())) break;
     }

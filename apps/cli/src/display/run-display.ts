@@ -47,6 +47,7 @@ function plainDisplay(): RunDisplay {
         );
       } else if (e.type === 'status') line(`status ${e.status}${e.message ? `: ${e.message}` : ''}`);
       else if (e.type === 'failed') line(`rank ${e.rank} failed: ${e.error}`);
+      else if (e.type === 'log') line(`rank ${e.rank} ${e.level}: ${e.message}`);
     },
     log: (level, message) => line(`${level}: ${message}`),
     stop: () => undefined,
@@ -54,10 +55,10 @@ function plainDisplay(): RunDisplay {
 }
 
 /** Progress bars on a TTY (stderr): one line per worker with epoch, step, loss and ETA. */
-function ttyDisplay(workers: number, epochs: number): RunDisplay {
+function ttyDisplay(workers: number, epochs: number, stream: NodeJS.WritableStream): RunDisplay {
   const multi = new cliProgress.MultiBar(
     {
-      stream: process.stderr,
+      stream,
       format:
         ' rank {rank} {bar} {percentage}% | epoch {epoch}/{epochs} step {step}/{steps} | loss {loss} | ETA {eta_formatted}',
       hideCursor: true,
@@ -112,10 +113,18 @@ function ttyDisplay(workers: number, epochs: number): RunDisplay {
         );
       } else if (e.type === 'status' && e.status !== 'running') {
         multi.log(`status ${e.status}${e.message ? `: ${e.message}` : ''}\n`);
+      } else if (e.type === 'failed') {
+        multi.log(`rank ${e.rank} failed: ${e.error}\n`);
+      } else if (e.type === 'log') {
+        multi.log(`rank ${e.rank} ${e.level}: ${e.message}\n`);
       }
     },
     log: (level, message) => multi.log(`${level}: ${message}\n`),
-    stop: () => multi.stop(),
+    stop: () => {
+      // A last redraw first: stop() alone drops the messages logged since the previous frame.
+      multi.update();
+      multi.stop();
+    },
   };
 }
 
@@ -123,9 +132,15 @@ export function silentDisplay(): RunDisplay {
   return { phase: () => undefined, event: () => undefined, log: () => undefined, stop: () => undefined };
 }
 
-export function createDisplay(mode: DisplayMode, workers: number, epochs: number): RunDisplay {
+/** `ttyStream` is where the bars go (stderr; tests pass a fake TTY). */
+export function createDisplay(
+  mode: DisplayMode,
+  workers: number,
+  epochs: number,
+  ttyStream: NodeJS.WritableStream = process.stderr,
+): RunDisplay {
   if (mode === 'json') return jsonDisplay();
-  return mode === 'tty' ? ttyDisplay(workers, epochs) : plainDisplay();
+  return mode === 'tty' ? ttyDisplay(workers, epochs, ttyStream) : plainDisplay();
 }
 
 export function displayModeOf(json: boolean): DisplayMode {

@@ -10,7 +10,8 @@ export interface WorkerProcessSpec {
   logDir: string;
 }
 
-function gpuCount(): number {
+/** GPUs that `nvidia-smi -L` lists; 0 without nvidia-smi. */
+export function gpuCount(): number {
   try {
     return execFileSync('nvidia-smi', ['-L'], { stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 })
       .toString()
@@ -19,6 +20,21 @@ function gpuCount(): number {
   } catch {
     return 0;
   }
+}
+
+/**
+ * The environment of the worker at `index`: REDIS_URL, and with `gpus` > 0 one GPU per worker,
+ * round robin (CUDA_VISIBLE_DEVICES = index mod gpus, replacing an inherited value).
+ */
+export function workerEnv(
+  base: NodeJS.ProcessEnv,
+  redisUrl: string,
+  index: number,
+  gpus: number,
+): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...base, REDIS_URL: redisUrl };
+  if (gpus > 0) env.CUDA_VISIBLE_DEVICES = String(index % gpus);
+  return env;
 }
 
 /**
@@ -44,8 +60,7 @@ export class WorkerProcesses {
 
   start(id: string): void {
     const index = this.ids.indexOf(id);
-    const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: this.spec.redisUrl };
-    if (this.gpus > 0) env.CUDA_VISIBLE_DEVICES = String(index % this.gpus);
+    const env = workerEnv(process.env, this.spec.redisUrl, index, this.gpus);
     const child = spawn(
       process.execPath,
       [
@@ -68,9 +83,25 @@ export class WorkerProcesses {
     this.children.set(id, child);
   }
 
-  /** Restarts the given workers whose processes are gone (a live one is left alone). */
-  async restart(ids: readonly string[]): Promise<void> {
+  /**
+   * Restarts the given workers once their processes are gone. One that is still exiting (it reported
+   * a SIGTERM) gets `graceMs` to finish; one still alive after that is left alone.
+   */
+  async restart(ids: readonly string[], graceMs = 10_000): Promise<void> {
+    await Promise.all(ids.map((id) => this.exited(id, graceMs)));
     for (const id of ids) if (!this.children.has(id)) this.start(id);
+  }
+
+  private exited(id: string, timeoutMs: number): Promise<void> {
+    const child = this.children.get(id);
+    if (!child) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      child.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   pid(id: string): number | undefined {

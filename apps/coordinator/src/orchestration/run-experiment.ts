@@ -2,8 +2,10 @@ import { randomInt } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { abortRun, cleanupRun } from '@lits-ddp/allreduce';
+import { detectGitCommit } from '@lits-ddp/mlflow-client';
 import {
   microBatchesPerStep,
   runKeys,
@@ -63,10 +65,16 @@ export function runSeeds(spec: ResolvedSpec): { data: number; model: number } {
   return { data: spec['general-seed'], model: spec['pytorch-seed'] };
 }
 
+/** The commit of the code that runs: LITS_GIT_COMMIT (images), else the checkout this module lives in. */
+function codeGitCommit(): string | undefined {
+  return detectGitCommit(fileURLToPath(new URL('.', import.meta.url)));
+}
+
 async function openTracker(
   opts: ExperimentOptions,
   runDir: string,
   known: RunRecord['tracker'],
+  gitCommit: string | undefined,
 ): Promise<RunTracker> {
   const onError = (m: string): void => opts.log?.('warn', m);
   if (known?.kind === 'local') return LocalRunTracker.attach(runDir, known.runId);
@@ -78,6 +86,7 @@ async function openTracker(
     experimentName: opts.spec['experiment-name'],
     runName: opts.spec['run-name'] ?? opts.runId,
     tags: { 'lits.runId': opts.runId },
+    gitCommit: gitCommit ?? null,
     onError,
   });
 }
@@ -103,7 +112,8 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
   await mkdir(paths.checkpointDir, { recursive: true });
   const seeds = record?.seeds ?? runSeeds(spec);
   if (!record) await saveRunRecord(redis, runId, { seeds, phase: 'preparing' });
-  const tracker = await openTracker(opts, runDir, record?.tracker);
+  const gitCommit = codeGitCommit();
+  const tracker = await openTracker(opts, runDir, record?.tracker, gitCommit);
   if (!record?.tracker) {
     await saveRunRecord(redis, runId, {
       tracker: { kind: tracker.kind, runId: tracker.trackingRunId, location: tracker.location },
@@ -119,6 +129,7 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
       determinism: spec.determinism,
       world_size: String(spec.workers),
       'lits.runId': runId,
+      ...(gitCommit ? { git_commit: gitCommit } : {}),
     });
   } else
     opts.log?.(

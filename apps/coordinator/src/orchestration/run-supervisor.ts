@@ -278,17 +278,16 @@ export class RunSupervisor {
           this.lastEventId = id;
           this.handle(event, id);
         }
-        const failure = this.ledger.failure;
-        if (failure)
-          throw new GenerationFailure(
-            `rank ${failure.rank} failed: ${failure.error}${failure.lateRank !== undefined ? ` (rank ${failure.lateRank} did not deliver)` : ''}`,
-          );
+        await this.throwReportedFailure(workers);
         this.checkStop();
         await this.opts.pool.renew(runId, workers);
         // A worker that never got going within its heartbeat grace is as lost as one that died.
         const lost: string[] = [];
         for (const id of workers) if (!(await this.opts.pool.alive(id))) lost.push(id);
         if (lost.length > 0 && Date.now() - started > 1000) {
+          // A rank stopped by SIGTERM reports just before its heartbeat goes: the report says more.
+          await this.drainEvents();
+          await this.throwReportedFailure(workers);
           const ranks = lost.map((id) => `rank ${workers.indexOf(id)} (${id})`).join(', ');
           throw new GenerationFailure(`${ranks} lost its heartbeat`, lost);
         }
@@ -301,6 +300,30 @@ export class RunSupervisor {
     if (new Set(result.weightHashes).size !== 1)
       this.opts.log?.('error', `ranks ended with different weights: ${result.weightHashes?.join(' ')}`);
     return result;
+  }
+
+  /** Ends the generation when a rank reported a failure. */
+  private async throwReportedFailure(workers: string[]): Promise<void> {
+    const failure = this.ledger.failure;
+    if (!failure) return;
+    // A cancel wins over the failures it causes (Ctrl-C also reaches the workers).
+    this.checkStop();
+    throw new GenerationFailure(
+      `rank ${failure.rank} failed: ${failure.error}${failure.lateRank !== undefined ? ` (rank ${failure.lateRank} did not deliver)` : ''}`,
+      // A rank stopped by SIGTERM is leaving: the launcher replaces it like a dead one.
+      await this.opts.pool.leaving(workers),
+    );
+  }
+
+  /** Handles what the stream holds after the last event read, without waiting for more. */
+  private async drainEvents(): Promise<void> {
+    for (;;) {
+      const from = this.lastEventId === '0' ? '-' : `(${this.lastEventId}`;
+      const page = await readEventRange(this.opts.redis, this.setup.runId, from, 500);
+      for (const { id, event } of page.events) this.handle(event, id);
+      if (page.lastId) this.lastEventId = page.lastId;
+      if (!page.full) return;
+    }
   }
 
   private handle(event: RunEvent, streamId: string): void {

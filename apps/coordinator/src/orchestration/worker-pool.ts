@@ -35,6 +35,22 @@ export class WorkerPool {
   }
 
   /**
+   * Of `workerIds`, those without a heartbeat, shutting down (state `stopping`, e.g. after SIGTERM) or
+   * gone from the registry already (a stopped worker deletes its hash).
+   */
+  async leaving(workerIds: readonly string[]): Promise<string[]> {
+    const out: string[] = [];
+    for (const id of workerIds) {
+      const [beat, state] = await Promise.all([
+        this.redis.exists(workerKeys.heartbeat(id)),
+        this.redis.hget(workerKeys.info(id), 'state'),
+      ]);
+      if (beat === 0 || state === null || state === JSON.stringify('stopping')) out.push(id);
+    }
+    return out;
+  }
+
+  /**
    * Leases `count` idle, live workers to `runId` (preferring `preferred` ids, in order; only those
    * with `onlyPreferred`), or none at all when fewer are free. Leases expire unless renewed, so a
    * dead supervisor frees its workers.

@@ -8,6 +8,8 @@ export interface MlflowTrackerOptions {
   experimentName: string;
   runName: string;
   tags?: Record<string, string>;
+  /** For the `mlflow.source.git.commit` system tag; null = unknown (detected when absent). */
+  gitCommit?: string | null;
   /** How long to keep retrying the run's creation when MLflow is down at start. */
   createTimeoutMs?: number;
   onError?: (message: string) => void;
@@ -57,7 +59,12 @@ export class MlflowRunTracker implements RunTracker {
       async () => {
         const exp = await client.getOrCreateExperiment(opts.experimentName);
         const tags: Tag[] = [
-          ...systemTags({ runName: opts.runName, sourceName: 'lits-ddp', sourceType: 'JOB' }),
+          ...systemTags({
+            runName: opts.runName,
+            sourceName: 'lits-ddp',
+            sourceType: 'JOB',
+            ...(opts.gitCommit !== undefined ? { gitCommit: opts.gitCommit } : {}),
+          }),
           ...Object.entries(opts.tags ?? {}).map(([key, value]) => ({ key, value })),
         ];
         return client.createRun({ experimentId: exp.experimentId, runName: opts.runName, tags });

@@ -1,4 +1,4 @@
-import { loadCube } from '@lits-ddp/lits-data';
+import { loadCube, type PreprocessConfig } from '@lits-ddp/lits-data';
 import type { MicroBatch } from '@lits-ddp/unet';
 import type { CaseRef } from '@lits-ddp/protocol';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ interface LoadedCube {
 export class CubeStore {
   private readonly loaded = new Map<number, LoadedCube>();
   private bytes = 0;
+  private config: PreprocessConfig | undefined;
 
   constructor(
     private readonly cacheDir: string,
@@ -27,6 +28,12 @@ export class CubeStore {
     return this.cases.length;
   }
 
+  /** The preprocessing that made these cubes (their file headers record it; all cubes must agree). */
+  get preprocessing(): PreprocessConfig {
+    if (!this.config) this.cube(0);
+    return this.config as PreprocessConfig;
+  }
+
   private cube(index: number): LoadedCube {
     const hit = this.loaded.get(index);
     if (hit) {
@@ -36,7 +43,13 @@ export class CubeStore {
     }
     const ref = this.cases[index];
     if (!ref) throw new RangeError(`sample ${index} is outside the ${this.cases.length} cases of this split`);
-    const c = loadCube(join(this.cacheDir, ref.cacheFile));
+    const file = join(this.cacheDir, ref.cacheFile);
+    const c = loadCube(file);
+    if (!this.config) this.config = c.config;
+    else if (JSON.stringify(c.config) !== JSON.stringify(this.config))
+      throw new Error(
+        `${file}: case ${ref.caseId} was preprocessed with ${JSON.stringify(c.config)}, the others with ${JSON.stringify(this.config)}`,
+      );
     const cube = { image: c.image, label: c.label, shape: [...c.shape] as [number, number, number] };
     this.bytes += cube.image.byteLength + cube.label.byteLength;
     this.loaded.set(index, cube);

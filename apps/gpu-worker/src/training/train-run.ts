@@ -1,5 +1,6 @@
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { CollectiveAbortedError, CollectiveTimeoutError, Communicator } from '@lits-ddp/allreduce';
 import { microBatchPlan, microBatchesForRank } from '@lits-ddp/lits-data';
 import { parseClassWeights, type RunEvent, type RunPlan } from '@lits-ddp/protocol';
@@ -20,6 +21,13 @@ import { averageStep, gatherCounts, type Contribution } from './gradient-reducer
 
 /** The training ended because the run was aborted or this worker was told to stop. */
 export class TrainingStopped extends Error {}
+
+/** This worker was told to stop (SIGTERM/SIGINT) between two steps; `signal` names what stopped it. */
+class StoppedBySignal extends TrainingStopped {
+  constructor(readonly signal: string) {
+    super(`stopped by ${signal}`);
+  }
+}
 
 export interface TrainingContext {
   plan: RunPlan;
@@ -69,6 +77,28 @@ async function buildModel(
   };
 }
 
+/**
+ * The seed tests the checkpoint with the lowest train loss among the test epochs. When it cannot be
+ * loaded (no test epoch ran or improved, or this rank cannot read rank 0's folder), the final weights
+ * are tested instead, and a warning event says so.
+ */
+export async function bestCheckpointModel(ctx: TrainingContext, final: UNet3D): Promise<UNet3D> {
+  const path = join(ctx.plan.paths.checkpointDir, 'best');
+  try {
+    return (await loadCheckpoint(ctx.engine.tf, path)).model;
+  } catch (err) {
+    const reason = existsSync(path)
+      ? err instanceof Error
+        ? err.message
+        : String(err)
+      : 'it does not exist (no test epoch improved the train loss, or this rank cannot see that folder)';
+    const message = `rank ${ctx.rank}: cannot load the best checkpoint ${path}: ${reason}; testing the final weights instead`;
+    ctx.log(message);
+    await ctx.publish({ type: 'log', rank: ctx.rank, level: 'warn', message });
+    return final;
+  }
+}
+
 /** One rank's part of one generation of a run; rank 0 also checkpoints and reports epoch metrics. */
 export async function runTraining(ctx: TrainingContext): Promise<void> {
   const { plan, rank } = ctx;
@@ -90,6 +120,16 @@ export async function runTraining(ctx: TrainingContext): Promise<void> {
   try {
     await train(ctx, comm);
   } catch (err) {
+    if (err instanceof StoppedBySignal) {
+      // Report, so the supervisor restarts (or fails) the run now instead of waiting for the heartbeat.
+      await ctx.publish({
+        type: 'failed',
+        generation,
+        rank,
+        error: `rank ${rank} stopped by ${err.signal} (the worker is shutting down)`,
+      });
+      throw err;
+    }
     if (err instanceof CollectiveAbortedError || err instanceof TrainingStopped)
       throw new TrainingStopped(err.message);
     const error = err instanceof Error ? err.message : String(err);
@@ -119,6 +159,8 @@ async function train(ctx: TrainingContext, comm: Communicator): Promise<void> {
   const trainCubes = new CubeStore(plan.paths.cacheDir, plan.trainCases);
   const testCubes = new CubeStore(plan.paths.cacheDir, plan.testCases);
   const verifyWeights = process.env.LITS_VERIFY_WEIGHTS === '1';
+  // Checkpoints carry it, so `lits predict --model <checkpoint>` works outside the run folder.
+  const preprocessing = trainCubes.preprocessing;
 
   const built = await buildModel(ctx);
   const { model, scheduler, startEpoch } = built;
@@ -157,8 +199,9 @@ async function train(ctx: TrainingContext, comm: Communicator): Promise<void> {
     let epochCounts = MetricCounts.empty(classes);
     for (const [t, step] of steps.entries()) {
       if (ctx.signal.aborted) {
-        await comm.abort(`rank ${rank} stopped (${String(ctx.signal.reason)})`);
-        throw new TrainingStopped(`stopped by ${String(ctx.signal.reason)}`);
+        const signal = String(ctx.signal.reason);
+        await comm.abort(`rank ${rank} stopped by ${signal}`);
+        throw new StoppedBySignal(signal);
       }
       const t0 = now();
       let dataMs = 0;
@@ -234,7 +277,13 @@ async function train(ctx: TrainingContext, comm: Communicator): Promise<void> {
       if (rank === 0) {
         const improved = trainLoss < bestLoss;
         if (improved) bestLoss = trainLoss;
-        const extra = { runId: plan.runId, generation, bestTrainLoss: bestLoss, seeds: plan.seeds };
+        const extra = {
+          runId: plan.runId,
+          generation,
+          bestTrainLoss: bestLoss,
+          seeds: plan.seeds,
+          preprocessing,
+        };
         const checkpoint = { model, scheduler, epoch, step: 0, extra };
         const last = join(checkpointDir, 'last');
         await saveCheckpoint(last, checkpoint);
@@ -260,13 +309,17 @@ async function train(ctx: TrainingContext, comm: Communicator): Promise<void> {
       scheduler,
       epoch: spec.max_epochs - 1,
       step: 0,
-      extra: { runId: plan.runId },
+      extra: { runId: plan.runId, preprocessing },
     });
     modelPath = await exportTfjsModel(ctx.engine.tf, model, join(plan.paths.runDir, 'model'));
   }
-  // The seed tests the checkpoint with the lowest train loss among the test epochs.
-  const best = await loadCheckpoint(ctx.engine.tf, join(checkpointDir, 'best')).catch(() => undefined);
-  const tested = await evaluateSplit(comm, best?.model ?? model, testCubes, spec['test-batch-size'], classes);
+  const tested = await evaluateSplit(
+    comm,
+    await bestCheckpointModel(ctx, model),
+    testCubes,
+    spec['test-batch-size'],
+    classes,
+  );
   const testMetrics = tested.toSeedMetrics('test');
   if (rank === 0)
     await ctx.publish({ type: 'metrics', generation, epoch: spec.max_epochs - 1, metrics: testMetrics });
