@@ -145,6 +145,18 @@ describe.skipIf(!redisUrl)('lits command', () => {
     expect(workerPids.filter(isRunning)).toEqual([]);
   });
 
+  it('lits demo without REDIS_URL and without redis-server on PATH names the install command', async () => {
+    const r = await runLits(['demo', '--json'], await mkdtemp(join(work, 'demo-no-redis-')), {
+      REDIS_URL: '',
+      MLFLOW_TRACKING_URI: '',
+      PATH: '',
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/no REDIS_URL and no redis-server to embed/);
+    expect(r.stderr).toMatch(/apt-get install -y redis-server/);
+    expect(r.stderr).not.toMatch(/\n\s+at /); // one clear line, no stack trace
+  });
+
   it('lits demo --json runs from a clean folder and ends with one JSON line holding the 18 seed metrics', async () => {
     const r = await runLits(['demo', '--json'], await mkdtemp(join(work, 'demo-')), {
       REDIS_URL: '',

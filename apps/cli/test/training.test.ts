@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cp, rm } from 'node:fs/promises';
+import { cp, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { resolveModelSource } from '@lits-ddp/inference';
 import { serviceUrl } from '@lits-ddp/local-services/vitest';
@@ -66,6 +66,17 @@ describe.skipIf(!redisUrl)('distributed training on phantoms (real Redis, worker
     expect(source.runDir).toBeNull();
     expect(source.preprocessingFrom).toMatch(/checkpoint\.json extra\.preprocessing$/);
     expect(source.preprocessing).toEqual({ preset: 'seed', targetSlices: 32, downscale: 2, cubeSize: 16 });
+    // And which random streams the next step draws from: the run's seeds, after the checkpoint's epoch.
+    const manifest = JSON.parse(await readFile(join(copied, 'checkpoint.json'), 'utf8')) as {
+      epoch: number;
+      rng: { seed: number; dataSeed: number; epoch: number; step: number };
+    };
+    expect(manifest.rng).toEqual({
+      seed: spec['pytorch-seed'],
+      dataSeed: spec['general-seed'],
+      epoch: manifest.epoch + 1,
+      step: 0,
+    });
   });
 
   it.each([1, 2, 4])('deterministic mode, %i worker(s), 4 micro-batches per step', async (workers) => {

@@ -99,4 +99,26 @@ describe.skipIf(!trackingUri)('MlflowRunTracker', () => {
     ]);
     expect(t.location).toContain(`/runs/${t.trackingRunId}`);
   });
+
+  it('reports an entry MLflow refused as not delivered, and still delivers the rest', async () => {
+    const errors: string[] = [];
+    const t = await MlflowRunTracker.create({
+      trackingUri,
+      experimentName: `tracker-${randomUUID()}`,
+      runName: 'refused',
+      onError: (m) => errors.push(m),
+    });
+    // A second writer gives the param another value: MLflow refuses ours (params are write-once).
+    const other = new MlflowClient({ trackingUri });
+    await other.logBatch(t.trackingRunId, { params: [{ key: 'lr', value: '0.1' }] });
+    t.logParams({ lr: 0.0001 });
+    for (let epoch = 0; epoch < 3; epoch++) t.logMetrics({ train_avg_loss: epoch }, epoch);
+    const finished = await t.finish('FINISHED', 60_000);
+    expect(finished).toMatchObject({ delivered: false, pending: 0, rejected: 1 });
+    expect(finished.lastError).toMatch(/lr/);
+    expect(errors.join('\n')).toMatch(/lr/);
+    const history = await other.getMetricHistory(t.trackingRunId, 'train_avg_loss');
+    expect(history.map((m) => m.step)).toEqual([0, 1, 2]);
+    expect((await other.getRun(t.trackingRunId)).info.status).toBe('FINISHED');
+  });
 });

@@ -2,8 +2,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
+/** The first `name` on PATH, as a shell finds it (so a PATH without it means "not installed"). */
 export function findExecutable(name: string): string | undefined {
-  const dirs = (process.env.PATH ?? '').split(delimiter).concat(['/usr/bin', '/usr/sbin', '/usr/local/bin']);
+  const dirs = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
   for (const dir of dirs) {
     const candidate = join(dir, name);
     try {

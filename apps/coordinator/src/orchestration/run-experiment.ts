@@ -242,7 +242,7 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
   if (!finished.delivered)
     opts.log?.(
       'warn',
-      `tracking incomplete: ${finished.pending} item(s) not delivered (${finished.lastError})`,
+      `tracking incomplete: ${finished.pending} item(s) not delivered${finished.rejected ? `, ${finished.rejected} refused by the server` : ''} (${finished.lastError})`,
     );
   await cleanupRun({ redis: opts.redisUrl, runId }).catch(() => undefined);
   const result: ExperimentResult = {

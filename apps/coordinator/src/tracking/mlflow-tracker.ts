@@ -180,8 +180,11 @@ export class MlflowRunTracker implements RunTracker {
       pending++;
       lastError = err instanceof Error ? err.message : String(err);
     }
-    return pending === 0
+    // A refused entry was dropped (and reported through onError): the run is not whole on the server.
+    const rejected = flushed.rejected.length;
+    if (rejected > 0) lastError ??= flushed.rejected.at(-1)?.message;
+    return pending === 0 && rejected === 0
       ? { delivered: true, pending: 0 }
-      : { delivered: false, pending, ...(lastError ? { lastError } : {}) };
+      : { delivered: false, pending, ...(rejected ? { rejected } : {}), ...(lastError ? { lastError } : {}) };
   }
 }

@@ -4,6 +4,8 @@ export interface TrackerFinish {
   /** Everything logged reached its destination before the deadline. */
   delivered: boolean;
   pending: number;
+  /** Entries the destination refused; they were dropped and each reported as it happened. */
+  rejected?: number;
   lastError?: string;
 }
 

@@ -49,10 +49,16 @@ async function buildModel(
   if (resumeFrom) {
     const loaded = await loadCheckpoint(ctx.engine.tf, resumeFrom.path);
     const extra = (loaded.extra ?? {}) as { bestTrainLoss?: number };
+    // A checkpoint of another run's streams would continue with the wrong dropout and shuffles.
+    if (loaded.rng && (loaded.rng.seed !== seeds.model || loaded.rng.dataSeed !== seeds.data))
+      throw new Error(
+        `${resumeFrom.path}: checkpoint rng seeds (${String(loaded.rng.seed)}, ${String(loaded.rng.dataSeed)}) ` +
+          `are not this run's (${seeds.model}, ${seeds.data})`,
+      );
     return {
       model: loaded.model,
       scheduler: loaded.scheduler ?? new ReduceLROnPlateau(spec.lr),
-      startEpoch: loaded.epoch + 1,
+      startEpoch: loaded.rng?.epoch ?? loaded.epoch + 1,
       bestLoss: extra.bestTrainLoss ?? Number.POSITIVE_INFINITY,
     };
   }
@@ -284,7 +290,8 @@ async function train(ctx: TrainingContext, comm: Communicator): Promise<void> {
           seeds: plan.seeds,
           preprocessing,
         };
-        const checkpoint = { model, scheduler, epoch, step: 0, extra };
+        const rng = { seed: plan.seeds.model, dataSeed: plan.seeds.data, epoch: epoch + 1, step: 0 };
+        const checkpoint = { model, scheduler, epoch, step: 0, extra, rng };
         const last = join(checkpointDir, 'last');
         await saveCheckpoint(last, checkpoint);
         if (improved) {
@@ -310,6 +317,7 @@ async function train(ctx: TrainingContext, comm: Communicator): Promise<void> {
       epoch: spec.max_epochs - 1,
       step: 0,
       extra: { runId: plan.runId, preprocessing },
+      rng: { seed: plan.seeds.model, dataSeed: plan.seeds.data, epoch: spec.max_epochs, step: 0 },
     });
     modelPath = await exportTfjsModel(ctx.engine.tf, model, join(plan.paths.runDir, 'model'));
   }
