@@ -18,7 +18,8 @@ with Gaussian blending over the whole volume, argmax, then the mask on the CT's 
 NIfTI (0 background, 1 liver, 2 tumour) with the CT's geometry.
 
   --model DIR               a run folder (<home>/runs/<id>: checkpoints/best, else final, else last) or a
-                            checkpoint folder; the preprocessing comes from the run's spec.json
+                            checkpoint folder; the preprocessing comes from the checkpoint (extra.preprocessing),
+                            else the run's spec.json
   INPUT                     a CT volume (.nii, .nii.gz), or a folder of them (batch mode)
   --out PATH                the mask (.nii.gz or .nii); in batch mode a folder (volume-N → segmentation-N)
   --overlay PNG             a PNG of 4 axial slices with the prediction (batch mode: a folder)
