@@ -11,6 +11,14 @@ export {
 } from './sliding-window.js';
 export { keepLargestComponent, type ComponentReport } from './largest-component.js';
 export {
+  cropGrid,
+  cubeStart,
+  labelCentre,
+  refineOnLiverCrop,
+  type LiverCropOptions,
+  type LiverCropResult,
+} from './liver-crop.js';
+export {
   renderOverlay,
   writeOverlay,
   type CtVolume,

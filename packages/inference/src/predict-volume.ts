@@ -1,5 +1,6 @@
 // `lits predict` for one volume: read → training preprocessing without the liver crop → sliding windows → argmax →
-// optional largest component → back to the source grid → uint8 NIfTI with the source geometry (+ overlay PNG).
+// liver-crop refinement → optional largest component → back to the source grid → uint8 NIfTI with the source
+// geometry (+ overlay PNG).
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import {
@@ -13,9 +14,10 @@ import {
   type NiftiTransform,
 } from '@lits-ddp/lits-data';
 import { keepLargestComponent, type ComponentReport } from './largest-component.js';
+import { refineOnLiverCrop } from './liver-crop.js';
 import { loadPredictor, type Predictor } from './model-source.js';
 import { writeOverlay, type CtVolume, type OverlayOptions } from './overlay.js';
-import { slidingWindowArgmax, type Shape3 } from './sliding-window.js';
+import { slidingWindowArgmax, type Shape3, type WindowPredictor } from './sliding-window.js';
 
 export type PredictPhase = 'read' | 'preprocess' | 'windows' | 'postprocess' | 'write' | 'overlay';
 
@@ -45,6 +47,11 @@ export interface PredictVolumeOptions {
   window?: number;
   /** Windows per forward pass (default 1). */
   batchSize?: number;
+  /**
+   * Re-predict the training cube around the liver the sliding window found (default true): the model only ever saw
+   * liver-centred cubes. False keeps the whole-volume sliding-window labels.
+   */
+  liverCrop?: boolean;
   onProgress?: (p: PredictProgress) => void;
 }
 
@@ -57,6 +64,8 @@ export interface PredictVolumeResult {
   grid: Shape3;
   window: Shape3;
   windows: number;
+  /** The liver-crop refinement: its cube on the grid and how many crop predictions it took; null when off or no liver. */
+  liverCrop: { start: Shape3; size: number; rounds: number; centres: Shape3[] } | null;
   /** Source-grid voxels predicted as liver (label ≥ 1) and tumour (label 2). */
   voxels: { liver: number; tumour: number };
   largestComponent: ComponentReport | null;
@@ -115,20 +124,33 @@ async function predictGrid(
 ) {
   const { whole, ...rest } = await readAndPrepare(options.input, predictor, !!options.overlay, progress, lap);
   const { model } = predictor;
-  const { labels, plan } = slidingWindowArgmax(
-    whole.image,
-    whole.shape,
-    (image, shape, batch) => model.predictProbabilities(image, shape, batch),
-    {
-      window: options.window ?? predictor.window,
-      overlap: options.overlap ?? 0.5,
-      classes: predictor.classes,
-      batchSize: options.batchSize ?? 1,
-      onWindow: (done, total) => progress('windows', done, total),
-    },
-  );
+  const predict: WindowPredictor = (image, shape, batch) => model.predictProbabilities(image, shape, batch);
+  const located = slidingWindowArgmax(whole.image, whole.shape, predict, {
+    window: options.window ?? predictor.window,
+    overlap: options.overlap ?? 0.5,
+    classes: predictor.classes,
+    batchSize: options.batchSize ?? 1,
+    onWindow: (done, total) => progress('windows', done, total),
+  });
+  const size = predictor.preprocessing.cubeSize;
+  const refined =
+    options.liverCrop === false
+      ? null
+      : refineOnLiverCrop(whole.image, whole.shape, located.labels, predict, {
+          size,
+          classes: predictor.classes,
+        });
   lap('windows');
-  return { ...rest, labels, plan, geometry: whole.geometry, grid: whole.shape };
+  return {
+    ...rest,
+    labels: refined?.labels ?? located.labels,
+    plan: located.plan,
+    liverCrop: refined
+      ? { start: refined.start, size, rounds: refined.rounds, centres: refined.centres }
+      : null,
+    geometry: whole.geometry,
+    grid: whole.shape,
+  };
 }
 
 /** Predicts one volume; memory stays near one source volume + one source-size uint8 mask + the grid (see README). */
@@ -155,7 +177,7 @@ export async function predictVolume(options: PredictVolumeOptions): Promise<Pred
   const progress = (phase: PredictPhase, done?: number, total?: number) =>
     options.onProgress?.({ input, phase, ...(done === undefined ? {} : { done, total }) });
 
-  const { header, ct, sourceShape, labels, geometry, grid, plan } = await predictGrid(
+  const { header, ct, sourceShape, labels, geometry, grid, plan, liverCrop } = await predictGrid(
     predictor,
     options,
     progress,
@@ -190,6 +212,7 @@ export async function predictVolume(options: PredictVolumeOptions): Promise<Pred
     grid,
     window: plan.window,
     windows: plan.count,
+    liverCrop,
     voxels: countLabels(mask),
     largestComponent: components,
     timingsMs: timings,

@@ -14,8 +14,9 @@ import { parseEngineRequest } from '@lits-ddp/unet';
 const USAGE = `lits predict --model DIR INPUT --out PATH [options]
 
 Segments CT volumes with a trained model: the training preprocessing without the liver crop, sliding windows
-with Gaussian blending over the whole volume, argmax, then the mask on the CT's own voxel grid as a uint8
-NIfTI (0 background, 1 liver, 2 tumour) with the CT's geometry.
+with Gaussian blending over the whole volume to locate the liver, the liver-centred training cube predicted
+again there (as the model was trained), then the mask on the CT's own voxel grid as a uint8 NIfTI
+(0 background, 1 liver, 2 tumour) with the CT's geometry.
 
   --model DIR               a run folder (<home>/runs/<id>: checkpoints/best, else final, else last) or a
                             checkpoint folder; the preprocessing comes from the checkpoint (extra.preprocessing),
@@ -24,6 +25,8 @@ NIfTI (0 background, 1 liver, 2 tumour) with the CT's geometry.
   --out PATH                the mask (.nii.gz or .nii); in batch mode a folder (volume-N → segmentation-N)
   --overlay PNG             a PNG of 4 axial slices with the prediction (batch mode: a folder)
   --largest-component       keep only the largest connected piece of liver (with its tumours)
+  --no-liver-crop           keep the whole-volume sliding-window labels; by default they only locate the liver,
+                            and the liver-centred training cube around it is predicted again, as in training
   --overlap F               window overlap in [0, 1) (default 0.5)
   --window N                window edge on the preprocessed grid (default: the training cube size)
   --batch N                 windows per forward pass (default 1)
@@ -100,7 +103,7 @@ function progressLine(quiet: boolean): (p: PredictProgress) => void {
 
 function summary(r: PredictVolumeResult): string {
   const seconds = Object.values(r.timingsMs).reduce((a, b) => a + b, 0) / 1000;
-  return `${r.input} → ${r.output}: liver ${r.voxels.liver} voxels, tumour ${r.voxels.tumour} (${r.windows} windows, ${seconds.toFixed(1)} s)${r.overlay ? `, overlay ${r.overlay}` : ''}`;
+  return `${r.input} → ${r.output}: liver ${r.voxels.liver} voxels, tumour ${r.voxels.tumour} (${r.windows} windows${r.liverCrop ? ` + ${r.liverCrop.rounds} liver crop${r.liverCrop.rounds === 1 ? '' : 's'}` : ''}, ${seconds.toFixed(1)} s)${r.overlay ? `, overlay ${r.overlay}` : ''}`;
 }
 
 export async function runPredict(argv: string[]): Promise<number> {
@@ -114,6 +117,7 @@ export async function runPredict(argv: string[]): Promise<number> {
         out: { type: 'string' },
         overlay: { type: 'string' },
         'largest-component': { type: 'boolean', default: false },
+        'no-liver-crop': { type: 'boolean', default: false },
         overlap: { type: 'string' },
         window: { type: 'string' },
         batch: { type: 'string' },
@@ -182,6 +186,7 @@ export async function runPredict(argv: string[]): Promise<number> {
       );
     const common = {
       largestComponent: values['largest-component'],
+      liverCrop: !values['no-liver-crop'],
       ...(options.overlap === undefined ? {} : { overlap: options.overlap }),
       ...(options.window === undefined ? {} : { window: options.window }),
       ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
