@@ -34,7 +34,7 @@ class and mode, distinct final weight hashes) and iou-boxplot.png.
 Without --config, the demo's small configuration (16³ cubes, width 4, lr 0.01, 40 epochs, test and checkpoint
 every 5) on a 12-case phantom set numbered so that the seed's fixed LiTS test ids apply: every mode is scored on
 the same test cases. One such training takes about 1 min on 2 cores (test liver IoU 0.73 at seeds 0/0), so the
-default study (10 runs per mode + N=1, N=4 and the crash run: 33 trainings) takes about 35 min on an idle 2-core
+default study (10 runs per mode + N=1, N=4 and the crash run: 33 trainings) takes about 26 min on an idle 2-core
 machine. --epochs N also sets test-epochs to at most N/2, so the crash run has a checkpoint to resume from.
 Needs a built checkout and redis-server on PATH (started on a free port) or REDIS_URL; \`npm run demo\` installs it.
 --from re-renders the report of earlier runs. Exit status: 0, 1 when a run failed, 2 for a bad command line,

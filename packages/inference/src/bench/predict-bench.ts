@@ -131,6 +131,7 @@ async function main(): Promise<void> {
       engine: string;
       result: {
         windows: number;
+        liverCrop: { rounds: number } | null;
         grid: number[];
         window: number[];
         timingsMs: Record<string, number>;
@@ -140,7 +141,9 @@ async function main(): Promise<void> {
     const flopsPerWindow = (w: number) =>
       unetFlops({ width: w, inChannels: 1, classes: 3, dropout: 0 }, run.result.window[0]!).forwardPerSample;
     const windowsMs = run.result.timingsMs.windows!;
-    const gflops = (flopsPerWindow(WIDTH) * run.result.windows) / 1e9;
+    // The 'windows' stage also runs the liver-crop predictions: one window each.
+    const forwards = run.result.windows + (run.result.liverCrop?.rounds ?? 0);
+    const gflops = (flopsPerWindow(WIDTH) * forwards) / 1e9;
     const report = {
       size: SIZE,
       engine: run.engine,
@@ -150,15 +153,16 @@ async function main(): Promise<void> {
       window: run.result.window,
       overlap: OVERLAP,
       windows: run.result.windows,
+      liverCropWindows: run.result.liverCrop?.rounds ?? 0,
       predictMs: run.totalMs - run.loadMs,
       modelLoadMs: run.loadMs,
       stageMs: Object.fromEntries(Object.entries(run.result.timingsMs).map(([k, v]) => [k, round(v)])),
-      msPerWindow: round(windowsMs / run.result.windows),
+      msPerWindow: round(windowsMs / forwards),
       forwardGflop: round(gflops, 2),
       gflopPerS: round(gflops / (windowsMs / 1000), 3),
       // The seed width at the same GFLOP/s (an estimate: wider layers usually run somewhat faster per FLOP).
       seedWidthEstimateMin: round(
-        (((flopsPerWindow(32) * run.result.windows) / (gflops * 1e9)) * windowsMs) / 60_000,
+        (((flopsPerWindow(32) * forwards) / (gflops * 1e9)) * windowsMs) / 60_000,
         0,
       ),
       peakRssMb: run.peakRssMb,
