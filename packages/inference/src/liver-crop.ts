@@ -2,31 +2,21 @@
 // volume, and over it a whole-volume sliding window over-segments. The sliding window's labels only locate the liver;
 // the cube the trainer would have cut around that centre is then predicted as one window, as in training, and the
 // centre re-derived from that prediction until it settles.
+import { cubeCropStart, liverCentre } from '@lits-ddp/lits-data';
 import type { Shape3, WindowPredictor } from './sliding-window.js';
 
-/** Per axis floor(first + (last − first) / 2) over the voxels labelled ≥ 1 (lits-data's liverCentre rule); null when none. */
-export function labelCentre(labels: Uint8Array, shape: Shape3): Shape3 | null {
-  const [D, H, W] = shape;
-  const lo: Shape3 = [Infinity, Infinity, Infinity];
-  const hi: Shape3 = [-1, -1, -1];
-  for (let d = 0, i = 0; d < D; d++)
-    for (let h = 0; h < H; h++)
-      for (let w = 0; w < W; w++, i++) {
-        if (labels[i]! < 1) continue;
-        if (d < lo[0]) lo[0] = d;
-        if (d > hi[0]) hi[0] = d;
-        if (h < lo[1]) lo[1] = h;
-        if (h > hi[1]) hi[1] = h;
-        if (w < lo[2]) lo[2] = w;
-        if (w > hi[2]) hi[2] = w;
-      }
-  if (hi[0] < 0) return null;
-  return [0, 1, 2].map((a) => Math.floor(lo[a]! + (hi[a]! - lo[a]!) / 2)) as Shape3;
+/**
+ * lits-data's liverCentre (per axis the middle of the first and last slab labelled ≥ 1) on a seed-order grid: seed
+ * order [D, H, W] (w fastest) is the same memory as NIfTI order [W, H, D] (its x fastest), so only the axes swap.
+ */
+export function labelCentre(labels: Uint8Array, [D, H, W]: Shape3): Shape3 | null {
+  const c = liverCentre({ data: labels, shape: [W, H, D] });
+  return c ? [c[2], c[1], c[0]] : null;
 }
 
-/** The training cube's start for a centre: centre − ⌊size/2⌋, clamped at 0 (lits-data's cubeCropStart). */
+/** The training cube's start for a centre (lits-data's cubeCropStart for a cube of `size`³). */
 export function cubeStart(centre: Shape3, size: number): Shape3 {
-  return centre.map((c) => Math.max(0, c - Math.floor(size / 2))) as Shape3;
+  return cubeCropStart(centre, [size, size, size]);
 }
 
 /** The cube [start, start + size)³ of a seed-order grid, 0 past the end, as the trainer cut it. */
