@@ -11,7 +11,7 @@ import {
   type MicroBatch,
   type Tfjs,
 } from '../src/index.js';
-import { referenceForward, type Moments, type Volume } from './reference/float64-unet.js';
+import { bnValuesPerChannel, referenceForward, type Moments, type Volume } from './reference/float64-unet.js';
 
 let tf: Tfjs;
 beforeAll(async () => {
@@ -39,9 +39,7 @@ const volume = (mb: MicroBatch): Volume => ({
   shape: [mb.batch, ...mb.shape, 1],
 });
 
-// Values per channel of a BN layer at width 2, batch 2, 8³: resolution level 0, 1 or 2 by block.
-const LEVEL: Record<string, number> = { inc: 0, up2: 0, down1: 1, up1: 1, down2: 2, mid: 2 };
-const valuesPerChannel = (bnName: string) => 1024 / 8 ** LEVEL[bnName.split('.')[0]!]!;
+const valuesPerChannel = (bnName: string) => bnValuesPerChannel(bnName, 2, 8);
 
 describe('BatchNorm running statistics (width 2, 8³, batch 2)', () => {
   it('a training step moves them by 0.1 toward the batch mean and unbiased variance; eval mode uses them', () => {

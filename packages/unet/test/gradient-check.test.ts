@@ -10,7 +10,7 @@ import {
   type MicroBatch,
   type Tfjs,
 } from '../src/index.js';
-import { referenceForward } from './reference/float64-unet.js';
+import { bnValuesPerChannel, referenceForward } from './reference/float64-unet.js';
 
 let tf: Tfjs;
 beforeAll(async () => {
@@ -49,8 +49,7 @@ describe('gradient check (width 2, 8³, batch 2, dropout on)', () => {
     const ref = referenceForward(layout, weights, input, mb.label, masks, SEED_FOCAL_LOSS);
     expect(Math.abs(result.loss - ref.loss) / ref.loss).toBeLessThan(1e-5);
     layout.batchNorms.forEach((bn, j) => {
-      const level = { inc: 0, up2: 0, down1: 1, up1: 1, down2: 2, mid: 2 }[bn.name.split('.')[0]!]!;
-      const n = 1024 / 8 ** level; // values per channel: batch 2 × (8 / 2^level)³
+      const n = bnValuesPerChannel(bn.name, 2, 8);
       for (let c = 0; c < bn.channels; c++) {
         const refMean = ref.moments[j]!.mean[c]!;
         const refVar = (ref.moments[j]!.variance[c]! * n) / (n - 1);

@@ -20,6 +20,14 @@ export interface Moments {
   variance: Float64Array;
 }
 
+// Resolution level (0: full, 1: /2, 2: /4) of each block's BN layers.
+const BN_LEVEL: Record<string, number> = { inc: 0, up2: 0, down1: 1, up1: 1, down2: 2, mid: 2 };
+
+/** Values per channel a BN layer normalises over for a batch of `batch` cubes of `edge`³: batch · (edge / 2^level)³. */
+export function bnValuesPerChannel(bnName: string, batch: number, edge: number): number {
+  return batch * (edge / 2 ** BN_LEVEL[bnName.split('.')[0]!]!) ** 3;
+}
+
 function conv(x: Volume, w: Float64Array, b: Float64Array, k: number, cout: number, stride: number): Volume {
   const [n, d, h, wd, cin] = x.shape;
   const pad = k === 3 ? 1 : 0;
