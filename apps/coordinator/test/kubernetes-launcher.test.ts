@@ -96,6 +96,18 @@ describe.skipIf(!redisUrl)('k8s mode: the coordinator runs each experiment as an
       .filter((r) => r.method === 'DELETE' && r.path === `/apis/batch/v1/namespaces/lits/jobs/${name}`)
       .map((r) => r.query.get('propagationPolicy'));
 
+  /** Both pods exit 0 and the Job completes. */
+  const expectJobComplete = async (name: string) => {
+    const entry = api.jobs.get(name);
+    await waitFor(
+      'the pods to exit',
+      async () => (entry?.exitCodes.every((c) => c !== null) ? true : undefined),
+      30_000,
+    );
+    expect(entry?.exitCodes).toEqual([0, 0]);
+    expect(entry?.job.status?.conditions?.[0]?.type).toBe('Complete');
+  };
+
   const settle = (id: string, statuses: string[], ms = 240_000) =>
     waitFor(
       `experiment ${id} to reach ${statuses.join('/')}`,
@@ -118,14 +130,7 @@ describe.skipIf(!redisUrl)('k8s mode: the coordinator runs each experiment as an
     expect(created.map((r) => (r.body as { metadata: { name: string } }).metadata.name)).toContain(
       experimentJobName(id),
     );
-    const entry = api.jobs.get(experimentJobName(id));
-    await waitFor(
-      'the pods to exit',
-      async () => (entry?.exitCodes.every((c) => c !== null) ? true : undefined),
-      30_000,
-    );
-    expect(entry?.exitCodes).toEqual([0, 0]);
-    expect(entry?.job.status?.conditions?.[0]?.type).toBe('Complete');
+    await expectJobComplete(experimentJobName(id));
     // A finished run's Job stays until ttlSecondsAfterFinished.
     expect(deletesOf(experimentJobName(id))).toEqual([]);
   }, 300_000);
@@ -156,13 +161,7 @@ describe.skipIf(!redisUrl)('k8s mode: the coordinator runs each experiment as an
     const entry = api.jobs.get(name);
     expect(entry?.exits[0]).toEqual({ index: 1, code: 1 });
     expect(api.podStarts(name)).toEqual([1, 2]);
-    await waitFor(
-      'the pods to exit',
-      async () => (entry?.exitCodes.every((c) => c !== null) ? true : undefined),
-      30_000,
-    );
-    expect(entry?.exitCodes).toEqual([0, 0]);
-    expect(entry?.job.status?.conditions?.[0]?.type).toBe('Complete');
+    await expectJobComplete(name);
   }, 300_000);
 
   it('a failed Job shows up in the experiment status with the reason Kubernetes gives', async () => {
