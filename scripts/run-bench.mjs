@@ -3,15 +3,13 @@
 // so never two at once), with each benchmark's output passed through to stderr. The last stdout line is one JSON
 // object keyed by package name, holding each benchmark's own last JSON line. NAMEs (`allreduce unet`) pick a subset.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { root, workspaceDirs } from './workspaces.mjs';
 
-const root = new URL('..', import.meta.url).pathname;
 const wanted = process.argv.slice(2);
-const benches = ['packages', 'apps']
-  .flatMap((dir) => readdirSync(join(root, dir)).map((name) => join(root, dir, name)))
-  .filter((dir) => existsSync(join(dir, 'package.json')))
+const benches = workspaceDirs()
   .map((dir) => JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')))
   .filter((pkg) => pkg.scripts?.bench)
   .filter((pkg) => wanted.length === 0 || wanted.some((w) => pkg.name === w || pkg.name.endsWith(`/${w}`)));

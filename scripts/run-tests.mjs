@@ -2,15 +2,11 @@
 // The whole test suite: build, start one real redis-server and one MLflow server for every package,
 // run each package's vitest through turbo, then print one summary line over all packages.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { root, workspaceDirs } from './workspaces.mjs';
 
-const root = new URL('..', import.meta.url).pathname;
-const workspaces = ['packages', 'apps']
-  .flatMap((dir) =>
-    existsSync(join(root, dir)) ? readdirSync(join(root, dir)).map((name) => join(root, dir, name)) : [],
-  )
-  .filter((dir) => existsSync(join(dir, 'package.json')));
+const workspaces = workspaceDirs();
 const extraArgs = process.argv.slice(2);
 const started = Date.now();
 
