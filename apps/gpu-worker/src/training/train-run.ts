@@ -167,6 +167,13 @@ async function train(ctx: TrainingContext, comm: Communicator): Promise<void> {
   const verifyWeights = process.env.LITS_VERIFY_WEIGHTS === '1';
   // Checkpoints carry it, so `lits predict --model <checkpoint>` works outside the run folder.
   const preprocessing = trainCubes.preprocessing;
+  // A checkpoint's random streams: the run's seeds, and the epoch its next step starts.
+  const rngBefore = (epoch: number) => ({
+    seed: plan.seeds.model,
+    dataSeed: plan.seeds.data,
+    epoch,
+    step: 0,
+  });
 
   const built = await buildModel(ctx);
   const { model, scheduler, startEpoch } = built;
@@ -283,15 +290,8 @@ async function train(ctx: TrainingContext, comm: Communicator): Promise<void> {
       if (rank === 0) {
         const improved = trainLoss < bestLoss;
         if (improved) bestLoss = trainLoss;
-        const extra = {
-          runId: plan.runId,
-          generation,
-          bestTrainLoss: bestLoss,
-          seeds: plan.seeds,
-          preprocessing,
-        };
-        const rng = { seed: plan.seeds.model, dataSeed: plan.seeds.data, epoch: epoch + 1, step: 0 };
-        const checkpoint = { model, scheduler, epoch, step: 0, extra, rng };
+        const extra = { runId: plan.runId, generation, bestTrainLoss: bestLoss, preprocessing };
+        const checkpoint = { model, scheduler, epoch, step: 0, extra, rng: rngBefore(epoch + 1) };
         const last = join(checkpointDir, 'last');
         await saveCheckpoint(last, checkpoint);
         if (improved) {
@@ -317,7 +317,7 @@ async function train(ctx: TrainingContext, comm: Communicator): Promise<void> {
       epoch: spec.max_epochs - 1,
       step: 0,
       extra: { runId: plan.runId, preprocessing },
-      rng: { seed: plan.seeds.model, dataSeed: plan.seeds.data, epoch: spec.max_epochs, step: 0 },
+      rng: rngBefore(spec.max_epochs),
     });
     modelPath = await exportTfjsModel(ctx.engine.tf, model, join(plan.paths.runDir, 'model'));
   }
