@@ -2,7 +2,8 @@
 // `lits`: one entry point that dispatches to each part's own command.
 const USAGE = `lits — data-parallel training of the LiTS 3D U-Net (TensorFlow.js, Redis all-reduce)
 
-  lits demo [--json]                 phantoms → preprocess → 2 cpu workers → test metrics (embedded Redis)
+  lits demo [--json]                 phantoms → preprocess → 2 workers → test metrics (embedded Redis)
+  lits engine install|status         build the native TensorFlow engine from registry packages, or say why not
   lits train --config spec.json | --<spec-field> <value> …
                                      local launcher: the coordinator core + N worker processes
   lits worker [--id ID]              one worker process (registers in REDIS_URL, waits for work)
@@ -26,6 +27,7 @@ const commands: Record<string, () => Promise<Command>> = {
   demo: async () => (await import('./commands/demo.js')).runDemo,
   train: async () => (await import('./commands/train.js')).runTrain,
   worker: async () => (await import('@lits-ddp/gpu-worker')).runWorkerCli,
+  engine: async () => (await import('@lits-ddp/native-engine')).runEngineCli,
   data: async () => (await import('@lits-ddp/lits-data')).runLitsDataCli,
   unet: async () => (await import('@lits-ddp/unet')).runUnetCli,
   predict: async () => (await import('./commands/predict.js')).runPredict,

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generatePhantomDataset } from '@lits-ddp/lits-data';
 import { serviceUrl } from '@lits-ddp/local-services/vitest';
+import { nativeEngineStatus } from '@lits-ddp/native-engine';
 
 const lits = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
@@ -169,8 +170,18 @@ describe.skipIf(!redisUrl)('lits command', () => {
     const last = JSON.parse(lines.at(-1) as string) as {
       status: string;
       testMetrics: Record<string, number>;
+      engine: { name: string; threads: unknown } | null;
+      engineFallback?: string;
     };
     expect(last.status).toBe('finished');
+    // `auto` trains on the native engine where it is built, and says why when it is not.
+    if (nativeEngineStatus().ready) {
+      expect(last.engine).toEqual({ name: 'node', threads: { intraOp: 1, interOp: 1 } });
+      expect(last.engineFallback).toBeUndefined();
+    } else {
+      expect(last.engine?.name).toBe('cpu');
+      expect(last.engineFallback).toMatch(/pure-JS cpu engine/);
+    }
     const names = ['train', 'val', 'test'].flatMap((p) =>
       ['avg_loss', 'avg_acc', 'mean_iou', 'iou_0', 'iou_1', 'iou_2'].map((m) => `${p}_${m}`),
     );

@@ -61,6 +61,7 @@ describe.skipIf(!redisUrl)('lits submit / status / logs / cancel against a runni
     workers = new WorkerProcesses(['cli-w0', 'cli-w1'], {
       redisUrl: redisUrl as string,
       engine: 'cpu',
+      threads: 1,
       heartbeatIntervalS: 1,
       logDir: join(base, 'worker-logs'),
     });

@@ -2,7 +2,13 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generatePhantomDataset, loadCube } from '@lits-ddp/lits-data';
-import { resolveSpec, type ExperimentSpecInput, type ResolvedSpec, type RunEvent } from '@lits-ddp/protocol';
+import {
+  DEFAULT_ENGINE_THREADS,
+  resolveSpec,
+  type ExperimentSpecInput,
+  type ResolvedSpec,
+  type RunEvent,
+} from '@lits-ddp/protocol';
 import { loadCheckpoint, loadEngine, MetricCounts } from '@lits-ddp/unet';
 import type { ExperimentResult } from '@lits-ddp/coordinator';
 import { launchLocalRun, type WorkerProcesses } from '../src/index.js';
@@ -71,16 +77,18 @@ export async function runTiny(
   return { result, events };
 }
 
-/** Evaluates the run's best checkpoint on its test cubes in this one process, batch by batch. */
+/** Evaluates the run's best checkpoint on its test cubes in this one process, batch by batch, on `engine`. */
 export async function singleProcessTestMetrics(
   runDir: string,
   testBatchSize: number,
+  engine: 'cpu' | 'node' = 'cpu',
 ): Promise<Record<string, number>> {
   const split = JSON.parse(await readFile(join(runDir, 'split.json'), 'utf8')) as {
     testCases: Array<{ cacheFile: string }>;
     cacheDir: string;
   };
-  const { tf } = await loadEngine({ engine: 'cpu' });
+  // The workers' thread count: a native engine's bits depend on it.
+  const { tf } = await loadEngine({ engine, threads: { intraOp: DEFAULT_ENGINE_THREADS, interOp: 1 } });
   const { model } = await loadCheckpoint(tf, join(runDir, 'checkpoints', 'best'));
   const cubes = split.testCases.map((c) => loadCube(join(split.cacheDir, c.cacheFile)));
   let counts = MetricCounts.empty(model.config.architecture.classes);

@@ -326,8 +326,10 @@ describe.skipIf(!redisUrl || !trackingUri)('REST API at the inject level (real R
     const agent = new WorkerAgent({
       redisUrl: redisUrl as string,
       workerId: 'api-worker-0',
-      engine: 'cpu',
-      device: 'cpu (pure JS)',
+      engine: 'node',
+      engineThreads: { intraOp: 1, interOp: 1 },
+      libtensorflow: '2.18.1',
+      device: 'cpu',
       system: collectSystemInfo('4.22.0'),
       heartbeatIntervalS: 0.5,
     });
@@ -342,8 +344,10 @@ describe.skipIf(!redisUrl || !trackingUri)('REST API at the inject level (real R
       expect(workers).toEqual([
         expect.objectContaining({
           id: 'api-worker-0',
-          engine: 'cpu',
-          device: 'cpu (pure JS)',
+          engine: 'node',
+          engineThreads: { intraOp: 1, interOp: 1 },
+          libtensorflow: '2.18.1',
+          device: 'cpu',
           state: 'idle',
         }),
       ]);

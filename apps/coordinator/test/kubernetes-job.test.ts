@@ -52,7 +52,10 @@ function podEnvironment(vars: V1EnvVar[], index: number): Record<string, string>
 }
 
 describe('buildExperimentJob', () => {
-  const job = buildExperimentJob({ experimentId: 'exp-20261126-abcd', workers: 4, maxRestarts: 3 }, settings);
+  const job = buildExperimentJob(
+    { experimentId: 'exp-20261126-abcd', workers: 4, maxRestarts: 3, engineThreads: 1 },
+    settings,
+  );
 
   it('is a valid batch/v1 Job under the strict Kubernetes 1.32 schema', () => {
     expect(validateKubernetes(job, 'buildExperimentJob')).toEqual([]);
@@ -100,7 +103,7 @@ describe('buildExperimentJob', () => {
     ]);
     expect(c.envFrom).toEqual([{ configMapRef: { name: 'lits-config' } }]);
     const cpu = buildExperimentJob(
-      { experimentId: 'e', workers: 1, maxRestarts: 0 },
+      { experimentId: 'e', workers: 1, maxRestarts: 0, engineThreads: 1 },
       { ...settings, gpusPerPod: 0 },
     );
     expect(workerContainer(cpu).resources?.limits).toBeUndefined();
@@ -119,6 +122,8 @@ describe('buildExperimentJob', () => {
         ids[index],
         '--engine',
         'gpu',
+        '--threads',
+        '1',
         '--exit-when-run-ends',
         'exp-20261126-abcd',
       ]);
@@ -147,19 +152,22 @@ describe('buildExperimentJob', () => {
       expect(`${name}-99999`.length).toBeLessThanOrEqual(63);
       const label = experimentLabelValue(id);
       expect(label.length).toBeLessThanOrEqual(63);
-      const j = buildExperimentJob({ experimentId: id, workers: 1, maxRestarts: 0 }, settings);
+      const j = buildExperimentJob(
+        { experimentId: id, workers: 1, maxRestarts: 0, engineThreads: 1 },
+        settings,
+      );
       expect(validateKubernetes(j, id)).toEqual([]);
     }
     expect(experimentJobName('Exp.With_Dots')).not.toBe(experimentJobName('exp-with-dots'));
   });
 
   it('refuses impossible inputs', () => {
-    expect(() => buildExperimentJob({ experimentId: 'e', workers: 0, maxRestarts: 0 }, settings)).toThrow(
-      /workers/,
-    );
-    expect(() => buildExperimentJob({ experimentId: 'e', workers: 1, maxRestarts: -1 }, settings)).toThrow(
-      /max-restarts/,
-    );
+    expect(() =>
+      buildExperimentJob({ experimentId: 'e', workers: 0, maxRestarts: 0, engineThreads: 1 }, settings),
+    ).toThrow(/workers/);
+    expect(() =>
+      buildExperimentJob({ experimentId: 'e', workers: 1, maxRestarts: -1, engineThreads: 1 }, settings),
+    ).toThrow(/max-restarts/);
   });
 });
 

@@ -220,7 +220,7 @@ describe.skipIf(!redisUrl)('k8s mode: the coordinator runs each experiment as an
 
   it('ensure() is idempotent (a coordinator taking a run over); remove() deletes, tolerates a Job already gone, keeps a failed one', async () => {
     const launcher = new KubernetesJobLauncher(settings, api.kubeConfig());
-    const input = { experimentId: `twice-${keyPrefix}`, workers: 1, maxRestarts: 0 };
+    const input = { experimentId: `twice-${keyPrefix}`, workers: 1, maxRestarts: 0, engineThreads: 1 };
     await launcher.ensure(input);
     await launcher.ensure(input);
     const name = experimentJobName(input.experimentId);
@@ -240,7 +240,7 @@ describe.skipIf(!redisUrl)('k8s mode: the coordinator runs each experiment as an
     expect(deletesOf(name)).toEqual(['Background']);
     expect(await launcher.failure(input.experimentId)).toMatch(/no longer exists/);
 
-    const failed = { experimentId: `kept-${keyPrefix}`, workers: 1, maxRestarts: 0 };
+    const failed = { experimentId: `kept-${keyPrefix}`, workers: 1, maxRestarts: 0, engineThreads: 1 };
     await launcher.ensure(failed);
     const keptName = experimentJobName(failed.experimentId);
     api.failJob(keptName, 'PodFailurePolicy', 'Container worker for pod 0 failed with exit code 3');

@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { Redis } from 'ioredis';
 import {
   workerKeys,
+  type EngineThreads,
   type SystemInfo,
   type WorkerCommand,
   type WorkerInfo,
@@ -15,6 +16,10 @@ export interface WorkerAgentOptions {
   /** Stable id (e.g. the pod name); a random one otherwise. */
   workerId?: string;
   engine: string;
+  /** Native thread pools; omitted or null for the pure-JS engine. */
+  engineThreads?: EngineThreads | null;
+  libtensorflow?: string | null;
+  engineFallback?: string | null;
   device: string;
   memoryBytes?: number;
   system: SystemInfo;
@@ -59,6 +64,9 @@ export class WorkerAgent {
       host: hostname(),
       pid: process.pid,
       engine: opts.engine,
+      engineThreads: opts.engineThreads ?? null,
+      libtensorflow: opts.libtensorflow ?? null,
+      engineFallback: opts.engineFallback ?? null,
       device: opts.device,
       ...(opts.memoryBytes !== undefined ? { memoryBytes: opts.memoryBytes } : {}),
       startedAt: Date.now(),

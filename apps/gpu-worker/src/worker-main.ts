@@ -1,7 +1,14 @@
 import { parseArgs } from 'node:util';
 import type { Redis } from 'ioredis';
-import { loadEngine, type Engine } from '@lits-ddp/unet';
-import { runEventXadd, runKeys, type RunEvent, type RunPlan, type WorkerCommand } from '@lits-ddp/protocol';
+import { loadEngine, parseThreadCount, type Engine } from '@lits-ddp/unet';
+import {
+  DEFAULT_ENGINE_THREADS,
+  runEventXadd,
+  runKeys,
+  type RunEvent,
+  type RunPlan,
+  type WorkerCommand,
+} from '@lits-ddp/protocol';
 import { collectSystemInfo } from './system-info.js';
 import { WorkerAgent } from './worker-agent.js';
 import { runTraining, TrainingStopped } from './training/train-run.js';
@@ -10,7 +17,9 @@ const USAGE = `lits worker — one training worker process (one per GPU)
 
   --redis URL          Redis (default REDIS_URL)
   --id ID              stable worker id (default HOSTNAME-PID-random; k8s: the pod name)
-  --engine E           auto | gpu | node | cpu (default TFJS_ENGINE, then auto)
+  --engine E           auto | gpu | node | cpu (default TFJS_ENGINE, then auto: native when it loads)
+  --threads N          a native engine's intra-op threads (default LITS_ENGINE_THREADS, then ${DEFAULT_ENGINE_THREADS});
+                       runs lease workers whose count equals their spec's engine-threads
   --no-deterministic-ops   do not set TF_DETERMINISTIC_OPS / TF_CUDNN_DETERMINISTIC before a native engine loads
   --heartbeat-s S      heartbeat period (default 2)
   --once               exit after one run generation
@@ -28,6 +37,8 @@ export interface WorkerProcessOptions {
   redisUrl: string;
   workerId?: string;
   engine?: string;
+  /** Intra-op threads of a native engine (inter-op: 1). Default LITS_ENGINE_THREADS, then DEFAULT_ENGINE_THREADS. */
+  threads?: number;
   deterministicOps?: boolean;
   heartbeatIntervalS?: number;
   once?: boolean;
@@ -57,15 +68,24 @@ async function readPlan(redis: Redis, cmd: Extract<WorkerCommand, { type: 'assig
 /** Registers, then runs assignments until shut down (SIGTERM/SIGINT finish or abort the current collective). */
 export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<number> {
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const envThreads = process.env.LITS_ENGINE_THREADS;
+  const intraOp =
+    opts.threads ??
+    (envThreads ? parseThreadCount(envThreads, 'LITS_ENGINE_THREADS') : DEFAULT_ENGINE_THREADS);
   const engine: Engine = await loadEngine({
     engine: opts.engine,
     deterministic: opts.deterministicOps ?? true,
+    threads: { intraOp, interOp: 1 },
   });
+  if (engine.fallback) log(`worker: ${engine.fallback}`);
   const gpu = collectSystemInfo(engine.version).gpus[0];
   const agent = new WorkerAgent({
     redisUrl: opts.redisUrl,
     workerId: opts.workerId,
     engine: engine.name,
+    engineThreads: engine.threads,
+    libtensorflow: engine.libtensorflow,
+    engineFallback: engine.fallback,
     device: gpu?.name ?? (engine.name === 'cpu' ? 'cpu (pure JS)' : 'cpu'),
     ...(gpu?.memoryBytes ? { memoryBytes: gpu.memoryBytes } : {}),
     system: collectSystemInfo(engine.version),
@@ -151,6 +171,7 @@ export async function runWorkerCli(argv: string[]): Promise<number> {
       redis: { type: 'string' },
       id: { type: 'string' },
       engine: { type: 'string' },
+      threads: { type: 'string' },
       'no-deterministic-ops': { type: 'boolean', default: false },
       'heartbeat-s': { type: 'string' },
       once: { type: 'boolean', default: false },
@@ -171,6 +192,7 @@ export async function runWorkerCli(argv: string[]): Promise<number> {
     redisUrl,
     ...(values.id ? { workerId: values.id } : {}),
     ...(values.engine ? { engine: values.engine } : {}),
+    ...(values.threads !== undefined ? { threads: parseThreadCount(values.threads, '--threads') } : {}),
     deterministicOps: !values['no-deterministic-ops'],
     ...(heartbeat ? { heartbeatIntervalS: heartbeat } : {}),
     once: values.once,

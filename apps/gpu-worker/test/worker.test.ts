@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serviceUrl } from '@lits-ddp/local-services/vitest';
-import { runKeys, workerKeys } from '@lits-ddp/protocol';
+import { runEventOfFields, runKeys, workerKeys, type RunPlan } from '@lits-ddp/protocol';
 // The heartbeat runs in a worker thread loaded from a file next to the module: test the built code.
 import { RUN_FAILED_EXIT_CODE, WorkerAgent, collectSystemInfo } from '../dist/index.js';
 
@@ -85,4 +85,50 @@ describe.skipIf(!redisUrl)('worker registration, heartbeats and lifetime (real R
     expect(await redis.sismember(workerKeys.registry(), id)).toBe(0);
     await redis.del(runKeys.status(runId));
   });
+
+  it('registers its engine and thread pools, and refuses a plan for another engine before training', async () => {
+    const runId = `run-${randomBytes(4).toString('hex')}`;
+    const id = `${runId}-w0`;
+    const child = spawn(process.execPath, [main, '--id', id, '--engine', 'cpu', '--threads', '3', '--once'], {
+      env: { ...process.env, REDIS_URL: redisUrl },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    for (let i = 0; i < 100 && (await redis.sismember(workerKeys.registry(), id)) === 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const info = await redis.hgetall(workerKeys.info(id));
+    expect(JSON.parse(info.engine as string)).toBe('cpu');
+    // Pure JS has no thread pools to pin: --threads applies to native engines only.
+    expect(JSON.parse(info.engineThreads as string)).toBeNull();
+    // Only the fields the engine check reads before anything else runs.
+    const plan = {
+      runId,
+      generation: 1,
+      ranks: [id],
+      engine: { name: 'node', threads: { intraOp: 1, interOp: 1 } },
+      spec: { determinism: 'deterministic' },
+    } as unknown as RunPlan;
+    await redis.set(runKeys.plan(runId), JSON.stringify(plan));
+    await redis.rpush(
+      workerKeys.inbox(id),
+      JSON.stringify({ type: 'assign', runId, generation: 1, rank: 0 }),
+    );
+    const stream = await waitForEvent(runId, 'failed');
+    expect(stream).toMatchObject({ type: 'failed', rank: 0, generation: 1 });
+    expect(stream.type === 'failed' && stream.error).toMatch(
+      /^the run's engine is node with 1 intra-op thread, 1 inter-op thread; this worker runs engine cpu \(@tensorflow\/tfjs 4\.22\.0, backend cpu\)$/,
+    );
+    expect(await exited).toBe(0);
+    await redis.del(runKeys.plan(runId), runKeys.events(runId));
+  });
+
+  async function waitForEvent(runId: string, type: string) {
+    for (;;) {
+      const entries = await redis.xrange(runKeys.events(runId), '-', '+');
+      const event = entries.map(([, fields]) => runEventOfFields(fields)).find((e) => e?.type === type);
+      if (event) return event;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 });

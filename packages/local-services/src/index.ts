@@ -9,10 +9,12 @@ export {
   MlflowServer,
   ensureMlflow,
   cacheRoot,
+  withInstallLock,
   MLFLOW_VERSION,
   type MlflowServerOptions,
 } from './mlflow-server.js';
 export { startServices, type ServiceSet, type StartServicesOptions } from './service-set.js';
 export { freePort } from './ports.js';
+export { findExecutable } from './system-packages.js';
 export type { InstallReport, LocalService } from './service.js';
 export { ensureChromium, CHROMIUM_INSTALL_HINT } from './chromium.js';

@@ -35,8 +35,11 @@ function venvPython(venv: string): string {
   return join(venv, 'bin', 'python');
 }
 
-/** Serialises installs across processes with an exclusive lock folder; a lock older than 30 min is stale. */
-async function withInstallLock<T>(lockDir: string, fn: () => T): Promise<T> {
+/**
+ * Serialises installs across processes with an exclusive lock folder; a lock older than 30 min is stale.
+ * `fn` may be async: the lock is held until its promise settles.
+ */
+export async function withInstallLock<T>(lockDir: string, fn: () => T | Promise<T>): Promise<T> {
   for (;;) {
     try {
       mkdirSync(lockDir);
@@ -52,7 +55,7 @@ async function withInstallLock<T>(lockDir: string, fn: () => T): Promise<T> {
     }
   }
   try {
-    return fn();
+    return await fn();
   } finally {
     rmSync(lockDir, { recursive: true, force: true });
   }

@@ -7,6 +7,7 @@ export {
   SEED_PARAM_NAMES,
   DETERMINISM_MODES,
   ENGINES,
+  DEFAULT_ENGINE_THREADS,
   type DeterminismMode,
   type EngineName,
   type ResolvedSpec,
@@ -21,6 +22,8 @@ export {
 export { workerKeys, runKeys, RUN_EVENTS_MAXLEN, RUN_KEYS_TTL_S } from './run-keys.js';
 export type {
   WorkerInfo,
+  EngineThreads,
+  RunEngine,
   SystemInfo,
   WorkerState,
   WorkerCommand,

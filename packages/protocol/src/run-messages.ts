@@ -15,6 +15,19 @@ export interface SystemInfo {
   gpus: Array<{ name: string; memoryBytes?: number; driver?: string }>;
 }
 
+/** TensorFlow's thread pools in a native worker (their sizes change the bits of its results). */
+export interface EngineThreads {
+  intraOp: number;
+  interOp: number;
+}
+
+/** The engine every rank of a run runs: leased by it, and checked by every rank before training. */
+export interface RunEngine {
+  name: 'gpu' | 'node' | 'cpu';
+  /** Native thread pools; null for the pure-JS cpu engine (sequential kernels). */
+  threads: EngineThreads | null;
+}
+
 /** What a worker registers about itself (GET /v1/workers shows it). */
 export interface WorkerInfo {
   id: string;
@@ -22,6 +35,12 @@ export interface WorkerInfo {
   pid: number;
   /** The tfjs engine that runs: 'cpu', 'node' or 'gpu'. */
   engine: string;
+  /** Its thread pools (native engines); null for cpu. Absent from workers older than this field. */
+  engineThreads?: EngineThreads | null;
+  /** libtensorflow's version (native engines). */
+  libtensorflow?: string | null;
+  /** Why the worker's `auto` engine is not the one it preferred (e.g. the native addon did not load). */
+  engineFallback?: string | null;
   /** GPU name (or CPU model) and memory in bytes when known. */
   device: string;
   memoryBytes?: number;
@@ -48,6 +67,8 @@ export interface RunPlan {
   seeds: { data: number; model: number };
   /** Worker id of each rank. */
   ranks: string[];
+  /** The engine every rank runs (fixed by the run's first generation). */
+  engine: RunEngine;
   /** Cache keys of the cubes, in data-set order. */
   trainCases: CaseRef[];
   testCases: CaseRef[];

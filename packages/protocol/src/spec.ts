@@ -77,6 +77,11 @@ export const DETERMINISM_MODES = ['random', 'seed', 'deterministic'] as const;
 export type DeterminismMode = (typeof DETERMINISM_MODES)[number];
 export const ENGINES = ['auto', 'gpu', 'node', 'cpu'] as const;
 export type EngineName = (typeof ENGINES)[number];
+/**
+ * Intra-op threads of a native worker unless the spec says otherwise. TensorFlow's sums split by thread count, so
+ * this is part of a deterministic run's identity: one fixed default keeps N = 1, 2 and 4 on the same bits.
+ */
+export const DEFAULT_ENGINE_THREADS = 1;
 
 const literalUnion = <T extends readonly string[]>(values: T, def: T[number], description: string) =>
   Type.Union(
@@ -144,6 +149,12 @@ export const OUR_PARAMS = {
     description: 'worker heartbeat period',
   }),
   engine: literalUnion(ENGINES, 'auto', 'tfjs engine'),
+  'engine-threads': Type.Integer({
+    minimum: 1,
+    maximum: 1024,
+    default: DEFAULT_ENGINE_THREADS,
+    description: "a native engine's intra-op threads per worker (its bits depend on it)",
+  }),
   'experiment-name': Type.String({
     minLength: 1,
     maxLength: 500,
@@ -208,6 +219,7 @@ export interface ResolvedSpec {
   'collective-timeout-s': number;
   'heartbeat-interval-s': number;
   engine: EngineName;
+  'engine-threads': number;
   'experiment-name': string;
   'run-name'?: string;
   'cache-path'?: string;

@@ -1,6 +1,8 @@
 // Per-channel ops with hand-written gradients. Channels-last lets every broadcast be a trailing [C] one and every
 // reduction a [1, V]·[V, C] matMul: the tfjs cpu backend runs both fast, while its generic broadcast and
 // leading-axis reductions (what autodiff of x + bias or tf.moments produces) walk indices element by element.
+// Every op here also runs on TensorFlow's kernels (tfjs-node, tfjs-node-gpu): ranks stay ≤ 5, broadcasts collapse
+// to ≤ 5 dimensions, and nothing relies on a fused kernel that only takes 4-D input (FusedBatchNorm).
 import type * as tfjs from '@tensorflow/tfjs';
 import type { Tfjs } from './engine.js';
 
@@ -91,4 +93,57 @@ export function channelMask(tf: Tfjs, mask: Float32Array, shape: readonly number
   if (n === 1) return tf.tensor1d(mask);
   const expanded = tf.matMul(tf.ones([n, d * h * w, 1]), tf.tensor3d(mask, [n, 1, c]));
   return tf.reshape(expanded, [n, d, h, w, c]);
+}
+
+/**
+ * Eval-mode BatchNorm with running statistics, folded per channel as PyTorch's CPU inference kernel does:
+ * y = x·s + (β − μ·s) with s = γ/√(σ² + eps). (tf.batchNorm maps to FusedBatchNorm on TensorFlow, which takes 4-D
+ * input only.)
+ */
+export function batchNormEval(
+  tf: Tfjs,
+  x: Tensor5D,
+  running: { readonly mean: Tensor1D; readonly variance: Tensor1D },
+  gamma: Tensor1D,
+  beta: Tensor1D,
+  epsilon: number,
+): Tensor5D {
+  const scale = tf.mul(gamma, tf.rsqrt(tf.add(running.variance, epsilon)));
+  const shift = tf.sub(beta, tf.mul(running.mean, scale));
+  return tf.add(tf.mul(x, scale), shift);
+}
+
+/** Doubles axis 1 of a [A, B, …] view: [A, 1, B] → [A, 2, B] as a concat of two copies. */
+function doubleAxis(tf: Tfjs, x: Tensor, a: number, b: number): Tensor {
+  const v = tf.reshape(x, [a, 1, b]);
+  return tf.concat([v, v], 1);
+}
+
+/** Σ over the pairs that doubleAxis made: [A, 2, B] → [A, B]. A sum of two is the same in either order. */
+function sumPairs(tf: Tfjs, dy: Tensor, a: number, b: number): Tensor {
+  return tf.sum(tf.reshape(dy, [a, 2, b]), 1);
+}
+
+/**
+ * Nearest-neighbour ×2 upsampling of [N, D, H, W, C] (PyTorch's Upsample(scale_factor=2), mode 'nearest'): W, H
+ * and D doubled in turn by rank-3 copies. The gradient sums each 2×2×2 block in a fixed tree of pairwise sums
+ * (D pairs, then H, then W), so it has the same bits on every engine for the same dy.
+ */
+export function upsampleNearest(tf: Tfjs, x: Tensor5D): Tensor5D {
+  const op = tf.customGrad((...args) => {
+    const [xs] = args as [Tensor5D];
+    const [n, d, h, w, c] = xs.shape;
+    const wide = doubleAxis(tf, xs, n * d * h * w, c);
+    const tall = doubleAxis(tf, wide, n * d * h, 2 * w * c);
+    const deep = doubleAxis(tf, tall, n * d, 4 * h * w * c);
+    return {
+      value: tf.reshape(deep, [n, 2 * d, 2 * h, 2 * w, c]),
+      gradFunc: (dy: Tensor) => {
+        const dTall = sumPairs(tf, dy, n * d, 4 * h * w * c);
+        const dWide = sumPairs(tf, dTall, n * d * h, 2 * w * c);
+        return tf.reshape(sumPairs(tf, dWide, n * d * h * w, c), xs.shape);
+      },
+    };
+  });
+  return op(x) as Tensor5D;
 }

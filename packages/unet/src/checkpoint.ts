@@ -1,13 +1,14 @@
 // Versioned checkpoints: `checkpoint.json` (manifest) + `checkpoint-<sha>.bin` (float32 sections), written
 // atomically: the blob first under its content hash, then the manifest by rename. A crash at any point leaves
-// the previous checkpoint readable. Version 2 added `rng` (the random-stream identity); version 1 is still read.
+// the previous checkpoint readable. Version 2 added `rng` (the random-stream identity) and later the optional
+// `engine` (absent: unknown); version 1 is still read.
 import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { unetLayout, validateArchitecture, type UNetArchitecture } from './architecture.js';
 import { validateAdamConfig, type AdamConfig } from './adam.js';
 import { validateCheckpointRng, type CheckpointRng } from './checkpoint-rng.js';
-import type { Tfjs } from './engine.js';
+import { parseEngineIdentity, type EngineIdentity, type Tfjs } from './engine.js';
 import { validateLoss, type LossConfig } from './loss.js';
 import { UNet3D, type UNetConfig } from './model.js';
 import { ReduceLROnPlateau, validatePlateauState, type PlateauState } from './plateau.js';
@@ -36,6 +37,11 @@ export interface CheckpointManifest {
    * (an inference checkpoint, or version 1), so it cannot resume a run deterministically on its own.
    */
   readonly rng: CheckpointRng | null;
+  /**
+   * The engine that trained it (engine, versions, native thread pools): a deterministic resume on another
+   * identity would not continue the same bits. Null or absent: not recorded (inference checkpoints, older files).
+   */
+  readonly engine?: EngineIdentity | null;
   /** Opaque JSON for the trainer (run info, best loss, …). */
   readonly extra: unknown;
   /** UNet3D.weightHash() of the saved model, re-checked on load. */
@@ -62,6 +68,8 @@ export interface CheckpointContents {
   readonly step: number;
   /** Required to resume a training run deterministically; omit it only for inference checkpoints. */
   readonly rng?: CheckpointRng | null;
+  /** The engine that trained the model (engineIdentity(engine)); recorded so a resume can check it. */
+  readonly engine?: EngineIdentity | null;
   readonly extra?: unknown;
 }
 
@@ -71,6 +79,7 @@ export interface LoadedCheckpoint {
   readonly epoch: number;
   readonly step: number;
   readonly rng: CheckpointRng | null;
+  readonly engine: EngineIdentity | null;
   readonly extra: unknown;
   readonly manifest: CheckpointManifest;
 }
@@ -125,6 +134,7 @@ export async function saveCheckpoint(dir: string, contents: CheckpointContents):
     if (!Number.isSafeInteger(v) || v < 0)
       throw new RangeError(`checkpoint ${name} must be a non-negative integer`);
   const rng = contents.rng ? validateCheckpointRng(contents.rng, 'checkpoint rng') : null;
+  const engine = contents.engine ? parseEngineIdentity(contents.engine, 'checkpoint engine') : null;
   let extra: unknown = null;
   if (contents.extra !== undefined) {
     try {
@@ -166,6 +176,7 @@ export async function saveCheckpoint(dir: string, contents: CheckpointContents):
     adamStep: state.adamStep,
     scheduler: contents.scheduler ? contents.scheduler.state() : null,
     rng,
+    engine,
     extra,
     weightHash: model.weightHash(),
     blob: { file: blobFile, bytes: blob.byteLength, sha256: digest },
@@ -256,11 +267,14 @@ function parseManifest(path: string, text: string): CheckpointManifest {
     throw new CheckpointError(path, (err as Error).message, { cause: err });
   }
   let rng: CheckpointRng | null = null;
+  let engine: EngineIdentity | null = null;
   try {
     if (version >= 2) {
       if (!('rng' in m)) throw new TypeError(`field 'rng' is missing (null if the run had none)`);
       if (m['rng'] !== null) rng = validateCheckpointRng(m['rng'], 'rng');
     }
+    if (m['engine'] !== undefined && m['engine'] !== null)
+      engine = parseEngineIdentity(m['engine'], 'engine');
   } catch (err) {
     throw new CheckpointError(path, (err as Error).message, { cause: err });
   }
@@ -268,7 +282,7 @@ function parseManifest(path: string, text: string): CheckpointManifest {
   const names = sections.map((s) => s?.name);
   if (names.join() !== SECTIONS.join())
     throw new CheckpointError(path, `sections must be ${SECTIONS.join(', ')}`);
-  return { ...(raw as CheckpointManifest), rng };
+  return { ...(raw as CheckpointManifest), rng, engine };
 }
 
 /** Reads and verifies a checkpoint written by saveCheckpoint; errors name the file and the problem. */
@@ -344,6 +358,7 @@ export async function loadCheckpoint(tf: Tfjs, dir: string): Promise<LoadedCheck
     epoch: manifest.epoch,
     step: manifest.step,
     rng: manifest.rng,
+    engine: manifest.engine ?? null,
     extra: manifest.extra,
     manifest,
   };

@@ -90,9 +90,13 @@ async function engineCommand(args: string[], io: CliIo): Promise<number> {
     packageName: e.packageName,
     version: e.version,
     backend: e.backend,
+    libtensorflow: e.libtensorflow,
+    threads: e.threads,
+    fallback: e.fallback,
     attempts: e.attempts,
   };
-  io.stdout(values.json ? `${JSON.stringify(info)}\n` : `${e.description}\n`);
+  const text = e.fallback ? `${e.description}\n${e.fallback}\n` : `${e.description}\n`;
+  io.stdout(values.json ? `${JSON.stringify(info)}\n` : text);
   return 0;
 }
 

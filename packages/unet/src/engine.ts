@@ -1,4 +1,6 @@
-// TFJS_ENGINE=auto|gpu|node|cpu: loads a TensorFlow.js engine by dynamic import and says which one runs.
+// TFJS_ENGINE=auto|gpu|node|cpu: loads a TensorFlow.js engine by dynamic import and says which one runs, with
+// what, and why it is not the one asked for.
+import { availableParallelism } from 'node:os';
 import type * as tfjs from '@tensorflow/tfjs';
 
 /** The TensorFlow.js namespace every engine exposes (tfjs-node re-exports @tensorflow/tfjs). */
@@ -14,10 +16,24 @@ export const ENGINE_PACKAGES: Readonly<Record<EngineName, string>> = Object.free
   cpu: '@tensorflow/tfjs',
 });
 
+/** The command that builds the native cpu engine from registry packages (packages/native-engine). */
+export const NATIVE_ENGINE_INSTALL_HINT = 'npm run lits -- engine install';
+
+/**
+ * TensorFlow's thread pools. The intra-op count changes how kernels split their sums, so it changes the bits of
+ * a native engine's results: a deterministic run pins it. Inter-op parallelism only overlaps independent ops.
+ */
+export interface EngineThreads {
+  readonly intraOp: number;
+  readonly interOp: number;
+}
+
 export interface EngineAttempt {
   readonly engine: EngineName;
   readonly packageName: string;
   readonly error: string;
+  /** False when the package is simply not installed (an expected miss, not a fallback worth a warning). */
+  readonly installed: boolean;
 }
 
 export interface Engine {
@@ -27,9 +43,18 @@ export interface Engine {
   /** tfjs backend name: `tensorflow` for the native engines, `cpu` for pure JS. */
   readonly backend: string;
   readonly version: string;
-  /** Native engines tried before this one and why they did not load (auto only). */
+  /** libtensorflow's version (TF_Version) for the native engines, null for pure JS. */
+  readonly libtensorflow: string | null;
+  /** The thread pools a native engine was loaded with; null for pure JS, whose kernels are sequential. */
+  readonly threads: EngineThreads | null;
+  /** Engines tried before this one and why they did not load (auto only). */
   readonly attempts: readonly EngineAttempt[];
-  /** One line for logs, e.g. `engine cpu (@tensorflow/tfjs 4.22.0, backend cpu)`. */
+  /**
+   * Why this is not the engine `auto` prefers: set when a native engine that is installed failed to load, or
+   * when auto ended on pure JS. Null when the preferred available engine runs.
+   */
+  readonly fallback: string | null;
+  /** One line for logs, e.g. `engine node (@tensorflow/tfjs-node 4.22.0, libtensorflow 2.18.1, 1 intra-op thread)`. */
   readonly description: string;
 }
 
@@ -38,6 +63,12 @@ export interface LoadEngineOptions {
   readonly engine?: EngineRequest | string;
   /** Sets TF_DETERMINISTIC_OPS=1 and TF_CUDNN_DETERMINISTIC=1 before any native engine loads. */
   readonly deterministic?: boolean;
+  /**
+   * Thread pools for a native engine, set before it loads. Default: TF_NUM_INTRAOP_THREADS /
+   * TF_NUM_INTEROP_THREADS when set, else every available core and 1 inter-op thread. A process loads native
+   * TensorFlow once: asking again for other counts is an error.
+   */
+  readonly threads?: EngineThreads;
 }
 
 export class EngineUnavailableError extends Error {
@@ -57,6 +88,31 @@ export function parseEngineRequest(value: string | undefined, source = 'TFJS_ENG
   throw new RangeError(`${source}='${value}' is not one of ${ENGINE_REQUESTS.join(', ')}`);
 }
 
+/** A thread count from a flag or variable: a whole number from 1 to 1024. */
+export function parseThreadCount(value: string | number, source: string): number {
+  const n = typeof value === 'number' ? value : Number(value.trim());
+  if (!Number.isInteger(n) || n < 1 || n > 1024)
+    throw new RangeError(`${source}=${String(value)} is not a whole number of threads from 1 to 1024`);
+  return n;
+}
+
+function threadsFromEnvironment(): EngineThreads {
+  const intra = process.env['TF_NUM_INTRAOP_THREADS'];
+  const inter = process.env['TF_NUM_INTEROP_THREADS'];
+  return {
+    intraOp: intra ? parseThreadCount(intra, 'TF_NUM_INTRAOP_THREADS') : availableParallelism(),
+    interOp: inter ? parseThreadCount(inter, 'TF_NUM_INTEROP_THREADS') : 1,
+  };
+}
+
+export function formatThreads(threads: EngineThreads): string {
+  const s = (n: number): string => (n === 1 ? '' : 's');
+  return `${threads.intraOp} intra-op thread${s(threads.intraOp)}, ${threads.interOp} inter-op thread${s(threads.interOp)}`;
+}
+
+/** The counts this process's native TensorFlow was loaded with: its pools are sized once, at load. */
+let nativeThreads: EngineThreads | null = null;
+
 function isTfjs(value: unknown): value is Tfjs {
   if (typeof value !== 'object' || value === null) return false;
   const ns = value as Record<string, unknown>;
@@ -65,6 +121,15 @@ function isTfjs(value: unknown): value is Tfjs {
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message.split('\n')[0] || err.name : String(err);
+}
+
+/** True when the failure is the package itself being absent (not its addon or its libraries). */
+function packageMissing(err: unknown, packageName: string): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return (
+    (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') &&
+    messageOf(err).includes(`'${packageName}'`)
+  );
 }
 
 async function importTfjs(packageName: string): Promise<Tfjs> {
@@ -77,30 +142,81 @@ async function importTfjs(packageName: string): Promise<Tfjs> {
   return tf;
 }
 
-async function activate(name: EngineName, attempts: EngineAttempt[]): Promise<Engine> {
+/** libtensorflow's TF_Version, read from the tfjs-node binding behind the active backend. */
+function libtensorflowVersion(tf: Tfjs): string | null {
+  const backend = tf.backend() as unknown as { binding?: { TF_Version?: unknown } };
+  const v = backend.binding?.TF_Version;
+  return typeof v === 'string' ? v : null;
+}
+
+function pinThreads(requested: EngineThreads): EngineThreads {
+  if (nativeThreads) {
+    if (nativeThreads.intraOp !== requested.intraOp || nativeThreads.interOp !== requested.interOp)
+      throw new Error(
+        `native TensorFlow is already loaded in this process with ${formatThreads(nativeThreads)}; ` +
+          `${formatThreads(requested)} needs a new process`,
+      );
+    return nativeThreads;
+  }
+  process.env['TF_NUM_INTRAOP_THREADS'] = String(requested.intraOp);
+  process.env['TF_NUM_INTEROP_THREADS'] = String(requested.interOp);
+  // Unless asked otherwise, keep TensorFlow's start-up banners (oneDNN, CPU features) off stderr.
+  process.env['TF_CPP_MIN_LOG_LEVEL'] ??= '2';
+  return requested;
+}
+
+async function activate(
+  name: EngineName,
+  attempts: EngineAttempt[],
+  threads: EngineThreads | null,
+): Promise<Omit<Engine, 'fallback'>> {
   const packageName = ENGINE_PACKAGES[name];
+  const pinned = name === 'cpu' || !threads ? null : pinThreads(threads);
   const tf = await importTfjs(packageName);
   const backend = name === 'cpu' ? 'cpu' : 'tensorflow';
   if (!(await tf.setBackend(backend)))
     throw new Error(`${packageName} loaded but backend '${backend}' did not start`);
   await tf.ready();
+  if (pinned) nativeThreads = pinned;
   // Silences the "install tfjs-node" banner and debug-only checks; numerics are unchanged.
   tf.env().set('PROD', true);
   const version = tf.version.tfjs;
+  const libtensorflow = name === 'cpu' ? null : libtensorflowVersion(tf);
+  const parts = [`${packageName} ${version}`];
+  if (libtensorflow) parts.push(`libtensorflow ${libtensorflow}`);
+  parts.push(`backend ${tf.getBackend()}`);
+  if (pinned) parts.push(formatThreads(pinned));
   return {
     tf,
     name,
     packageName,
     backend: tf.getBackend(),
     version,
+    libtensorflow,
+    threads: pinned,
     attempts,
-    description: `engine ${name} (${packageName} ${version}, backend ${tf.getBackend()})`,
+    description: `engine ${name} (${parts.join(', ')})`,
   };
 }
 
+/** Engine.fallback: why `auto` got `name` after `attempts`, or null when that is the engine it prefers. */
+export function engineFallbackReason(
+  request: EngineRequest,
+  name: EngineName,
+  attempts: readonly EngineAttempt[],
+): string | null {
+  if (request !== 'auto') return null;
+  const broken = attempts.filter((a) => a.installed);
+  if (name !== 'cpu' && broken.length === 0) return null;
+  const tried = (name === 'cpu' ? attempts : broken).map((a) => `${a.packageName}: ${a.error}`).join('; ');
+  const hint = name === 'cpu' ? ` (build the native engine with: ${NATIVE_ENGINE_INSTALL_HINT})` : '';
+  return `auto fell back to ${ENGINE_PACKAGES[name]}: ${tried}${hint}`;
+}
+
 /**
- * Loads the requested engine. `auto` tries tfjs-node-gpu, then tfjs-node, then pure-JS tfjs (cpu); an explicit
- * `gpu` or `node` that cannot load is an error naming the missing package, never a silent fallback.
+ * Loads the requested engine. `auto` tries tfjs-node-gpu, then tfjs-node, then pure-JS tfjs (cpu) and says in
+ * `fallback` why it did not get a native one; an explicit `gpu` or `node` that cannot load is an error naming
+ * the missing package, never a silent fallback.
  */
 export async function loadEngine(options: LoadEngineOptions = {}): Promise<Engine> {
   const request = parseEngineRequest(options.engine ?? process.env['TFJS_ENGINE']);
@@ -108,22 +224,92 @@ export async function loadEngine(options: LoadEngineOptions = {}): Promise<Engin
     process.env['TF_DETERMINISTIC_OPS'] = '1';
     process.env['TF_CUDNN_DETERMINISTIC'] = '1';
   }
+  const threads = options.threads ?? nativeThreads ?? threadsFromEnvironment();
   const order: EngineName[] = request === 'auto' ? ['gpu', 'node', 'cpu'] : [request];
   const attempts: EngineAttempt[] = [];
   for (const name of order) {
     try {
-      return await activate(name, attempts);
+      const engine = await activate(name, attempts, threads);
+      return { ...engine, fallback: engineFallbackReason(request, name, attempts) };
     } catch (err) {
-      attempts.push({ engine: name, packageName: ENGINE_PACKAGES[name], error: messageOf(err) });
+      const packageName = ENGINE_PACKAGES[name];
+      attempts.push({
+        engine: name,
+        packageName,
+        error: messageOf(err),
+        installed: !packageMissing(err, packageName),
+      });
     }
   }
   const last = attempts[attempts.length - 1] as EngineAttempt;
   const hint =
-    last.engine === 'cpu'
-      ? ''
-      : ` Install it (npm install ${last.packageName}@4.22.0${last.engine === 'gpu' ? '; needs CUDA 11.2 and cuDNN 8' : ''}) or use TFJS_ENGINE=auto|cpu.`;
+    last.engine === 'gpu'
+      ? ` Install it (npm install ${last.packageName}@4.22.0; needs CUDA 11.2 and cuDNN 8) or use TFJS_ENGINE=auto|cpu.`
+      : last.engine === 'node'
+        ? ` Build it with: ${NATIVE_ENGINE_INSTALL_HINT} (or use TFJS_ENGINE=auto|cpu).`
+        : '';
   throw new EngineUnavailableError(
     `TFJS_ENGINE=${request} needs ${last.packageName}, which could not be loaded: ${last.error}.${hint}`,
     attempts,
   );
+}
+
+/**
+ * What decides a model's bits besides its inputs: the engine, its versions and (native) its thread pools.
+ * Checkpoints store it; a deterministic run refuses to mix identities.
+ */
+export interface EngineIdentity {
+  readonly name: EngineName;
+  /** @tensorflow/tfjs version. */
+  readonly version: string;
+  readonly libtensorflow: string | null;
+  readonly threads: EngineThreads | null;
+}
+
+export function engineIdentity(engine: Engine): EngineIdentity {
+  return {
+    name: engine.name,
+    version: engine.version,
+    libtensorflow: engine.libtensorflow,
+    threads: engine.threads,
+  };
+}
+
+export function formatEngineIdentity(id: EngineIdentity): string {
+  const parts = [`tfjs ${id.version}`];
+  if (id.libtensorflow) parts.push(`libtensorflow ${id.libtensorflow}`);
+  if (id.threads) parts.push(formatThreads(id.threads));
+  return `${id.name} (${parts.join(', ')})`;
+}
+
+/** Null when both give the same bits for the same inputs (same hardware), else what differs. */
+export function engineIdentityDifference(a: EngineIdentity, b: EngineIdentity): string | null {
+  const differs =
+    a.name !== b.name ||
+    a.version !== b.version ||
+    a.libtensorflow !== b.libtensorflow ||
+    a.threads?.intraOp !== b.threads?.intraOp ||
+    a.threads?.interOp !== b.threads?.interOp;
+  return differs ? `${formatEngineIdentity(a)} vs ${formatEngineIdentity(b)}` : null;
+}
+
+/** Validates an identity read from a file or Redis; `source` names where it came from. */
+export function parseEngineIdentity(value: unknown, source: string): EngineIdentity {
+  const v = value as Partial<Record<keyof EngineIdentity, unknown>> | null;
+  const fail = (why: string): never => {
+    throw new TypeError(`${source}: engine identity ${why}`);
+  };
+  if (typeof v !== 'object' || v === null) return fail('must be an object');
+  if (v.name !== 'gpu' && v.name !== 'node' && v.name !== 'cpu') return fail('name must be gpu, node or cpu');
+  if (typeof v.version !== 'string') return fail('version must be a string');
+  if (v.libtensorflow !== null && typeof v.libtensorflow !== 'string')
+    return fail('libtensorflow must be a string or null');
+  let threads: EngineThreads | null = null;
+  if (v.threads !== null) {
+    const t = v.threads as Partial<Record<keyof EngineThreads, unknown>> | undefined;
+    if (typeof t !== 'object' || !Number.isInteger(t.intraOp) || !Number.isInteger(t.interOp))
+      return fail('threads must be null or { intraOp, interOp } integers');
+    threads = { intraOp: t.intraOp as number, interOp: t.interOp as number };
+  }
+  return { name: v.name, version: v.version, libtensorflow: v.libtensorflow ?? null, threads };
 }

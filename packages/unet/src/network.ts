@@ -1,7 +1,7 @@
 // UNet3D forward pass from raw tfjs ops, channels-last (NDHWC). Mirrors seed.md §1 layer by layer.
 import type * as tfjs from '@tensorflow/tfjs';
 import { BN_EPSILON, type BlockName, type UNetLayout } from './architecture.js';
-import { addBias, batchNormTrain, channelMask } from './channel-ops.js';
+import { addBias, batchNormEval, batchNormTrain, channelMask, upsampleNearest } from './channel-ops.js';
 import type { Tfjs } from './engine.js';
 import { tensorSlots } from './parameter-tensors.js';
 
@@ -106,7 +106,7 @@ class UNetGraph {
     if (this.mode.kind === 'eval') {
       const running = this.mode.running[index];
       if (!running) throw new Error(`missing running statistics for BN layer ${index}`);
-      return tf.batchNorm(x, running.mean, running.variance, beta, gamma, BN_EPSILON);
+      return batchNormEval(tf, x, running, gamma, beta, BN_EPSILON);
     }
     const { y, mean, variance, count } = batchNormTrain(tf, x, gamma, beta, BN_EPSILON);
     this.moments.push({ mean, variance, count });
@@ -132,15 +132,7 @@ class UNetGraph {
   /** Dropout3d(0.001) → nearest ×2 → concat [upsampled, skip] (in that order) → ConvBlock. */
   up(x: Tensor5D, skip: Tensor5D, block: BlockName): Tensor5D {
     const [dropped] = this.dropout([x], `${block}.drop`);
-    return this.convBlock([this.upsampleNearest(dropped as Tensor5D), skip], block);
-  }
-
-  /** Nearest ×2: a broadcast multiply on a rank-8 view (tfjs has no gradient for rank-8 tile). */
-  upsampleNearest(x: Tensor5D): Tensor5D {
-    const tf = this.tf;
-    const [n, d, h, w, c] = x.shape;
-    const spread = tf.mul(tf.reshape(x, [n, d, 1, h, 1, w, 1, c]), tf.ones([1, 1, 2, 1, 2, 1, 2, 1]));
-    return tf.reshape(spread, [n, 2 * d, 2 * h, 2 * w, c]);
+    return this.convBlock([upsampleNearest(this.tf, dropped as Tensor5D), skip], block);
   }
 
   run(input: Tensor5D): ForwardResult {

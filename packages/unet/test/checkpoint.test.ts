@@ -68,6 +68,31 @@ describe('checkpoints', () => {
     });
   });
 
+  it('records the engine identity it was trained on, and refuses a malformed one naming the field', async () => {
+    const dir = await tempDir();
+    const { model } = trainedModel(1);
+    const engine = {
+      name: 'node',
+      version: '4.22.0',
+      libtensorflow: '2.18.1',
+      threads: { intraOp: 1, interOp: 1 },
+    } as const;
+    await saveCheckpoint(dir, { model, epoch: 0, step: 1, engine });
+    expect((await loadCheckpoint(tf, dir)).engine).toEqual(engine);
+    // Older checkpoints and inference ones have none: that is "unknown", not an error.
+    await saveCheckpoint(dir, { model, epoch: 0, step: 1 });
+    expect((await loadCheckpoint(tf, dir)).engine).toBeNull();
+    const path = join(dir, 'checkpoint.json');
+    const manifest = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+    await writeFile(
+      path,
+      JSON.stringify({ ...manifest, engine: { ...engine, threads: { intraOp: 'one' } } }),
+    );
+    await expect(loadCheckpoint(tf, dir)).rejects.toThrow(
+      /checkpoint\.json: engine: engine identity threads must be null or \{ intraOp, interOp \} integers/,
+    );
+  });
+
   it('writes atomically: no temp files left, one blob per directory, overwrite keeps it loadable', async () => {
     const dir = await tempDir();
     const first = trainedModel(1).model;

@@ -1,34 +1,98 @@
 import { describe, expect, it } from 'vitest';
-import { EngineUnavailableError, loadEngine, parseEngineRequest } from '../src/index.js';
+import { nativeEngineStatus } from '@lits-ddp/native-engine';
+import {
+  EngineUnavailableError,
+  engineFallbackReason,
+  engineIdentityDifference,
+  loadEngine,
+  parseEngineIdentity,
+  parseEngineRequest,
+  parseThreadCount,
+  type EngineIdentity,
+} from '../src/index.js';
+
+// Each vitest file runs in its own process: this one loads native TensorFlow once, with 1 intra-op thread.
+const native = nativeEngineStatus();
 
 describe('engine loader', () => {
-  it('auto falls back to the pure-JS cpu engine here and says what it tried', async () => {
-    const engine = await loadEngine({ engine: 'auto' });
-    expect(engine.name).toBe('cpu');
-    expect(engine.backend).toBe('cpu');
-    expect(engine.packageName).toBe('@tensorflow/tfjs');
-    expect(engine.description).toMatch(/^engine cpu \(@tensorflow\/tfjs 4\.22\.0, backend cpu\)$/);
-    // Neither native package can be installed on this machine.
-    expect(engine.attempts.map((a) => a.packageName)).toEqual([
-      '@tensorflow/tfjs-node-gpu',
-      '@tensorflow/tfjs-node',
+  it('auto loads the native engine where it is built, pinned and named; elsewhere pure JS, saying why', async () => {
+    const engine = await loadEngine({ engine: 'auto', threads: { intraOp: 1, interOp: 1 } });
+    if (!native.ready) {
+      expect(engine.name).toBe('cpu');
+      expect(engine.fallback).toMatch(/^auto fell back to @tensorflow\/tfjs: .*engine install/);
+      return;
+    }
+    expect(engine.name).toBe('node');
+    expect(engine.backend).toBe('tensorflow');
+    expect(engine.libtensorflow).toBe('2.18.1');
+    expect(engine.threads).toEqual({ intraOp: 1, interOp: 1 });
+    expect(process.env['TF_NUM_INTRAOP_THREADS']).toBe('1');
+    expect(engine.description).toBe(
+      'engine node (@tensorflow/tfjs-node 4.22.0, libtensorflow 2.18.1, backend tensorflow, 1 intra-op thread, 1 inter-op thread)',
+    );
+    // tfjs-node-gpu is simply not installed: an expected miss, not a fallback.
+    expect(engine.attempts).toEqual([
+      expect.objectContaining({ engine: 'gpu', packageName: '@tensorflow/tfjs-node-gpu', installed: false }),
     ]);
-    expect(engine.attempts[0]!.error).toMatch(/tfjs-node-gpu/);
+    expect(engine.fallback).toBeNull();
     expect(engine.tf.add(engine.tf.scalar(2), engine.tf.scalar(3)).dataSync()[0]).toBe(5);
+    // TensorFlow sizes its pools once per process: other counts need another process.
+    await expect(loadEngine({ engine: 'node', threads: { intraOp: 2, interOp: 1 } })).rejects.toThrow(
+      /already loaded in this process with 1 intra-op thread, 1 inter-op thread; 2 intra-op threads, 1 inter-op thread needs a new process/,
+    );
+    // The same counts (or none) reuse what is loaded; the cpu engine is always there beside it.
+    expect((await loadEngine({ engine: 'node' })).threads).toEqual({ intraOp: 1, interOp: 1 });
+    const cpu = await loadEngine({ engine: 'cpu' });
+    expect([cpu.name, cpu.backend, cpu.threads, cpu.libtensorflow]).toEqual(['cpu', 'cpu', null, null]);
+    expect(cpu.description).toBe('engine cpu (@tensorflow/tfjs 4.22.0, backend cpu)');
   });
 
-  it('fails clearly, naming the missing package, when gpu or node is requested explicitly', async () => {
+  it('the fallback reason: none for a missing package before a native engine, the failures before pure JS', () => {
+    const gpuMissing = {
+      engine: 'gpu',
+      packageName: '@tensorflow/tfjs-node-gpu',
+      error: "Cannot find package '@tensorflow/tfjs-node-gpu'",
+      installed: false,
+    } as const;
+    const nodeBroken = {
+      engine: 'node',
+      packageName: '@tensorflow/tfjs-node',
+      error: 'The Node.js native addon module (tfjs_binding.node) can not be found',
+      installed: true,
+    } as const;
+    const gpuBroken = {
+      ...gpuMissing,
+      error: 'libcudart.so.11.0: cannot open shared object file',
+      installed: true,
+    } as const;
+    expect(engineFallbackReason('auto', 'node', [gpuMissing])).toBeNull();
+    expect(engineFallbackReason('auto', 'node', [gpuBroken])).toBe(
+      'auto fell back to @tensorflow/tfjs-node: @tensorflow/tfjs-node-gpu: libcudart.so.11.0: cannot open shared object file',
+    );
+    expect(engineFallbackReason('auto', 'cpu', [gpuMissing, nodeBroken])).toBe(
+      "auto fell back to @tensorflow/tfjs: @tensorflow/tfjs-node-gpu: Cannot find package '@tensorflow/tfjs-node-gpu'; " +
+        '@tensorflow/tfjs-node: The Node.js native addon module (tfjs_binding.node) can not be found ' +
+        '(build the native engine with: npm run lits -- engine install)',
+    );
+    expect(engineFallbackReason('cpu', 'cpu', [])).toBeNull();
+  });
+
+  it('fails clearly, naming the missing package and the command that builds it, for an explicit engine', async () => {
     await expect(loadEngine({ engine: 'gpu' })).rejects.toThrow(
       /TFJS_ENGINE=gpu needs @tensorflow\/tfjs-node-gpu, which could not be loaded: .*CUDA 11\.2/,
     );
-    await expect(loadEngine({ engine: 'node' })).rejects.toBeInstanceOf(EngineUnavailableError);
-    await expect(loadEngine({ engine: 'node' })).rejects.toThrow(/needs @tensorflow\/tfjs-node,/);
+    await expect(loadEngine({ engine: 'gpu' })).rejects.toBeInstanceOf(EngineUnavailableError);
   });
 
-  it('reads TFJS_ENGINE and rejects unknown values', async () => {
+  it('reads TFJS_ENGINE and thread counts, and rejects unknown values', async () => {
     expect(parseEngineRequest(undefined)).toBe('auto');
     expect(parseEngineRequest(' CPU ')).toBe('cpu');
     expect(() => parseEngineRequest('tpu')).toThrow(/TFJS_ENGINE='tpu' is not one of auto, gpu, node, cpu/);
+    expect(parseThreadCount(' 4 ', '--threads')).toBe(4);
+    for (const bad of ['0', '1.5', 'two', '2000'])
+      expect(() => parseThreadCount(bad, '--threads')).toThrow(
+        `--threads=${bad} is not a whole number of threads from 1 to 1024`,
+      );
     const saved = process.env['TFJS_ENGINE'];
     process.env['TFJS_ENGINE'] = 'gpu';
     try {
@@ -47,5 +111,26 @@ describe('engine loader', () => {
     expect(process.env['TF_DETERMINISTIC_OPS']).toBe('1');
     expect(process.env['TF_CUDNN_DETERMINISTIC']).toBe('1');
     await expect(failed).rejects.toThrow();
+  });
+
+  it('an engine identity: what differs, and a malformed one refused naming its source', () => {
+    const a: EngineIdentity = {
+      name: 'node',
+      version: '4.22.0',
+      libtensorflow: '2.18.1',
+      threads: { intraOp: 1, interOp: 1 },
+    };
+    expect(engineIdentityDifference(a, { ...a })).toBeNull();
+    expect(engineIdentityDifference(a, { ...a, threads: { intraOp: 2, interOp: 1 } })).toBe(
+      'node (tfjs 4.22.0, libtensorflow 2.18.1, 1 intra-op thread, 1 inter-op thread) vs ' +
+        'node (tfjs 4.22.0, libtensorflow 2.18.1, 2 intra-op threads, 1 inter-op thread)',
+    );
+    expect(
+      engineIdentityDifference(a, { name: 'cpu', version: '4.22.0', libtensorflow: null, threads: null }),
+    ).toMatch(/ vs cpu \(tfjs 4\.22\.0\)$/);
+    expect(parseEngineIdentity(JSON.parse(JSON.stringify(a)), 'x')).toEqual(a);
+    expect(() => parseEngineIdentity({ ...a, name: 'tpu' }, 'ckpt engine')).toThrow(
+      'ckpt engine: engine identity name must be gpu, node or cpu',
+    );
   });
 });

@@ -9,8 +9,10 @@ import { printResult } from './result-output.js';
 const USAGE = `lits demo [--json] [--home DIR] [--epochs N] [--workers N]
 
 Generates a small LiTS-format phantom data set (if absent), preprocesses it, starts an embedded
-redis-server (unless REDIS_URL is set) and trains 2 workers on the cpu engine in deterministic mode.
-Sized to finish in a few minutes on 2 cores.`;
+redis-server (unless REDIS_URL is set) and trains 2 workers in deterministic mode on the native
+TensorFlow engine (\`lits engine install\` builds it; \`npm run demo\` runs that first), or on the
+pure-JS cpu engine when the native one cannot load (the output says why). Sized to finish in a few
+minutes on 2 cores.`;
 
 /** The demo's phantom set: 12 cases of 64×64×32 (the seed preset scaled down: z forced to 64, 4× block mean, 16³ cubes). */
 export const DEMO_PHANTOMS = { cases: 12, size: [64, 64, 32] as [number, number, number], seed: 0 };
@@ -35,7 +37,7 @@ export function demoSpec(datasetPath: string, epochs: number, workers: number): 
     lr: 0.01,
     'dropout-rate': 0.05,
     determinism: 'deterministic',
-    engine: 'cpu',
+    engine: 'auto',
     'experiment-name': 'lits-ddp-demo',
     'max-restarts': 2,
     'collective-timeout-s': 60,

@@ -19,6 +19,7 @@ import { launchLocalRun } from '../launcher/local-run.js';
 import { FlagError, specFromArgs } from '../spec-flags.js';
 import { DEMO_PHANTOMS, demoSpec } from './demo.js';
 import { crashPointOf, CrashWatcher, type CrashPoint } from './repro-crash.js';
+import { engineLine } from './result-output.js';
 
 const USAGE = `lits repro [--runs 10] [--workers 2] [--epochs N] [--config spec.json] [--dataset-path DIR]
            [--world-sizes 1,4|none] [--no-crash] [--out DIR] [--home DIR] [--json] [--<spec-field> <value> …]
@@ -324,6 +325,9 @@ export async function runRepro(argv: string[]): Promise<number> {
         });
         const record = await recordOf(planned, result, baseSpec['n-class'], (Date.now() - t0) / 1000, crash);
         records.push(record);
+        // The engine the runs got (the spec may say auto), as the first run's ranks ran it.
+        if (result.engine && configuration.engine === baseSpec.engine)
+          configuration.engine = engineLine(result.engine, result.libtensorflow);
         log(`${label} ${describeRun(record)}`);
         if (result.status === 'cancelled') {
           interrupted = true;

@@ -1,4 +1,5 @@
 import type { ExperimentResult } from '@lits-ddp/coordinator';
+import type { RunEngine } from '@lits-ddp/protocol';
 
 const SEED_METRICS = ['avg_loss', 'avg_acc', 'mean_iou', 'iou_0', 'iou_1', 'iou_2'];
 const PHASES = ['train', 'val', 'test'] as const;
@@ -16,6 +17,17 @@ export function seedMetrics(result: ExperimentResult): Record<string, number> {
   return out;
 }
 
+/** The engine line of a run, e.g. `node (libtensorflow 2.18.1, 1 intra-op / 1 inter-op thread)`. */
+export function engineLine(engine: RunEngine | undefined, libtensorflow?: string): string {
+  if (!engine) return '(no generation started)';
+  const parts: string[] = [];
+  if (libtensorflow) parts.push(`libtensorflow ${libtensorflow}`);
+  if (engine.threads)
+    parts.push(`${engine.threads.intraOp} intra-op / ${engine.threads.interOp} inter-op thread`);
+  if (engine.name === 'cpu') parts.push('pure JS');
+  return `${engine.name}${parts.length ? ` (${parts.join(', ')})` : ''}`;
+}
+
 /** The closing table (or, with --json, one JSON line) of a run; returns the exit code. */
 export function printResult(result: ExperimentResult, json: boolean): number {
   const code = result.status === 'finished' ? 0 : result.status === 'cancelled' ? 130 : 1;
@@ -27,6 +39,9 @@ export function printResult(result: ExperimentResult, json: boolean): number {
         testMetrics: seedMetrics(result),
         weightHash: result.weightHashes?.[0],
         restarts: result.restarts,
+        engine: result.engine ?? null,
+        ...(result.libtensorflow ? { libtensorflow: result.libtensorflow } : {}),
+        ...(result.engineFallback ? { engineFallback: result.engineFallback } : {}),
         modelPath: result.modelPath,
         runDir: result.runDir,
         tracking: result.tracker,
@@ -48,6 +63,8 @@ export function printResult(result: ExperimentResult, json: boolean): number {
   }
   out.push(
     '',
+    `engine:   ${engineLine(result.engine, result.libtensorflow)}`,
+    ...(result.engineFallback ? [`          fallback: ${result.engineFallback}`] : []),
     `model:    ${result.modelPath ?? '(none)'}`,
     `run:      ${result.tracker.location}${result.tracker.delivered ? '' : ' (some tracking data not delivered)'}`,
     `restarts: ${result.restarts}`,

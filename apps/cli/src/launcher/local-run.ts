@@ -56,6 +56,7 @@ export async function launchLocalRun(opts: LocalRunOptions): Promise<ExperimentR
   const workers = new WorkerProcesses(workerIds, {
     redisUrl,
     engine: spec.engine,
+    threads: spec['engine-threads'],
     heartbeatIntervalS: spec['heartbeat-interval-s'],
     logDir: join(opts.home, 'runs', runId, 'workers'),
   });

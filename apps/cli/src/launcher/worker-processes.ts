@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 export interface WorkerProcessSpec {
   redisUrl: string;
   engine: string;
+  /** A native engine's intra-op threads (the spec's engine-threads). */
+  threads: number;
   heartbeatIntervalS: number;
   logDir: string;
 }
@@ -69,6 +71,8 @@ export class WorkerProcesses {
         id,
         '--engine',
         this.spec.engine,
+        '--threads',
+        String(this.spec.threads),
         '--heartbeat-s',
         String(this.spec.heartbeatIntervalS),
       ],

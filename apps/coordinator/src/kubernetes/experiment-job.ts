@@ -30,6 +30,8 @@ export interface ExperimentJobInput {
   experimentId: string;
   workers: number;
   maxRestarts: number;
+  /** `lits worker --threads`: the spec's engine-threads, which the run leases its workers by. */
+  engineThreads: number;
 }
 
 export const EXPERIMENT_LABEL = 'lits-ddp/experiment-id';
@@ -84,6 +86,8 @@ export function buildExperimentJob(input: ExperimentJobInput, settings: JobSetti
     throw new Error(`workers must be a positive integer, got ${workers}`);
   if (!Number.isInteger(maxRestarts) || maxRestarts < 0)
     throw new Error(`max-restarts must be a non-negative integer, got ${maxRestarts}`);
+  if (!Number.isInteger(input.engineThreads) || input.engineThreads < 1)
+    throw new Error(`engine-threads must be a positive integer, got ${input.engineThreads}`);
   const name = experimentJobName(experimentId);
   const labels = {
     'app.kubernetes.io/name': 'lits-worker',
@@ -163,6 +167,8 @@ export function buildExperimentJob(input: ExperimentJobInput, settings: JobSetti
                 '$(LITS_WORKER_ID)',
                 '--engine',
                 settings.engine,
+                '--threads',
+                String(input.engineThreads),
                 '--exit-when-run-ends',
                 experimentId,
               ],

@@ -172,7 +172,6 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
     if (existsSync(join(runDir, 'split.json')) && adopt) tracker.logArtifact(join(runDir, 'split.json'));
     await saveRunRecord(redis, runId, { phase: 'training' });
     opts.onPhase?.('training');
-    let engineTagged = false;
     const supervisor = new RunSupervisor(
       { runId, spec, seeds, trainCases: data.trainCases, testCases: data.testCases, paths },
       {
@@ -188,13 +187,7 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
         ...(opts.fail ? { fail: opts.fail } : {}),
         ...(opts.onWorkersLost ? { onWorkersLost: opts.onWorkersLost } : {}),
         ...(opts.waitForWorkersMs ? { waitForWorkersMs: opts.waitForWorkersMs } : {}),
-        onEvent: (event, streamId) => {
-          if (event.type === 'started' && !engineTagged) {
-            engineTagged = true;
-            tracker.setTags({ engine: event.engine });
-          }
-          opts.onEvent?.(event, streamId);
-        },
+        ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
         ...(opts.log ? { log: opts.log } : {}),
         ...(opts.signal ? { signal: opts.signal } : {}),
         ...(opts.detach ? { detach: opts.detach } : {}),

@@ -1,11 +1,19 @@
 import type { Redis } from 'ioredis';
-import { runKeys, RUN_KEYS_TTL_S, type RunEvent, type RunPlan, type RunStatus } from '@lits-ddp/protocol';
+import {
+  runKeys,
+  RUN_KEYS_TTL_S,
+  type RunEngine,
+  type RunEvent,
+  type RunPlan,
+  type RunStatus,
+} from '@lits-ddp/protocol';
 import type { RunTracker } from '../tracking/run-tracker.js';
+import { RunEngineChoice, sameEngine, workerEngine } from './engine-match.js';
 import { publishEvent, readEvents, readEventRange } from './run-events.js';
 import { RunLedger } from './run-ledger.js';
 import type { WorkerPool } from './worker-pool.js';
 
-export type RunSetup = Omit<RunPlan, 'generation' | 'ranks' | 'resumeFrom'>;
+export type RunSetup = Omit<RunPlan, 'generation' | 'ranks' | 'resumeFrom' | 'engine'>;
 
 export interface SupervisorOptions {
   redis: Redis;
@@ -51,6 +59,12 @@ export interface RunOutcome {
   latestMetrics?: Record<string, number>;
   /** Worker id of each rank in the last generation. */
   workers?: string[];
+  /** The engine every rank ran (unset when no generation started). */
+  engine?: RunEngine;
+  /** libtensorflow's version on a native engine. */
+  libtensorflow?: string;
+  /** Why `auto` did not get the engine it prefers. */
+  engineFallback?: string;
 }
 
 /** Supervision stopped on request (shutdown); the run goes on and is adopted later. */
@@ -87,6 +101,8 @@ type Adoption =
  */
 export class RunSupervisor {
   private readonly ledger = new RunLedger();
+  /** Fixed by the first generation's lease (or the adopted plan): every later generation runs it too. */
+  private readonly engine: RunEngineChoice;
   private lastEventId = '0';
   private readonly blocking: Redis;
 
@@ -95,6 +111,7 @@ export class RunSupervisor {
     private readonly opts: SupervisorOptions,
   ) {
     this.blocking = opts.redis.duplicate();
+    this.engine = new RunEngineChoice(setup.spec);
   }
 
   async run(): Promise<RunOutcome> {
@@ -121,7 +138,7 @@ export class RunSupervisor {
             restarts: this.ledger.restarts,
             generation,
             ...result,
-            ...this.checkpoints(),
+            ...this.outcomeState(),
           };
         } catch (err) {
           if (err instanceof RunDetachedError) throw err;
@@ -133,7 +150,7 @@ export class RunSupervisor {
               restarts: this.ledger.restarts,
               generation,
               error: err.message,
-              ...this.checkpoints(),
+              ...this.outcomeState(),
             };
           }
           const message = err instanceof Error ? err.message : String(err);
@@ -141,12 +158,12 @@ export class RunSupervisor {
           const { restarts } = this.ledger;
           if (err instanceof Doomed) {
             await this.setStatus('failed', message);
-            return { status: 'failed', restarts, generation, error: message, ...this.checkpoints() };
+            return { status: 'failed', restarts, generation, error: message, ...this.outcomeState() };
           }
           if (restarts >= this.setup.spec['max-restarts']) {
             const error = `${message} (after ${restarts} restart${restarts === 1 ? '' : 's'}; max-restarts ${this.setup.spec['max-restarts']})`;
             await this.setStatus('failed', error);
-            return { status: 'failed', restarts, generation, error, ...this.checkpoints() };
+            return { status: 'failed', restarts, generation, error, ...this.outcomeState() };
           }
           this.ledger.restarts = restarts + 1;
           const cp = this.ledger.lastCheckpoint;
@@ -171,10 +188,15 @@ export class RunSupervisor {
     }
   }
 
-  private checkpoints(): Pick<RunOutcome, 'bestCheckpoint' | 'lastCheckpoint' | 'latestMetrics'> {
+  /** What the run learnt on its way, for every outcome: checkpoints, latest metrics, engine. */
+  private outcomeState(): Pick<
+    RunOutcome,
+    'bestCheckpoint' | 'lastCheckpoint' | 'latestMetrics' | 'engine' | 'libtensorflow' | 'engineFallback'
+  > {
     const { bestCheckpoint, lastCheckpoint } = this.ledger;
     return {
       latestMetrics: { ...this.ledger.latestMetrics },
+      ...this.engine.outcome(),
       ...(bestCheckpoint ? { bestCheckpoint } : {}),
       ...(lastCheckpoint ? { lastCheckpoint } : {}),
     };
@@ -222,7 +244,7 @@ export class RunSupervisor {
           generation: plan.generation,
           ...(lastStatus.message && status !== 'finished' ? { error: lastStatus.message } : {}),
           ...this.finishedResult(plan.ranks),
-          ...this.checkpoints(),
+          ...this.outcomeState(),
         },
       };
     }
@@ -251,13 +273,21 @@ export class RunSupervisor {
     let workers: string[];
     if (adopted) {
       workers = adopted.ranks;
+      this.engine.adopt(adopted.engine);
       const lost = await this.opts.pool.reclaim(runId, workers);
       if (lost.length > 0) throw new GenerationFailure(`workers ${lost.join(', ')} were lost while adopting`);
     } else {
       this.ledger.enterGeneration(generation);
-      workers = await this.leaseWorkers(this.setup.spec.workers);
+      const engine = await this.leaseWorkers(this.setup.spec.workers);
+      workers = engine.workers;
       const cp = this.ledger.lastCheckpoint;
-      const plan: RunPlan = { ...this.setup, generation, ranks: workers, ...(cp ? { resumeFrom: cp } : {}) };
+      const plan: RunPlan = {
+        ...this.setup,
+        generation,
+        ranks: workers,
+        engine: engine.engine,
+        ...(cp ? { resumeFrom: cp } : {}),
+      };
       await this.opts.redis.set(runKeys.plan(runId), JSON.stringify(plan));
       for (const [rank, id] of workers.entries())
         await this.opts.pool.send(id, { type: 'assign', runId, generation, rank });
@@ -333,26 +363,42 @@ export class RunSupervisor {
       this.opts.tracker.logMetrics(fresh, event.step ?? event.epoch);
   }
 
-  private async leaseWorkers(count: number): Promise<string[]> {
+  private async leaseWorkers(count: number): Promise<{ workers: string[]; engine: RunEngine }> {
     const deadline = Date.now() + (this.opts.waitForWorkersMs ?? 300_000);
-    let announced = false;
+    const { preferredWorkers = [], exclusiveWorkers = false } = this.opts;
+    let waiting = '';
     for (;;) {
       this.checkStop();
       if (await this.opts.redis.get(runKeys.cancel(this.setup.runId)))
         throw new Cancelled('cancel requested');
-      const leased = await this.opts.pool.lease(
-        this.setup.runId,
-        count,
-        this.opts.preferredWorkers,
-        this.opts.exclusiveWorkers,
-      );
-      if (leased) return leased;
-      if (!announced) {
-        this.opts.log?.('info', `waiting for ${count} free worker${count === 1 ? '' : 's'}`);
-        announced = true;
+      const live = (await this.opts.pool.list())
+        .filter((w) => w.heartbeatAgeMs !== undefined)
+        .map((w) => w.info)
+        .filter((info) => !exclusiveWorkers || preferredWorkers.includes(info.id));
+      const engine = this.engine.pick(live, count);
+      const leased =
+        engine &&
+        (await this.opts.pool.lease(this.setup.runId, count, preferredWorkers, exclusiveWorkers, (info) =>
+          sameEngine(workerEngine(info), engine),
+        ));
+      if (engine && leased) {
+        const fixed = this.engine.fix(
+          engine,
+          live.filter((w) => leased.includes(w.id)),
+        );
+        if (fixed) {
+          this.opts.tracker.setTags(fixed.tags);
+          this.opts.log?.(fixed.fallback ? 'warn' : 'info', fixed.line);
+        }
+        return { workers: leased, engine };
+      }
+      const reason = this.engine.waiting(live, count);
+      if (reason !== waiting) {
+        this.opts.log?.('info', reason);
+        waiting = reason;
       }
       if (Date.now() > deadline)
-        throw new GenerationFailure(`fewer than ${count} live, free workers after waiting`);
+        throw new GenerationFailure(`fewer than ${count} live, free workers after waiting: ${reason}`);
       await new Promise((r) => setTimeout(r, 500));
     }
   }

@@ -51,19 +51,22 @@ export class WorkerPool {
   }
 
   /**
-   * Leases `count` idle, live workers to `runId` (preferring `preferred` ids, in order; only those
-   * with `onlyPreferred`), or none at all when fewer are free. Leases expire unless renewed, so a
-   * dead supervisor frees its workers.
+   * Leases `count` idle, live workers that `accept` takes to `runId` (preferring `preferred` ids, in
+   * order; only those with `onlyPreferred`), or none at all when fewer are free. Leases expire unless
+   * renewed, so a dead supervisor frees its workers.
    */
   async lease(
     runId: string,
     count: number,
     preferred: string[] = [],
     onlyPreferred = false,
+    accept: (info: WorkerInfo) => boolean = () => true,
   ): Promise<string[] | undefined> {
     // Only idle workers: a busy one may be training a run whose supervisor is down (its lease
     // lapsed), and that run's next supervisor adopts it.
-    const live = (await this.list()).filter((w) => w.heartbeatAgeMs !== undefined && w.info.state === 'idle');
+    const live = (await this.list()).filter(
+      (w) => w.heartbeatAgeMs !== undefined && w.info.state === 'idle' && accept(w.info),
+    );
     const byId = new Map(live.map((w) => [w.info.id, w]));
     const order = [
       ...preferred.filter((id) => byId.has(id)),

@@ -245,7 +245,12 @@ export class ExperimentProcessor {
     };
     const start = async (): Promise<void> => {
       try {
-        await launcher.ensure({ experimentId: id, workers: spec.workers, maxRestarts: spec['max-restarts'] });
+        await launcher.ensure({
+          experimentId: id,
+          workers: spec.workers,
+          maxRestarts: spec['max-restarts'],
+          engineThreads: spec['engine-threads'],
+        });
       } catch (err) {
         const error = err instanceof Error ? err.message : String(err);
         log.error(error);

@@ -184,6 +184,16 @@ export const WorkersReply = Type.Object({
       id: Type.String(),
       host: Type.String(),
       engine: Type.String(),
+      engineThreads: Type.Optional(
+        Type.Object(
+          { intraOp: Type.Integer(), interOp: Type.Integer() },
+          { description: "a native engine's thread pools: runs lease workers by them (spec engine-threads)" },
+        ),
+      ),
+      libtensorflow: Type.Optional(Type.String()),
+      engineFallback: Type.Optional(
+        Type.String({ description: "why the worker's auto engine is not the one it prefers" }),
+      ),
       device: Type.String(),
       state: Type.String({ description: 'idle | busy | stopping | dead (no heartbeat)' }),
       runId: Type.Optional(Type.String()),

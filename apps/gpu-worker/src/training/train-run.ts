@@ -11,11 +11,13 @@ import {
   loadCheckpoint,
   MetricCounts,
   ReduceLROnPlateau,
+  engineIdentity,
   saveCheckpoint,
   UNet3D,
   type Engine,
 } from '@lits-ddp/unet';
 import { CubeStore } from './cube-store.js';
+import { checkpointEngineProblem, engineKey, planEngineMismatch } from './engine-check.js';
 import { evaluateSplit } from './evaluation.js';
 import { averageStep, gatherCounts, type Contribution } from './gradient-reducer.js';
 
@@ -48,6 +50,10 @@ async function buildModel(
   const { spec, seeds, resumeFrom } = ctx.plan;
   if (resumeFrom) {
     const loaded = await loadCheckpoint(ctx.engine.tf, resumeFrom.path);
+    const problem = checkpointEngineProblem(loaded.engine, ctx.engine, spec.determinism, resumeFrom.path);
+    if (problem.error) throw new Error(problem.error);
+    if (problem.warning && ctx.rank === 0)
+      await ctx.publish({ type: 'log', rank: ctx.rank, level: 'warn', message: problem.warning });
     const extra = (loaded.extra ?? {}) as { bestTrainLoss?: number };
     // A checkpoint of another run's streams would continue with the wrong dropout and shuffles.
     if (loaded.rng && (loaded.rng.seed !== seeds.model || loaded.rng.dataSeed !== seeds.data))
@@ -110,8 +116,8 @@ export async function runTraining(ctx: TrainingContext): Promise<void> {
   const { plan, rank } = ctx;
   const { spec, runId, generation } = plan;
   const worldSize = plan.ranks.length;
-  if (spec.engine !== 'auto' && spec.engine !== ctx.engine.name) {
-    const error = `the spec asks for engine ${spec.engine}, this worker runs ${ctx.engine.name}`;
+  const error = planEngineMismatch(plan, ctx.engine);
+  if (error) {
     await ctx.publish({ type: 'failed', generation, rank, error });
     throw new Error(error);
   }
@@ -175,9 +181,13 @@ async function train(ctx: TrainingContext, comm: Communicator): Promise<void> {
     step: 0,
   });
 
+  const engine = engineIdentity(ctx.engine);
   const built = await buildModel(ctx);
   const { model, scheduler, startEpoch } = built;
   let bestLoss = built.bestLoss;
+  const engines = (await comm.allGather(Buffer.from(engineKey(ctx.engine)))).map(String);
+  if (new Set(engines).size !== 1)
+    throw new Error(`ranks run different engines: ${engines.map((e, r) => `${r}=${e}`).join('; ')}`);
   const hashes = await comm.allGather(Buffer.from(model.weightHash()));
   const distinct = new Set(hashes.map((h) => h.toString()));
   if (distinct.size !== 1)
@@ -291,7 +301,7 @@ async function train(ctx: TrainingContext, comm: Communicator): Promise<void> {
         const improved = trainLoss < bestLoss;
         if (improved) bestLoss = trainLoss;
         const extra = { runId: plan.runId, generation, bestTrainLoss: bestLoss, preprocessing };
-        const checkpoint = { model, scheduler, epoch, step: 0, extra, rng: rngBefore(epoch + 1) };
+        const checkpoint = { model, scheduler, epoch, step: 0, extra, rng: rngBefore(epoch + 1), engine };
         const last = join(checkpointDir, 'last');
         await saveCheckpoint(last, checkpoint);
         if (improved) {
@@ -318,6 +328,7 @@ async function train(ctx: TrainingContext, comm: Communicator): Promise<void> {
       step: 0,
       extra: { runId: plan.runId, preprocessing },
       rng: rngBefore(spec.max_epochs),
+      engine,
     });
     modelPath = await exportTfjsModel(ctx.engine.tf, model, join(plan.paths.runDir, 'model'));
   }
