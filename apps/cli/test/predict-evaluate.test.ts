@@ -8,9 +8,11 @@ import { fileURLToPath } from 'node:url';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serviceUrl } from '@lits-ddp/local-services/vitest';
+import { nativeEngineReady } from '@lits-ddp/native-engine/vitest';
 import { generatePhantomDataset, readNifti, writeNifti, type Matrix4 } from '@lits-ddp/lits-data';
 
 const redisUrl = serviceUrl('redis');
+const native = nativeEngineReady('lits predict on the native engine');
 const LITS = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'main.js');
 /**
  * 8 epochs × 8 steps of one liver-centred 16³ cube of a 32×32×16 grid (phantoms 64×64×32, z forced to 32, 2×
@@ -128,6 +130,41 @@ describe.skipIf(!redisUrl)('lits predict and lits evaluate on phantoms', () => {
     const png = PNG.sync.read(await readFile(overlay));
     expect(png.height).toBe(64);
   });
+
+  it.runIf(native)(
+    'predicts the same mask on the native engine as on the pure-JS one (the model trained on cpu)',
+    async () => {
+      const id = heldIds[1]!;
+      const masks: Uint8Array[] = [];
+      for (const engine of ['node', 'cpu']) {
+        const out = join(home, 'engines', `mask-${id}-${engine}.nii.gz`);
+        const ran = await lits([
+          'predict',
+          '--model',
+          runDir,
+          join(held, `volume-${id}.nii.gz`),
+          '--out',
+          out,
+          '--engine',
+          engine,
+          '--json',
+        ]);
+        expect(ran.code, ran.stderr).toBe(0);
+        expect((lastJson(ran.stdout) as { model: { engine: string } }).model.engine).toMatch(
+          engine === 'node'
+            ? /^engine node \(@tensorflow\/tfjs-node 4\.22\.0, libtensorflow 2\.18\.1/
+            : /^engine cpu /,
+        );
+        masks.push((await readNifti(out, { native: true })).data as Uint8Array);
+      }
+      const [onNative, onCpu] = masks as [Uint8Array, Uint8Array];
+      let differ = 0;
+      for (let i = 0; i < onCpu.length; i++) if (onNative[i] !== onCpu[i]) differ++;
+      process.stderr.write(`lits predict native vs cpu: ${differ} of ${onCpu.length} voxels differ\n`);
+      expect(differ / onCpu.length).toBeLessThanOrEqual(0.001);
+      expect(onCpu.some((v) => v === 1)).toBe(true);
+    },
+  );
 
   it(`batch-predicts the held-out cases and evaluate --json scores liver Dice ≥ ${LIVER_DICE_BAR}`, async () => {
     const pred = join(home, 'pred');

@@ -80,7 +80,7 @@ describe('choosing a run engine', () => {
       chooseRunEngine(spec({ engine: 'node' }), undefined, [worker('node'), worker('tpu')], 1),
     ).toBeUndefined();
     expect(describeWait(spec({ engine: 'node' }), undefined, pool, 2)).toBe(
-      'waiting for 2 free workers running engine node (native: 1 intra-op thread); live workers: ' +
+      'waiting for 2 free workers running engine node with 1 intra-op thread; live workers: ' +
         '2 × node with 2 intra-op / 1 inter-op thread, 1 × cpu',
     );
   });

@@ -174,6 +174,8 @@ export interface Predictor extends ModelSource {
   classes: number;
   /** e.g. `engine cpu (@tensorflow/tfjs 4.22.0, backend cpu)`. */
   engine: string;
+  /** Why `auto` did not get a native engine (Engine.fallback), or null. */
+  engineFallback: string | null;
 }
 
 export interface LoadPredictorOptions {
@@ -200,5 +202,6 @@ export async function loadPredictor(options: LoadPredictorOptions): Promise<Pred
     window: source.preprocessing.cubeSize,
     classes: arch.classes,
     engine: engine.description,
+    engineFallback: engine.fallback,
   };
 }

@@ -133,7 +133,7 @@ export async function ensureNativeEngine(opts: EnsureNativeEngineOptions = {}): 
       'preflight',
       () => {
         const py = requirePython();
-        requireCompiler();
+        requireCompiler(log);
         return py;
       },
       (py) =>
@@ -141,7 +141,8 @@ export async function ensureNativeEngine(opts: EnsureNativeEngineOptions = {}): 
     );
     const cache = await step(
       'libtensorflow',
-      () => ensureLibtensorflow({ cacheDir, python, sha256, log, beforeDownload: () => requirePip(python) }),
+      () =>
+        ensureLibtensorflow({ cacheDir, python, sha256, log, beforeDownload: () => requirePip(python, log) }),
       (c) => `${c.extracted ? 'extracted into' : 'cache hit'} ${c.dir}`,
     );
     const headers = await step(

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { findExecutable } from '@lits-ddp/local-services';
+import { aptInstall, findExecutable, isRoot } from '@lits-ddp/local-services';
 import { NativeEngineUnavailableError } from './errors.js';
 
 /** Why this machine cannot run the engine at all, or undefined when it can. */
@@ -32,10 +32,19 @@ export function requirePython(): string {
   return python;
 }
 
-/** Only needed when the libtensorflow cache is cold. */
-export function requirePip(python: string): void {
-  const r = spawnSync(python, ['-m', 'pip', '--version'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  if (r.status !== 0) {
+const hasPip = (python: string): boolean =>
+  spawnSync(python, ['-m', 'pip', '--version'], { stdio: ['ignore', 'pipe', 'pipe'] }).status === 0;
+
+/** Only needed when the libtensorflow cache is cold; installed with apt-get when missing and we are root. */
+export function requirePip(python: string, log: (line: string) => void = () => undefined): void {
+  if (!hasPip(python) && isRoot() && findExecutable('apt-get')) {
+    try {
+      aptInstall(['python3-pip'], log);
+    } catch (err) {
+      log(`could not install python3-pip: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  if (!hasPip(python)) {
     throw new NativeEngineUnavailableError(
       'pip',
       `pip is not available to ${python} (it downloads the tensorflow-cpu wheel that holds libtensorflow)`,
@@ -44,8 +53,19 @@ export function requirePip(python: string): void {
   }
 }
 
-/** The C++ toolchain node-gyp drives: g++ compiles and links the binding, make runs the build. */
-export function requireCompiler(): void {
+/**
+ * The C++ toolchain node-gyp drives: g++ compiles and links the binding, make runs the build. Missing ones are
+ * installed with apt-get when we are root on Debian/Ubuntu (as local-services does for redis-server).
+ */
+export function requireCompiler(log: (line: string) => void = () => undefined): void {
+  const missing = (['g++', 'make'] as const).filter((tool) => !findExecutable(tool));
+  if (missing.length > 0 && isRoot() && findExecutable('apt-get')) {
+    try {
+      aptInstall([...missing], log);
+    } catch (err) {
+      log(`could not install ${missing.join(' ')}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
   for (const tool of ['g++', 'make'] as const) {
     if (!findExecutable(tool)) {
       throw new NativeEngineUnavailableError(

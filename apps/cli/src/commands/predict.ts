@@ -184,6 +184,7 @@ export async function runPredict(argv: string[]): Promise<number> {
       process.stderr.write(
         `model ${predictor.checkpointDir} (${predictor.engine}); preprocessing ${JSON.stringify(predictor.preprocessing)} from ${predictor.preprocessingFrom}\n`,
       );
+    if (predictor.engineFallback) process.stderr.write(`warning: ${predictor.engineFallback}\n`);
     const common = {
       largestComponent: values['largest-component'],
       liverCrop: !values['no-liver-crop'],

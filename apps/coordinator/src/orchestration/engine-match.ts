@@ -67,9 +67,14 @@ export function describeWait(
   live: readonly WorkerInfo[],
   count: number,
 ): string {
+  const threads = `${spec['engine-threads']} intra-op thread${spec['engine-threads'] === 1 ? '' : 's'}`;
   const wanted = fixed
     ? formatRunEngine(fixed)
-    : `engine ${spec.engine}${spec.engine === 'cpu' ? '' : ` (native: ${spec['engine-threads']} intra-op thread${spec['engine-threads'] === 1 ? '' : 's'})`}`;
+    : spec.engine === 'auto'
+      ? `the best engine (native ones with ${threads})`
+      : spec.engine === 'cpu'
+        ? 'engine cpu'
+        : `engine ${spec.engine} with ${threads}`;
   const seen = new Map<string, number>();
   for (const info of live) {
     const engine = workerEngine(info);

@@ -23,6 +23,8 @@ export async function writeSystemReport(
     workers: workers.map((w) => ({
       id: w.info.id,
       engine: w.info.engine,
+      engineThreads: w.info.engineThreads ?? null,
+      libtensorflow: w.info.libtensorflow ?? null,
       device: w.info.device,
       ...w.info.system,
     })),
@@ -33,7 +35,9 @@ export async function writeSystemReport(
       (w) =>
         `<tr>${[
           w.id,
-          w.engine,
+          w.engineThreads
+            ? `${w.engine} (libtensorflow ${w.libtensorflow ?? '?'}, ${w.engineThreads.intraOp}/${w.engineThreads.interOp} intra/inter-op threads)`
+            : w.engine,
           w.device,
           w.hostname,
           w.os,
