@@ -273,19 +273,20 @@ export class RunSupervisor {
     let workers: string[];
     if (adopted) {
       workers = adopted.ranks;
-      this.engine.adopt(adopted.engine);
+      // A plan from a coordinator older than RunPlan.engine has none: the next generation chooses again.
+      if (adopted.engine) this.engine.adopt(adopted.engine);
       const lost = await this.opts.pool.reclaim(runId, workers);
       if (lost.length > 0) throw new GenerationFailure(`workers ${lost.join(', ')} were lost while adopting`);
     } else {
       this.ledger.enterGeneration(generation);
-      const engine = await this.leaseWorkers(this.setup.spec.workers);
-      workers = engine.workers;
+      const leased = await this.leaseWorkers(this.setup.spec.workers);
+      workers = leased.workers;
       const cp = this.ledger.lastCheckpoint;
       const plan: RunPlan = {
         ...this.setup,
         generation,
         ranks: workers,
-        engine: engine.engine,
+        engine: leased.engine,
         ...(cp ? { resumeFrom: cp } : {}),
       };
       await this.opts.redis.set(runKeys.plan(runId), JSON.stringify(plan));
