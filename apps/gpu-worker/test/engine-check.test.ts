@@ -2,7 +2,11 @@
 import { describe, expect, it } from 'vitest';
 import type { RunPlan } from '@lits-ddp/protocol';
 import { loadEngine, type EngineIdentity } from '@lits-ddp/unet';
-import { checkpointEngineProblem, engineKey, planEngineMismatch } from '../src/training/engine-check.js';
+import {
+  checkpointEngineProblem,
+  planEngineMismatch,
+  rankEngineProblem,
+} from '../src/training/engine-check.js';
 
 const engine = await loadEngine({ engine: 'cpu' });
 const planFor = (e: RunPlan['engine'] | undefined) => ({ engine: e }) as unknown as RunPlan;
@@ -11,6 +15,8 @@ const onNative: EngineIdentity = {
   version: '4.22.0',
   libtensorflow: '2.18.1',
   threads: { intraOp: 1, interOp: 1 },
+  onednn: true,
+  cpuIsa: 'x86_64 avx512_core_amx',
 };
 
 describe('engine checks before training', () => {
@@ -20,7 +26,6 @@ describe('engine checks before training', () => {
       "the run's engine is node with 2 intra-op threads, 1 inter-op thread; this worker runs engine cpu (@tensorflow/tfjs 4.22.0, backend cpu)",
     );
     expect(planEngineMismatch(planFor(undefined), engine)).toBeUndefined();
-    expect(engineKey(engine)).toBe('cpu (tfjs 4.22.0)');
   });
 
   it('a resume on another engine identity: refused in deterministic mode, a warning otherwise', () => {
@@ -30,13 +35,28 @@ describe('engine checks before training', () => {
     const refused = checkpointEngineProblem(onNative, engine, 'deterministic', '/ck');
     expect(refused.error).toBe(
       '/ck was trained on another engine identity (node (tfjs 4.22.0, libtensorflow 2.18.1, 1 intra-op thread, ' +
-        '1 inter-op thread) vs cpu (tfjs 4.22.0)): a deterministic run resumes only on the same engine and thread ' +
-        'counts (lits worker --threads, spec engine-threads)',
+        '1 inter-op thread, oneDNN on, x86_64 avx512_core_amx) vs cpu (tfjs 4.22.0)): a deterministic run resumes ' +
+        'only on the same engine, versions, thread counts (lits worker --threads, spec engine-threads) and machine class',
     );
     expect(checkpointEngineProblem(onNative, engine, 'seed', '/ck')).toEqual({
       warning: expect.stringMatching(
         /^\/ck was trained on another engine identity .*bits will differ/,
       ) as string,
+    });
+  });
+
+  it('ranks on other kernels are refused in every mode; on another machine class only in deterministic mode', () => {
+    expect(rankEngineProblem([onNative, { ...onNative }], 'deterministic')).toEqual({});
+    const twoThreads = { ...onNative, threads: { intraOp: 2, interOp: 1 } };
+    expect(rankEngineProblem([onNative, twoThreads], 'random').error).toMatch(
+      /^ranks run different engines: 0=node \(.*1 intra-op thread.*\); 1=node \(.*2 intra-op threads/,
+    );
+    const avx2 = { ...onNative, cpuIsa: 'x86_64 avx2' };
+    expect(rankEngineProblem([onNative, avx2], 'deterministic').error).toMatch(
+      /^ranks run on different machine classes: .*x86_64 avx2\); a deterministic run needs one class/,
+    );
+    expect(rankEngineProblem([onNative, avx2], 'seed')).toEqual({
+      warning: expect.stringMatching(/their gradients round differently$/) as string,
     });
   });
 });

@@ -13,6 +13,8 @@ export interface StepBenchmarkOptions {
   /** Untimed steps first (JIT warm-up). */
   readonly warmup: number;
   readonly repeats: number;
+  /** Called after every step (0-based, warm-up included): a cpu step at 64³ takes minutes, so show progress. */
+  readonly onStep?: (index: number, ms: number, timed: boolean) => void;
 }
 
 export interface StepBenchmarkResult {
@@ -32,7 +34,9 @@ export function benchmarkTrainStep(tf: Tfjs, options: StepBenchmarkOptions): Ste
     const started = performance.now();
     const r = model.computeGradients(batch, { seed: 0, epoch: 0, step: i, microBatch: 0 });
     model.applyGradients(r.grads, r.bnStats);
-    if (i >= options.warmup) times.push(performance.now() - started);
+    const ms = performance.now() - started;
+    if (i >= options.warmup) times.push(ms);
+    options.onStep?.(i, ms, i >= options.warmup);
   }
   model.dispose();
   const sorted = [...times].sort((a, b) => a - b);

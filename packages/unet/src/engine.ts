@@ -1,5 +1,6 @@
 // TFJS_ENGINE=auto|gpu|node|cpu: loads a TensorFlow.js engine by dynamic import and says which one runs, with
 // what, and why it is not the one asked for.
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type * as tfjs from '@tensorflow/tfjs';
 
@@ -47,6 +48,10 @@ export interface Engine {
   readonly libtensorflow: string | null;
   /** The thread pools a native engine was loaded with; null for pure JS, whose kernels are sequential. */
   readonly threads: EngineThreads | null;
+  /** Whether a native engine runs TensorFlow's oneDNN kernels (TF_ENABLE_ONEDNN_OPTS); null for pure JS. */
+  readonly onednn: boolean | null;
+  /** The instruction-set class oneDNN dispatches on (cpuIsaClass()); null for pure JS. */
+  readonly cpuIsa: string | null;
   /** Engines tried before this one and why they did not load (auto only). */
   readonly attempts: readonly EngineAttempt[];
   /**
@@ -110,6 +115,35 @@ export function formatThreads(threads: EngineThreads): string {
   return `${threads.intraOp} intra-op thread${s(threads.intraOp)}, ${threads.interOp} inter-op thread${s(threads.interOp)}`;
 }
 
+/** oneDNN's instruction-set classes, best first, with the /proc/cpuinfo flags each needs. */
+const ISA_CLASSES: readonly (readonly [string, readonly string[]])[] = [
+  ['avx512_core_amx', ['amx_tile', 'amx_bf16', 'avx512_bf16']],
+  ['avx512_core_fp16', ['avx512_fp16', 'avx512_bf16']],
+  ['avx512_core_bf16', ['avx512_bf16', 'avx512_vnni']],
+  ['avx512_core_vnni', ['avx512_vnni', 'avx512bw', 'avx512vl', 'avx512dq']],
+  ['avx512_core', ['avx512f', 'avx512bw', 'avx512vl', 'avx512dq']],
+  ['avx2_vnni', ['avx_vnni', 'avx2', 'fma']],
+  ['avx2', ['avx2', 'fma']],
+  ['avx', ['avx']],
+];
+
+/**
+ * The instruction-set class oneDNN picks its kernels by on this machine (e.g. `x86_64 avx512_core_amx`): native
+ * results differ between classes (seen here: the same steps at AVX2 and at AVX-512 give other bits). From
+ * /proc/cpuinfo; the architecture alone elsewhere.
+ */
+export function cpuIsaClass(): string {
+  let flags: Set<string>;
+  try {
+    const line = /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '';
+    flags = new Set(line.trim().split(/\s+/));
+  } catch {
+    return process.arch;
+  }
+  const best = ISA_CLASSES.find(([, needs]) => needs.every((f) => flags.has(f)))?.[0] ?? 'sse';
+  return `${process.arch === 'x64' ? 'x86_64' : process.arch} ${best}`;
+}
+
 /** The counts this process's native TensorFlow was loaded with: its pools are sized once, at load. */
 let nativeThreads: EngineThreads | null = null;
 
@@ -160,6 +194,8 @@ function pinThreads(requested: EngineThreads): EngineThreads {
   }
   process.env['TF_NUM_INTRAOP_THREADS'] = String(requested.intraOp);
   process.env['TF_NUM_INTEROP_THREADS'] = String(requested.interOp);
+  // TensorFlow's default on x86-64, made explicit: oneDNN's kernels give other bits than Eigen's.
+  process.env['TF_ENABLE_ONEDNN_OPTS'] ??= '1';
   // Unless asked otherwise, keep TensorFlow's start-up banners (oneDNN, CPU features) off stderr.
   process.env['TF_CPP_MIN_LOG_LEVEL'] ??= '2';
   return requested;
@@ -194,6 +230,8 @@ async function activate(
     version,
     libtensorflow,
     threads: pinned,
+    onednn: name === 'cpu' ? null : process.env['TF_ENABLE_ONEDNN_OPTS'] !== '0',
+    cpuIsa: name === 'cpu' ? null : cpuIsaClass(),
     attempts,
     description: `engine ${name} (${parts.join(', ')})`,
   };
@@ -264,6 +302,10 @@ export interface EngineIdentity {
   readonly version: string;
   readonly libtensorflow: string | null;
   readonly threads: EngineThreads | null;
+  /** Native: oneDNN kernels on or off. Absent in identities recorded before it was (unknown). */
+  readonly onednn?: boolean | null;
+  /** Native: cpuIsaClass(). Absent in identities recorded before it was (unknown). */
+  readonly cpuIsa?: string | null;
 }
 
 export function engineIdentity(engine: Engine): EngineIdentity {
@@ -272,6 +314,8 @@ export function engineIdentity(engine: Engine): EngineIdentity {
     version: engine.version,
     libtensorflow: engine.libtensorflow,
     threads: engine.threads,
+    onednn: engine.onednn,
+    cpuIsa: engine.cpuIsa,
   };
 }
 
@@ -279,17 +323,27 @@ export function formatEngineIdentity(id: EngineIdentity): string {
   const parts = [`tfjs ${id.version}`];
   if (id.libtensorflow) parts.push(`libtensorflow ${id.libtensorflow}`);
   if (id.threads) parts.push(formatThreads(id.threads));
+  if (typeof id.onednn === 'boolean') parts.push(`oneDNN ${id.onednn ? 'on' : 'off'}`);
+  if (id.cpuIsa) parts.push(id.cpuIsa);
   return `${id.name} (${parts.join(', ')})`;
 }
 
-/** Null when both give the same bits for the same inputs (same hardware), else what differs. */
+/**
+ * Null when both give the same bits for the same inputs, else what differs. The hardware part (oneDNN, the
+ * instruction-set class) is compared only when both record it; other hardware differences (cache sizes, GPU
+ * models) are not captured: the promise stays per hardware class.
+ */
 export function engineIdentityDifference(a: EngineIdentity, b: EngineIdentity): string | null {
+  const known = <T>(x: T | null | undefined, y: T | null | undefined): boolean =>
+    x !== undefined && y !== undefined && x !== y;
   const differs =
     a.name !== b.name ||
     a.version !== b.version ||
     a.libtensorflow !== b.libtensorflow ||
     a.threads?.intraOp !== b.threads?.intraOp ||
-    a.threads?.interOp !== b.threads?.interOp;
+    a.threads?.interOp !== b.threads?.interOp ||
+    known(a.onednn, b.onednn) ||
+    known(a.cpuIsa, b.cpuIsa);
   return differs ? `${formatEngineIdentity(a)} vs ${formatEngineIdentity(b)}` : null;
 }
 
@@ -311,5 +365,17 @@ export function parseEngineIdentity(value: unknown, source: string): EngineIdent
       return fail('threads must be null or { intraOp, interOp } integers');
     threads = { intraOp: t.intraOp as number, interOp: t.interOp as number };
   }
-  return { name: v.name, version: v.version, libtensorflow: v.libtensorflow ?? null, threads };
+  const raw = value as { onednn?: unknown; cpuIsa?: unknown };
+  if (raw.onednn !== undefined && raw.onednn !== null && typeof raw.onednn !== 'boolean')
+    return fail('onednn must be a boolean or null');
+  if (raw.cpuIsa !== undefined && raw.cpuIsa !== null && typeof raw.cpuIsa !== 'string')
+    return fail('cpuIsa must be a string or null');
+  return {
+    name: v.name,
+    version: v.version,
+    libtensorflow: v.libtensorflow ?? null,
+    threads,
+    ...(raw.onednn !== undefined ? { onednn: raw.onednn as boolean | null } : {}),
+    ...(raw.cpuIsa !== undefined ? { cpuIsa: raw.cpuIsa as string | null } : {}),
+  };
 }

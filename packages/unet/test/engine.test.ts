@@ -3,6 +3,7 @@ import { nativeEngineStatus } from '@lits-ddp/native-engine';
 import {
   EngineUnavailableError,
   engineFallbackReason,
+  engineIdentity,
   engineIdentityDifference,
   loadEngine,
   parseEngineIdentity,
@@ -27,6 +28,10 @@ describe('engine loader', () => {
     expect(engine.libtensorflow).toBe('2.18.1');
     expect(engine.threads).toEqual({ intraOp: 1, interOp: 1 });
     expect(process.env['TF_NUM_INTRAOP_THREADS']).toBe('1');
+    // TensorFlow's oneDNN default, made explicit and recorded with the instruction set it dispatches on.
+    expect(engine.onednn).toBe(true);
+    expect(engine.cpuIsa).toMatch(/^x86_64 (avx512_core\w*|avx2\w*|avx|sse)$/);
+    expect(engineIdentity(engine)).toMatchObject({ name: 'node', onednn: true, cpuIsa: engine.cpuIsa });
     expect(engine.description).toBe(
       'engine node (@tensorflow/tfjs-node 4.22.0, libtensorflow 2.18.1, backend tensorflow, 1 intra-op thread, 1 inter-op thread)',
     );
@@ -43,7 +48,13 @@ describe('engine loader', () => {
     // The same counts (or none) reuse what is loaded; the cpu engine is always there beside it.
     expect((await loadEngine({ engine: 'node' })).threads).toEqual({ intraOp: 1, interOp: 1 });
     const cpu = await loadEngine({ engine: 'cpu' });
-    expect([cpu.name, cpu.backend, cpu.threads, cpu.libtensorflow]).toEqual(['cpu', 'cpu', null, null]);
+    expect([cpu.name, cpu.backend, cpu.threads, cpu.libtensorflow, cpu.onednn]).toEqual([
+      'cpu',
+      'cpu',
+      null,
+      null,
+      null,
+    ]);
     expect(cpu.description).toBe('engine cpu (@tensorflow/tfjs 4.22.0, backend cpu)');
   });
 
@@ -129,6 +140,16 @@ describe('engine loader', () => {
       engineIdentityDifference(a, { name: 'cpu', version: '4.22.0', libtensorflow: null, threads: null }),
     ).toMatch(/ vs cpu \(tfjs 4\.22\.0\)$/);
     expect(parseEngineIdentity(JSON.parse(JSON.stringify(a)), 'x')).toEqual(a);
+    // The machine class counts once both sides record it; an older record without it is "unknown", not different.
+    const amx = { ...a, onednn: true, cpuIsa: 'x86_64 avx512_core_amx' };
+    expect(engineIdentityDifference(amx, { ...amx, cpuIsa: 'x86_64 avx2' })).toMatch(
+      /oneDNN on, x86_64 avx512_core_amx\) vs .*oneDNN on, x86_64 avx2\)$/,
+    );
+    expect(engineIdentityDifference(amx, { ...amx, onednn: false })).not.toBeNull();
+    expect(engineIdentityDifference(amx, a)).toBeNull();
+    expect(() => parseEngineIdentity({ ...amx, onednn: 'yes' }, 'ckpt engine')).toThrow(
+      'ckpt engine: engine identity onednn must be a boolean or null',
+    );
     expect(() => parseEngineIdentity({ ...a, name: 'tpu' }, 'ckpt engine')).toThrow(
       'ckpt engine: engine identity name must be gpu, node or cpu',
     );

@@ -22,9 +22,29 @@ export function planEngineMismatch(plan: RunPlan, engine: Engine): string | unde
   return `the run's engine is ${wanted}; this worker runs ${engine.description}`;
 }
 
-/** What every rank all-gathers before training: equal on every rank, or training is refused. */
-export function engineKey(engine: Engine): string {
-  return formatEngineIdentity(engineIdentity(engine));
+/**
+ * The ranks' engine identities, by rank (each all-gathers its own before training): another engine, version or thread count is refused in every mode
+ * (other kernels); another machine class (oneDNN, instruction set) only in deterministic mode, a warning elsewhere.
+ */
+export function rankEngineProblem(
+  identities: readonly EngineIdentity[],
+  mode: DeterminismMode,
+): { error?: string; warning?: string } {
+  const [first] = identities;
+  if (!first) return {};
+  const listed = () => identities.map((id, r) => `${r}=${formatEngineIdentity(id)}`).join('; ');
+  const kernels = (id: EngineIdentity) =>
+    engineIdentityDifference(
+      { ...first, onednn: undefined, cpuIsa: undefined },
+      { ...id, onednn: undefined, cpuIsa: undefined },
+    );
+  if (identities.some((id) => kernels(id) !== null))
+    return { error: `ranks run different engines: ${listed()}` };
+  if (identities.every((id) => engineIdentityDifference(first, id) === null)) return {};
+  const what = `ranks run on different machine classes: ${listed()}`;
+  return mode === 'deterministic'
+    ? { error: `${what}; a deterministic run needs one class (its bits depend on it)` }
+    : { warning: `${what}; their gradients round differently` };
 }
 
 /**
@@ -43,7 +63,7 @@ export function checkpointEngineProblem(
   const what = `${path} was trained on another engine identity (${difference})`;
   return mode === 'deterministic'
     ? {
-        error: `${what}: a deterministic run resumes only on the same engine and thread counts (lits worker --threads, spec engine-threads)`,
+        error: `${what}: a deterministic run resumes only on the same engine, versions, thread counts (lits worker --threads, spec engine-threads) and machine class`,
       }
     : { warning: `${what}: the resumed run's bits will differ from an uninterrupted run's` };
 }

@@ -12,12 +12,13 @@ import {
   MetricCounts,
   ReduceLROnPlateau,
   engineIdentity,
+  parseEngineIdentity,
   saveCheckpoint,
   UNet3D,
   type Engine,
 } from '@lits-ddp/unet';
 import { CubeStore } from './cube-store.js';
-import { checkpointEngineProblem, engineKey, planEngineMismatch } from './engine-check.js';
+import { checkpointEngineProblem, planEngineMismatch, rankEngineProblem } from './engine-check.js';
 import { evaluateSplit } from './evaluation.js';
 import { averageStep, gatherCounts, type Contribution } from './gradient-reducer.js';
 
@@ -185,9 +186,13 @@ async function train(ctx: TrainingContext, comm: Communicator): Promise<void> {
   const built = await buildModel(ctx);
   const { model, scheduler, startEpoch } = built;
   let bestLoss = built.bestLoss;
-  const engines = (await comm.allGather(Buffer.from(engineKey(ctx.engine)))).map(String);
-  if (new Set(engines).size !== 1)
-    throw new Error(`ranks run different engines: ${engines.map((e, r) => `${r}=${e}`).join('; ')}`);
+  const identities = (await comm.allGather(Buffer.from(JSON.stringify(engine)))).map((b, r) =>
+    parseEngineIdentity(JSON.parse(b.toString()), `rank ${r}'s engine`),
+  );
+  const mixed = rankEngineProblem(identities, spec.determinism);
+  if (mixed.error) throw new Error(mixed.error);
+  if (mixed.warning && rank === 0)
+    await ctx.publish({ type: 'log', rank, level: 'warn', message: mixed.warning });
   const hashes = await comm.allGather(Buffer.from(model.weightHash()));
   const distinct = new Set(hashes.map((h) => h.toString()));
   if (distinct.size !== 1)
