@@ -336,6 +336,9 @@ describe.skipIf(!redisUrl || !trackingUri)('coordinator, 2 workers, Redis and ML
 
       await page.click(`button[data-cancel="${id}"]`);
       await page.waitForSelector(`#experiments tr[data-id="${id}"] .status.cancelled`, { timeout: 60_000 });
+      // The list and the run's own panel update from different requests: wait for the panel too (it once lagged
+      // behind the list in a full-suite run).
+      await page.waitForSelector('#run-status:text-is("cancelled")', { timeout: 60_000 });
       expect(await page.locator('#run-status').innerText()).toBe('cancelled');
     } finally {
       await browser.close();

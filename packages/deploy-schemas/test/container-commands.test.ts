@@ -74,7 +74,13 @@ describe('Dockerfiles', () => {
     // Its install script fetches libtensorflow: approved in the root package.json, never by flag
     // (npm 11 refuses --allow-scripts in a project install; npm-allow-scripts.test.ts runs both).
     expect(install?.args).not.toMatch(/--allow-scripts|--ignore-scripts/);
-    expect(rootAllowScripts()).toEqual({ 'core-js': false, '@tensorflow/tfjs-node-gpu': true });
+    // tfjs-node's script is denied: it would download libtensorflow from outside the registries (and, failing,
+    // drop the package); `lits engine install` builds its addon from the PyPI wheel instead.
+    expect(rootAllowScripts()).toEqual({
+      'core-js': false,
+      '@tensorflow/tfjs-node-gpu': true,
+      '@tensorflow/tfjs-node': false,
+    });
     expect(install?.args).toMatch(/ls .*tfjs_binding\.node .*libtensorflow\.so\*/);
     expect(execForm(gpu, 'CMD')).toEqual(['worker', '--engine', 'gpu']);
     expect(execForm(cpu, 'CMD')).toEqual(['serve']);
