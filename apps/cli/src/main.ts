@@ -12,10 +12,12 @@ const USAGE = `lits — data-parallel training of the LiTS 3D U-Net (TensorFlow.
   lits status [id]                   experiments, or one experiment's progress and metrics
   lits logs id [--follow]            an experiment's events, live with progress bars
   lits cancel id                     remove a queued experiment or abort a running one
-  lits data <inspect|validate|synth|preprocess> …
+  lits data <inspect|validate|synth|preprocess> … [--labels liver=5 | --label-map 5:1,*:0]
   lits unet summary [--json] [--width N]
   lits predict --model RUN_OR_CHECKPOINT_DIR VOLUME|DIR --out MASK|DIR [--overlay PNG|DIR] [--largest-component]
+               [--nan-fill]
   lits evaluate --pred PATH --truth PATH [--json] [--csv FILE] [--surface] [--empty-rule lits|skip|one]
+               [--labels liver=5 | --label-map 5:1,*:0] [--pred-label-map MAP]
   lits repro [--runs 10] [--workers 2] [--epochs N] [--config spec.json] [--json]
                                      the Random / Seed / Deterministic study: report folder + IoU boxplot
 

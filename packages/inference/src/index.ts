@@ -11,8 +11,10 @@ export {
 } from './sliding-window.js';
 export { keepLargestComponent, type ComponentReport } from './largest-component.js';
 export {
+  cropBox,
   cropGrid,
   cubeStart,
+  labelBox,
   labelCentre,
   refineOnLiverCrop,
   type LiverCropOptions,
@@ -49,3 +51,19 @@ export {
   type PredictFolderOptions,
   type PredictFolderResult,
 } from './predict-folder.js';
+export {
+  predictGrid,
+  type LiverCropSummary,
+  type PredictGridOptions,
+  type PredictGridResult,
+} from './predict-grid.js';
+export { predictionPreprocessing, prepareForPrediction, type PreparedVolume } from './whole-volume.js';
+export { countNonFinite, fillNonFinite, type NonFiniteCount, type NonFiniteFill } from './non-finite.js';
+export {
+  checkOutputFile,
+  checkOutputFolder,
+  maskExtensionProblem,
+  writingTo,
+  MASK_EXTENSIONS,
+} from './output-path.js';
+export { NonFiniteVoxelsError, OutputPathError } from './errors.js';

@@ -2,6 +2,7 @@
 import { readdir } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { loadPredictor, type Predictor } from './model-source.js';
+import { checkOutputFolder } from './output-path.js';
 import { predictVolume, type PredictVolumeOptions, type PredictVolumeResult } from './predict-volume.js';
 
 const NIFTI = /\.nii(\.gz)?$/i;
@@ -57,6 +58,9 @@ export async function predictFolder(options: PredictFolderOptions): Promise<Pred
     throw new Error(
       `${options.inputDir}: no CT volumes (.nii or .nii.gz, not segmentation/label files) in this folder`,
     );
+  // No case could be written: fail once, before loading the model, rather than once per case.
+  await checkOutputFolder(options.outputDir, 'the masks');
+  if (options.overlayDir) await checkOutputFolder(options.overlayDir, 'the overlays');
   const predictor =
     typeof options.model === 'string'
       ? await loadPredictor({ model: options.model, ...(options.engine ? { engine: options.engine } : {}) })

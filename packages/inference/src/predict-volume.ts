@@ -1,11 +1,10 @@
-// `lits predict` for one volume: read → training preprocessing without the liver crop → sliding windows → argmax →
-// liver-crop refinement → optional largest component → back to the source grid → uint8 NIfTI with the source
-// geometry (+ overlay PNG).
+// `lits predict` for one volume: check where it writes → read → NaN/Inf check → training preprocessing without the
+// liver crop, over every slice → sliding windows → argmax → liver-crop refinement → optional largest component →
+// back to the source grid → uint8 NIfTI with the source geometry (+ overlay PNG).
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import {
   labelToSourceGrid,
-  prepareWholeVolume,
   readNifti,
   scalingOf,
   shape3,
@@ -14,10 +13,13 @@ import {
   type NiftiTransform,
 } from '@lits-ddp/lits-data';
 import { keepLargestComponent, type ComponentReport } from './largest-component.js';
-import { refineOnLiverCrop } from './liver-crop.js';
 import { loadPredictor, type Predictor } from './model-source.js';
+import type { NonFiniteFill } from './non-finite.js';
+import { checkOutputFile, writingTo } from './output-path.js';
 import { writeOverlay, type CtVolume, type OverlayOptions } from './overlay.js';
-import { slidingWindowArgmax, type Shape3, type WindowPredictor } from './sliding-window.js';
+import { predictGrid, type LiverCropSummary } from './predict-grid.js';
+import type { Shape3, WindowPredictor } from './sliding-window.js';
+import { prepareForPrediction } from './whole-volume.js';
 
 export type PredictPhase = 'read' | 'preprocess' | 'windows' | 'postprocess' | 'write' | 'overlay';
 
@@ -34,7 +36,7 @@ export interface PredictVolumeOptions {
   engine?: string;
   /** CT volume (.nii, .nii.gz, .hdr/.img). */
   input: string;
-  /** Mask to write (.nii or .nii.gz); parent folders are created. */
+  /** Mask to write (.nii or .nii.gz, else an `OutputPathError`); missing parent folders are created. */
   output: string;
   /** PNG of a few axial slices with the prediction. */
   overlay?: string;
@@ -52,7 +54,14 @@ export interface PredictVolumeOptions {
    * liver-centred cubes. False keeps the whole-volume sliding-window labels.
    */
   liverCrop?: boolean;
+  /**
+   * Replace NaN / ±Inf voxels by the volume minimum (reported through `onWarning` and `nonFinite`) instead of refusing
+   * the CT with a `NonFiniteVoxelsError` (default false): either way never a silently empty mask.
+   */
+  nanFill?: boolean;
   onProgress?: (p: PredictProgress) => void;
+  /** Something the caller should tell the user, as one line naming the input (e.g. filled NaN voxels). */
+  onWarning?: (message: string) => void;
 }
 
 export interface PredictVolumeResult {
@@ -64,8 +73,13 @@ export interface PredictVolumeResult {
   grid: Shape3;
   window: Shape3;
   windows: number;
-  /** The liver-crop refinement: its cube on the grid and how many crop predictions it took; null when off or no liver. */
-  liverCrop: { start: Shape3; size: number; rounds: number; centres: Shape3[] } | null;
+  /**
+   * The liver-crop refinement: its last region on the grid (the training cube, or longer where the liver ran past
+   * it), its predictions and windows; null when off or no liver.
+   */
+  liverCrop: LiverCropSummary | null;
+  /** NaN / ±Inf voxels replaced with `nanFill` (count and the value they got), or null. */
+  nonFinite: NonFiniteFill | null;
   /** Source-grid voxels predicted as liver (label ≥ 1) and tumour (label 2). */
   voxels: { liver: number; tumour: number };
   largestComponent: ComponentReport | null;
@@ -87,12 +101,12 @@ type Progress = (phase: PredictPhase, done?: number, total?: number) => void;
 
 /** Reads the CT (kept only for an overlay) and preprocesses it; the source voxels are freed when this returns. */
 async function readAndPrepare(
-  input: string,
+  options: PredictVolumeOptions,
   predictor: Predictor,
-  keepCt: boolean,
   progress: Progress,
   lap: Progress,
 ) {
+  const { input } = options;
   progress('read');
   const source = await readNifti(input, { native: true });
   const sourceShape = shape3(source.shape);
@@ -105,49 +119,47 @@ async function readAndPrepare(
     shape: source.shape,
     transform: source.transform,
   };
-  const ct: CtVolume | null = keepCt
-    ? { data: source.data, shape: sourceShape, affine: source.affine, scale: scalingOf(source) }
-    : null;
   lap('read');
   progress('preprocess');
-  const whole = await prepareWholeVolume(source, predictor.preprocessing);
+  const whole = await prepareForPrediction(source, predictor.preprocessing, {
+    nanFill: options.nanFill === true,
+  });
+  if (whole.nonFinite)
+    options.onWarning?.(
+      `${input}: ${whole.nonFinite.voxels} NaN/±Inf voxels replaced by the volume minimum ${whole.nonFinite.value}`,
+    );
+  // After the fill, so an overlay shows what the model saw.
+  const ct: CtVolume | null = options.overlay
+    ? { data: source.data, shape: sourceShape, affine: source.affine, scale: scalingOf(source) }
+    : null;
   lap('preprocess');
   return { header, ct, sourceShape, whole };
 }
 
 /** Label per voxel of the preprocessed grid; the grid image is freed when this returns. */
-async function predictGrid(
+async function predictLabels(
   predictor: Predictor,
   options: PredictVolumeOptions,
   progress: Progress,
   lap: Progress,
 ) {
-  const { whole, ...rest } = await readAndPrepare(options.input, predictor, !!options.overlay, progress, lap);
+  const { whole, ...rest } = await readAndPrepare(options, predictor, progress, lap);
   const { model } = predictor;
   const predict: WindowPredictor = (image, shape, batch) => model.predictProbabilities(image, shape, batch);
-  const located = slidingWindowArgmax(whole.image, whole.shape, predict, {
+  const predicted = predictGrid(whole.image, whole.shape, predict, {
     window: options.window ?? predictor.window,
-    overlap: options.overlap ?? 0.5,
+    cubeSize: predictor.preprocessing.cubeSize,
     classes: predictor.classes,
+    overlap: options.overlap ?? 0.5,
     batchSize: options.batchSize ?? 1,
+    liverCrop: options.liverCrop !== false,
     onWindow: (done, total) => progress('windows', done, total),
   });
-  const size = predictor.preprocessing.cubeSize;
-  const refined =
-    options.liverCrop === false
-      ? null
-      : refineOnLiverCrop(whole.image, whole.shape, located.labels, predict, {
-          size,
-          classes: predictor.classes,
-        });
   lap('windows');
   return {
     ...rest,
-    labels: refined?.labels ?? located.labels,
-    plan: located.plan,
-    liverCrop: refined
-      ? { start: refined.start, size, rounds: refined.rounds, centres: refined.centres }
-      : null,
+    ...predicted,
+    nonFinite: whole.nonFinite,
     geometry: whole.geometry,
     grid: whole.shape,
   };
@@ -177,7 +189,10 @@ export async function predictVolume(options: PredictVolumeOptions): Promise<Pred
   const progress = (phase: PredictPhase, done?: number, total?: number) =>
     options.onProgress?.({ input, phase, ...(done === undefined ? {} : { done, total }) });
 
-  const { header, ct, sourceShape, labels, geometry, grid, plan, liverCrop } = await predictGrid(
+  // Before the read: a wrong --out should fail in milliseconds, not after minutes of windows.
+  await checkOutputFile(options.output, 'the mask', { nifti: true });
+  if (options.overlay) await checkOutputFile(options.overlay, 'the overlay');
+  const { header, ct, sourceShape, labels, geometry, grid, plan, liverCrop, nonFinite } = await predictLabels(
     predictor,
     options,
     progress,
@@ -190,18 +205,21 @@ export async function predictVolume(options: PredictVolumeOptions): Promise<Pred
   lap('postprocess');
 
   progress('write');
-  await mkdir(dirname(options.output), { recursive: true });
-  await writeNifti(options.output, {
-    shape: header.shape,
-    data: mask,
-    transform: header.transform,
-    description: 'lits-ddp prediction: 0 background, 1 liver, 2 tumour',
+  await writingTo(options.output, 'the mask', async () => {
+    await mkdir(dirname(options.output), { recursive: true });
+    await writeNifti(options.output, {
+      shape: header.shape,
+      data: mask,
+      transform: header.transform,
+      description: 'lits-ddp prediction: 0 background, 1 liver, 2 tumour',
+    });
   });
   lap('write');
 
   if (options.overlay && ct) {
     progress('overlay');
-    await writeOverlay(options.overlay, ct, mask, options.overlayOptions);
+    const overlay = options.overlay;
+    await writingTo(overlay, 'the overlay', () => writeOverlay(overlay, ct, mask, options.overlayOptions));
     lap('overlay');
   }
   return {
@@ -213,6 +231,7 @@ export async function predictVolume(options: PredictVolumeOptions): Promise<Pred
     window: plan.window,
     windows: plan.count,
     liverCrop,
+    nonFinite,
     voxels: countLabels(mask),
     largestComponent: components,
     timingsMs: timings,

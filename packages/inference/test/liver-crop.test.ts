@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { CounterRng } from '@lits-ddp/counter-rng';
 import { cropCube, cubeCropStart, liverCentre, type Shape3 } from '@lits-ddp/lits-data';
-import { cropGrid, cubeStart, labelCentre, refineOnLiverCrop, type WindowPredictor } from '../src/index.js';
+import {
+  cropGrid,
+  cubeStart,
+  labelBox,
+  labelCentre,
+  refineOnLiverCrop,
+  type WindowPredictor,
+} from '../src/index.js';
 
 /** A seed-order grid [D, H, W] (w fastest) as lits-data's NIfTI order (x = d fastest). */
 function toNiftiOrder<T extends Float32Array | Uint8Array>(seed: T, [D, H, W]: Shape3, out: T): T {
@@ -81,12 +88,51 @@ describe('refineOnLiverCrop', () => {
     expect(inside).toBe(12 * 12 * 12);
   });
 
-  it('stops after maxRounds, and gives null when the sliding window found no liver', () => {
+  it('stops after maxRounds, does not grow in-plane, and gives null when the sliding window found no liver', () => {
+    // The one cube, pulled off the block by the stray voxel, cuts the block at d = 22 and h = 16: in-plane the cube
+    // stays the trainer's, as the trainer cut livers wider than its cube.
     const one = refineOnLiverCrop(image, shape, located, pointwise, { size: 16, classes: 2, maxRounds: 1 });
     expect(one!.rounds).toBe(1);
     expect(one!.start).toEqual(cubeStart([15, 9, 7], 16));
+    expect(one!.end).toEqual([23, 17, 16]);
     expect(
       refineOnLiverCrop(image, shape, new Uint8Array(image.length), pointwise, { size: 16, classes: 2 }),
     ).toBeNull();
+  });
+});
+
+describe('a liver longer than the training cube along z', () => {
+  /** A 40-slice "liver" along w = z (10..49) of a 16 × 16 × 64 grid: a 16³ cube holds only part of it. */
+  const shape: Shape3 = [16, 16, 64];
+  const image = new Float32Array(16 * 16 * 64);
+  for (let d = 3; d < 13; d++)
+    for (let h = 0; h < 16; h++) image.fill(1, (d * 16 + h) * 64 + 10, (d * 16 + h) * 64 + 50);
+
+  it('is covered by overlapping cube-size windows up to where the sliding window saw it end', () => {
+    const located = Uint8Array.from(image, (v) => (v >= 1 ? 1 : 0));
+    const r = refineOnLiverCrop(image, shape, located, pointwise, { size: 16, classes: 2 })!;
+    expect(labelBox(r.labels, shape)).toEqual({ lo: [3, 0, 10], hi: [12, 15, 49] });
+    expect(r.labels).toEqual(located);
+    // One centred cube (z 21..36), which cuts the liver at both faces, then the region z 10..49 in 4 windows.
+    expect(r).toMatchObject({ start: [0, 0, 10], end: [16, 16, 50], rounds: 2, windows: 1 + 4 });
+  });
+
+  it('grows no further than the sliding window’s liver, nor along another axis unless asked', () => {
+    // The sliding window saw only z 20..39: the crop finds more, but grows only to the located ends.
+    const located = new Uint8Array(image.length);
+    for (let i = 0; i < image.length; i++) if (image[i]! >= 1 && i % 64 >= 20 && i % 64 < 40) located[i] = 1;
+    const r = refineOnLiverCrop(image, shape, located, pointwise, { size: 16, classes: 2 })!;
+    expect([r.start[2], r.end[2]]).toEqual([20, 40]);
+    expect(labelBox(r.labels, shape)).toEqual({ lo: [3, 0, 20], hi: [12, 15, 39] });
+    // The same liver lying along d: one cube by default, the whole liver with growAxes [0].
+    const alongD: Shape3 = [64, 16, 16];
+    const lying = new Float32Array(image.length);
+    for (let d = 10; d < 50; d++) lying.fill(1, d * 256 + 3 * 16, d * 256 + 13 * 16);
+    const mask = Uint8Array.from(lying);
+    const cube = refineOnLiverCrop(lying, alongD, mask, pointwise, { size: 16, classes: 2 })!;
+    expect(cube).toMatchObject({ start: [21, 0, 0], end: [37, 16, 16], rounds: 1, windows: 1 });
+    const grown = refineOnLiverCrop(lying, alongD, mask, pointwise, { size: 16, classes: 2, growAxes: [0] })!;
+    expect(grown).toMatchObject({ start: [10, 0, 0], end: [50, 16, 16], rounds: 2 });
+    expect(grown.labels).toEqual(mask);
   });
 });

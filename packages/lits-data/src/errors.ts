@@ -17,3 +17,27 @@ export function formatBytes(bytes: number): string {
   if (bytes < 1e9) return `${(bytes / 1e6).toFixed(1)} MB`;
   return `${(bytes / 1e9).toFixed(2)} GB`;
 }
+
+// What each errno means to a user; Node's own message ("ENOTDIR: not a directory, mkdir '/x/y/cubes'") names neither
+// the folder that is in the way nor what we were doing.
+const FS_REASONS: Readonly<Record<string, string>> = {
+  ENOENT: 'not found',
+  ENOTDIR: 'a part of the path is a file, not a folder',
+  EISDIR: 'is a folder, not a file',
+  EEXIST: 'already exists',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'the file system is read-only',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EMFILE: 'too many open files',
+  ENAMETOOLONG: 'the path is too long',
+};
+
+/** A file-system error as a `LitsDataError` on `path`: what went wrong (errno) and what we were doing. */
+export function fileSystemError(path: string, error: unknown, doing: string): LitsDataError {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  const known = code !== undefined ? FS_REASONS[code] : undefined;
+  const reason = known ? `${known} (${code})` : error instanceof Error ? error.message : String(error);
+  return new LitsDataError(path, `${reason} while ${doing}`, { cause: error });
+}

@@ -1,4 +1,4 @@
-export { LitsDataError, formatBytes } from './errors.js';
+export { LitsDataError, fileSystemError, formatBytes } from './errors.js';
 export type { NiftiData, Datatype, DatatypeName } from './nifti/datatypes.js';
 export {
   axisDirections,
@@ -90,6 +90,7 @@ export {
   type CaseFiles,
   type Cube,
 } from './preprocess/case.js';
+export type { CaseOptions } from './preprocess/checked-input.js';
 export {
   loadCube,
   verifyCubeFile,
@@ -102,6 +103,7 @@ export {
   cubePath,
   configHash,
   ensureCube,
+  ensureCacheDir,
   preprocessDataset,
   PREPROCESS_ALGORITHM_VERSION,
   type CacheEntry,
@@ -123,3 +125,16 @@ export {
   type MicroBatchPlanOptions,
 } from './sampler/micro-batch-plan.js';
 export { runLitsDataCli } from './cli/run.js';
+export {
+  parseLabelMap,
+  mapLabel,
+  applyLabelMap,
+  countLabelClasses,
+  describeForeignLabels,
+  type LabelMap,
+  type LabelClassCounts,
+  type LabelScaling,
+  type LitsLabel,
+  type MappedLabels,
+} from './dataset/label-map.js';
+export { VALIDATION_RULES_VERSION, DEFAULT_GEOMETRY_TOLERANCE, minimumVolumeShape } from './dataset/rules.js';

@@ -8,6 +8,7 @@ import {
   ensureCube,
   generatePhantomDataset,
   loadCube,
+  parseLabelMap,
   preprocessCase,
   preprocessDataset,
   resolvePreprocessConfig,
@@ -70,6 +71,33 @@ describe('cube cache', () => {
     utimesSync(cases[1]!.image, mtime, new Date(mtime.getTime() + 10_000));
     expect(await cubeCacheKey(cases[1]!, config)).not.toBe(key); // touched: stat identity changes
     expect(await cubeCacheKey(cases[1]!, config, 'content')).toBe(contentKey); // same bytes
+  });
+
+  it('keys on the label map and the validation rules: a cube made without a map is not reused with one', async () => {
+    const config = resolvePreprocessConfig(CONFIG);
+    const tumourAsLiver = parseLabelMap('2:1');
+    const plain = await cubeCacheKey(cases[0]!, config);
+    expect(await cubeCacheKey(cases[0]!, config, 'stat', { labelMap: null })).toBe(plain);
+    expect(await cubeCacheKey(cases[0]!, config, 'stat', { labelMap: tumourAsLiver })).not.toBe(plain);
+    expect(
+      await cubeCacheKey(cases[0]!, config, 'stat', { labelMap: parseLabelMap('tumour=2,liver=1') }),
+    ).toBe(await cubeCacheKey(cases[0]!, config, 'stat', { labelMap: parseLabelMap('1:1,2:2,*:0') }));
+    expect(await cubeCacheKey(cases[0]!, config, 'stat', { geometryTolerance: 0.5 })).not.toBe(plain);
+
+    const cacheDir = join(tmp.dir, 'label-maps');
+    const unmapped = await preprocessDataset(cases.slice(0, 1), { cacheDir, config: CONFIG });
+    expect(loadCube(unmapped.entries[0]!.file).label.includes(2)).toBe(true);
+    const mapped = await preprocessDataset(cases.slice(0, 1), {
+      cacheDir,
+      config: CONFIG,
+      labelMap: tumourAsLiver,
+    });
+    expect(mapped.entries[0]!.cached).toBe(false);
+    expect(mapped.entries[0]!.file).not.toBe(unmapped.entries[0]!.file);
+    expect(mapped.labelMap).toBe('2:1');
+    expect(loadCube(mapped.entries[0]!.file).label.includes(2)).toBe(false);
+    const again = await preprocessDataset(cases.slice(0, 1), { cacheDir, config: CONFIG });
+    expect(again.entries[0]).toEqual({ ...unmapped.entries[0], cached: true });
   });
 
   it('is safe when several processes preprocess the same case at once', { timeout: 120_000 }, async () => {

@@ -221,6 +221,66 @@ describe('lits-data CLI', () => {
     expect((await cli('--help')).stdout).toContain('usage: lits-data');
   });
 
+  it('--cache pointing at a file: one line naming the folder and what preprocess does there, exit 1, no stack', async () => {
+    const file = join(tmp.dir, 'cache-is-a-file');
+    writeFileSync(file, 'not a folder');
+    const r = await cli('preprocess', data, '--cache', file, '--cube', '8');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `lits-data: ${file}: the cache folder is a file, not a folder (preprocess writes cubes there)\n`,
+    );
+    const below = await cli('preprocess', data, '--cache', join(file, 'cubes'), '--json');
+    expect(below.code).toBe(1);
+    expect(below.stderr).toMatch(/cannot create the cache folder: .*cache-is-a-file is a file, not a folder/);
+    expect(below.stderr).not.toMatch(/ENOTDIR|\n\s+at /);
+    expect(lastJson(below.stdout)).toMatchObject({ ok: false, file: join(file, 'cubes') });
+  });
+
+  it('a negative size names its option and exits 2, written --cube -16 or --cube=-16; --window -200,250 parses', async () => {
+    for (const args of [['--cube', '-16'], ['--cube=-16']]) {
+      const r = await cli('preprocess', data, '--cache', join(tmp.dir, 'neg'), ...args);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/^lits-data: --cube must be an integer ≥ 1, got '-16'\n/);
+      expect(r.stderr).not.toMatch(/ambiguous/);
+    }
+    const slices = await cli('validate', data, '--target-slices', '-3');
+    expect(slices.code).toBe(2);
+    expect(slices.stderr).toMatch(/--target-slices must be an integer ≥ 1, got '-3'/);
+    const window = await cli(
+      'preprocess',
+      data,
+      '--cache',
+      join(tmp.dir, 'window'),
+      '--preset',
+      'improved',
+      '--spacing',
+      '20x20x20',
+      '--cube',
+      '8',
+      '--window',
+      '-200,250',
+      '--json',
+    );
+    expect(window.code).toBe(0);
+    expect(lastJson(window.stdout).config).toMatchObject({ window: [-200, 250] });
+  });
+
+  it('label-map flags: either form on --label-map, class=value on --labels, never both; bad maps exit 2', async () => {
+    expect((await cli('validate', data, '--label-map', '1:1,2:2')).code).toBe(0);
+    expect((await cli('validate', data, '--labels', 'liver=1,tumour=2')).code).toBe(0);
+    const both = await cli('validate', data, '--label-map', '5:1', '--labels', 'liver=5');
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/give --label-map or --labels, not both/);
+    const pairs = await cli('validate', data, '--labels', '5:1');
+    expect(pairs.code).toBe(2);
+    expect(pairs.stderr).toMatch(/--labels takes class=value pairs/);
+    const bad = await cli('validate', data, '--label-map', '5:spleen');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^lits-data: --label-map: class 'spleen' is not a LiTS class/);
+    const negative = await cli('validate', data, '--label-map', '-1:0');
+    expect(negative.code).toBe(0);
+  });
+
   it('runLitsDataCli runs in-process for the umbrella `lits data` command', async () => {
     let out = '';
     const io = { stdout: { write: (t: string) => (out += t) }, stderr: { write: () => true } };

@@ -2,9 +2,11 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  describeForeignLabels,
   discoverDataset,
   generatePhantomDataset,
   generatePhantomVolumes,
+  parseLabelMap,
   readNifti,
   validateDataset,
   writeNifti,
@@ -123,7 +125,7 @@ describe('validateDataset', () => {
     // 4: shape mismatch
     await writeNifti(join(dir, 'segmentation-4.nii.gz'), {
       shape: [16, 16, 7],
-      data: new Uint8Array(16 * 16 * 7),
+      data: new Uint8Array(16 * 16 * 7).fill(1),
       transform: t,
     });
     // 5: missing mask
@@ -147,7 +149,7 @@ describe('validateDataset', () => {
     expect(problemFor(report, 'volume-2.nii')).toBe(
       '2-D image (shape 16×16); need a 3-D volume (a 4th dimension of 1 is fine)',
     );
-    expect(problemFor(report, 'segmentation-3.nii.gz')).toBe('labels must be 0, 1 or 2; found 7 (5 voxels)');
+    expect(problemFor(report, 'segmentation-3.nii.gz')).toBe(describeForeignLabels([[7, 5]]));
     expect(problemFor(report, 'segmentation-4.nii.gz')).toBe(
       'shape 16×16×7 differs from volume-4.nii.gz (16×16×8)',
     );
@@ -160,6 +162,28 @@ describe('validateDataset', () => {
     );
     await expect(readNifti(join(dir, 'volume-0.nii.gz'))).rejects.toThrow(
       /volume-0\.nii\.gz: gzip stream truncated after/,
+    );
+  });
+
+  it('with a label map, accepts the values it names and reports the ones it leaves foreign', async () => {
+    const dir = await phantomSet('mapped', 1);
+    const file = join(dir, 'segmentation-0.nii.gz');
+    const mask = await readNifti(file, { native: true });
+    const stored = (mask.data as Uint8Array).map((v, i) =>
+      v === 1 ? 5 : v === 2 ? 6 : i % 50 === 0 ? 9 : 0,
+    );
+    await writeNifti(file, { ...mask, data: stored });
+    const nines = stored.filter((v) => v === 9).length;
+    const withRest = await validateDataset(dir, { labelMap: parseLabelMap('5:1,6:2,*:0') });
+    expect(withRest.problems).toEqual([]);
+    expect(withRest.validCaseFiles).toEqual([{ id: 0, image: join(dir, 'volume-0.nii.gz'), label: file }]);
+    const pairsOnly = await validateDataset(dir, { labelMap: parseLabelMap('5:1,6:2') });
+    expect(problemFor(pairsOnly, 'segmentation-0.nii.gz')).toBe(describeForeignLabels([[9, nines]]));
+    const liverOnly = await validateDataset(dir, { labelMap: parseLabelMap('6:2,*:0') });
+    expect(liverOnly.ok).toBe(true); // tumour alone is something to centre on
+    const nothing = await validateDataset(dir, { labelMap: parseLabelMap('*:0') });
+    expect(problemFor(nothing, 'segmentation-0.nii.gz')).toBe(
+      'no liver: no voxel has class 1 (liver) or 2 (tumour) under the label map *:0, so there is no cube to centre',
     );
   });
 

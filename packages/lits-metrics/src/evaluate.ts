@@ -1,3 +1,4 @@
+import type { LabelMap } from '@lits-ddp/lits-data';
 import type { Shape3 } from './distance-transform.js';
 import { pairCases } from './case-pairs.js';
 import { checkSameGrid, readLabelVolume, type LabelVolume } from './label-volume.js';
@@ -9,9 +10,11 @@ import {
   overlapMetrics,
   REGION_NAMES,
   REGIONS,
+  surfaceNullReason,
   type CaseCounts,
   type EmptyRule,
   type RegionName,
+  type SurfaceNullReason,
 } from './overlap.js';
 import { surfaceDistances, type SurfaceDistanceOptions } from './surface.js';
 
@@ -34,6 +37,8 @@ export interface CaseMetrics extends MetricSet {
   assd?: PerRegion;
   /** Maximum symmetric surface distance (Hausdorff, mm), only with `surface: true`. */
   mssd?: PerRegion;
+  /** Why ASSD / MSSD are null for a region (a mask is empty), under every empty rule; only with `surface: true`. */
+  surfaceNullReason?: Record<RegionName, SurfaceNullReason | null>;
   counts: CaseCounts;
 }
 
@@ -43,6 +48,11 @@ export interface OverallMetrics extends MetricSet {
   emptyRule: EmptyRule;
   assd?: PerRegion;
   mssd?: PerRegion;
+  /**
+   * Cases whose ASSD / MSSD are undefined (a mask empty), with `surface: true`; `emptyRule` says whether the means
+   * count them as 0 (`lits`; `one` for both empty) or leave them out.
+   */
+  surfaceNullCases?: Record<RegionName, number>;
   global: MetricSet;
   /** Cases whose ground truth has no voxel of the region. */
   emptyTruth: Record<RegionName, number>;
@@ -62,6 +72,10 @@ export interface EvaluateOptions {
   surfaceOptions?: SurfaceDistanceOptions;
   /** Largest allowed difference of an affine entry between prediction and truth (mm, default 1e-3). */
   geometryTolerance?: number;
+  /** What the ground truth's stored values mean (a multi-organ mask: `parseLabelMap('liver=5')`). */
+  labelMap?: LabelMap | null;
+  /** The same for predictions (another tool's labels); without it they must hold 0, 1 and 2. */
+  predLabelMap?: LabelMap | null;
 }
 
 function metricSet(counts: CaseCounts, rule: EmptyRule): MetricSet {
@@ -88,21 +102,19 @@ export function caseMetricsOf(
   const counts = countRegions(pred, truth);
   const result: Omit<CaseMetrics, 'case' | 'pred' | 'truth'> = { ...metricSet(counts, rule), counts };
   if (options.surface) {
-    const assd = { liver: null, tumour: null } as PerRegion;
-    const mssd = { liver: null, tumour: null } as PerRegion;
+    const assd: PerRegion = { liver: null, tumour: null };
+    const mssd: PerRegion = { liver: null, tumour: null };
+    const reasons: Record<RegionName, SurfaceNullReason | null> = { liver: null, tumour: null };
     for (const region of REGION_NAMES) {
-      const empty = emptySurfaceValue(counts[region], rule);
-      if (empty !== undefined) {
-        assd[region] = empty;
-        mssd[region] = empty;
-        continue;
-      }
+      reasons[region] = surfaceNullReason(counts[region]);
+      if (reasons[region]) continue;
       const d = surfaceDistances(pred, truth, shape, spacing, REGIONS[region], options.surfaceOptions);
       assd[region] = d?.assd ?? null;
       mssd[region] = d?.mssd ?? null;
     }
     result.assd = assd;
     result.mssd = mssd;
+    result.surfaceNullReason = reasons;
   }
   return result;
 }
@@ -113,8 +125,14 @@ export async function evaluateCase(
   truthFile: string | LabelVolume,
   options: EvaluateOptions & { caseName?: string } = {},
 ): Promise<CaseMetrics> {
-  const pred = typeof predFile === 'string' ? await readLabelVolume(predFile) : predFile;
-  const truth = typeof truthFile === 'string' ? await readLabelVolume(truthFile) : truthFile;
+  const pred =
+    typeof predFile === 'string'
+      ? await readLabelVolume(predFile, { labelMap: options.predLabelMap ?? null, role: 'prediction' })
+      : predFile;
+  const truth =
+    typeof truthFile === 'string'
+      ? await readLabelVolume(truthFile, { labelMap: options.labelMap ?? null, role: 'ground truth' })
+      : truthFile;
   checkSameGrid(pred, truth, options.geometryTolerance);
   return {
     case: options.caseName ?? truth.file,
@@ -151,8 +169,19 @@ export function summarise(cases: readonly CaseMetrics[], rule: EmptyRule = 'lits
     },
   };
   if (cases.some((c) => c.assd)) {
-    overall.assd = meanPerRegion(cases.map((c) => c.assd));
-    overall.mssd = meanPerRegion(cases.map((c) => c.mssd));
+    // A case's null distance with a reason is an empty mask: the rule decides what the mean counts it as.
+    const ruled = (c: CaseMetrics, values: PerRegion | undefined): PerRegion | undefined => {
+      if (!values) return undefined;
+      const value = (r: RegionName) =>
+        values[r] ?? (c.surfaceNullReason?.[r] ? (emptySurfaceValue(c.counts[r], rule) ?? null) : null);
+      return { liver: value('liver'), tumour: value('tumour') };
+    };
+    overall.assd = meanPerRegion(cases.map((c) => ruled(c, c.assd)));
+    overall.mssd = meanPerRegion(cases.map((c) => ruled(c, c.mssd)));
+    overall.surfaceNullCases = {
+      liver: cases.filter((c) => c.surfaceNullReason?.liver).length,
+      tumour: cases.filter((c) => c.surfaceNullReason?.tumour).length,
+    };
   }
   return overall;
 }

@@ -20,6 +20,7 @@ export {
   emptyCounts,
   emptySurfaceValue,
   overlapMetrics,
+  surfaceNullReason,
   EMPTY_RULES,
   LIVER,
   REGIONS,
@@ -30,8 +31,14 @@ export {
   type OverlapMetrics,
   type RegionCounts,
   type RegionName,
+  type SurfaceNullReason,
 } from './overlap.js';
-export { checkSameGrid, readLabelVolume, type LabelVolume } from './label-volume.js';
+export {
+  checkSameGrid,
+  readLabelVolume,
+  type LabelVolume,
+  type ReadLabelVolumeOptions,
+} from './label-volume.js';
 export { caseKeyOf, maskFiles, pairCases, type CasePair, type CasePairing } from './case-pairs.js';
 export {
   caseMetricsOf,

@@ -1,4 +1,13 @@
-import { readNifti, scalingOf, shape3, type Matrix4, type NiftiVolume } from '@lits-ddp/lits-data';
+import {
+  applyLabelMap,
+  describeForeignLabels,
+  readNifti,
+  scalingOf,
+  shape3,
+  type LabelMap,
+  type Matrix4,
+  type NiftiVolume,
+} from '@lits-ddp/lits-data';
 import type { Shape3 } from './distance-transform.js';
 import { EvaluationError } from './errors.js';
 
@@ -12,39 +21,107 @@ export interface LabelVolume {
   labels: Uint8Array;
 }
 
+export interface ReadLabelVolumeOptions {
+  /**
+   * What each stored value means (lits-data's `parseLabelMap`: `liver=5`, `5:1,6:2,*:0`); without one the mask must
+   * hold 0, 1 and 2 only.
+   */
+  labelMap?: LabelMap | null;
+  /** Names the mask in errors and says which flag maps it (default 'ground truth': `--label-map` / `--labels`). */
+  role?: 'prediction' | 'ground truth';
+}
+
+/** Values per chunk: the scaled copy stays small whatever the volume's size. */
+const CHUNK = 1 << 20;
+
 function voxelPosition(i: number, shape: Shape3): string {
   const [nx, ny] = shape;
   return `(${i % nx}, ${Math.floor(i / nx) % ny}, ${Math.floor(i / (nx * ny))})`;
 }
 
-function notALabel(file: string, value: number, i: number, shape: Shape3): EvaluationError {
-  return new EvaluationError(
-    `${file}: voxel ${voxelPosition(i, shape)} holds ${value}, not a LiTS label (0 background, 1 liver, 2 tumour)`,
-    [file],
-  );
+/** The real value of voxel i, rounded when within 1e-3 of an integer (float masks written with rounding noise). */
+function realValue(data: NiftiVolume['data'], i: number, slope: number, inter: number): number {
+  const v = Number(data[i]) * slope + inter;
+  const r = Math.round(v);
+  return Math.abs(v - r) <= 1e-3 ? r : v;
 }
 
-/** The stored voxels as uint8 labels, checking every value is 0, 1 or 2 (integers stored in any datatype pass). */
-function toLabels(volume: NiftiVolume, shape: Shape3): Uint8Array {
+function foreignError(
+  volume: NiftiVolume,
+  shape: Shape3,
+  foreign: ReadonlyArray<readonly [number, number]>,
+  role: 'prediction' | 'ground truth',
+  value: (i: number) => number,
+): EvaluationError {
+  const values = new Set(foreign.map(([v]) => v));
+  let first = 0;
+  while (first < volume.data.length && !values.has(value(first))) first++;
+  const where = `first at voxel ${voxelPosition(first, shape)}`;
+  const reason =
+    role === 'ground truth'
+      ? describeForeignLabels(foreign)
+      : `a prediction must hold 0 background, 1 liver, 2 tumour, or be named by --pred-label-map (e.g. 5:1,*:0); found ${foreign
+          .slice(0, 5)
+          .map(([v, n]) => `${v} (${n} voxel${n === 1 ? '' : 's'})`)
+          .join(', ')}${foreign.length > 5 ? ` and ${foreign.length - 5} more values` : ''}`;
+  return new EvaluationError(`${volume.file} (${role}): ${reason}; ${where}`, [volume.file]);
+}
+
+/** The stored voxels as uint8 LiTS labels through the label map; a value without a class is an error naming it. */
+function toLabels(
+  volume: NiftiVolume,
+  shape: Shape3,
+  map: LabelMap | null,
+  role: 'prediction' | 'ground truth',
+): Uint8Array {
   const data = volume.data;
   const scale = volume.dataIsScaled ? null : scalingOf(volume);
-  if (data instanceof Uint8Array && !scale) {
-    for (let i = 0; i < data.length; i++) if (data[i]! > 2) throw notALabel(volume.file, data[i]!, i, shape);
-    return data;
-  }
-  const out = new Uint8Array(data.length);
   const slope = scale?.slope ?? 1;
   const inter = scale?.inter ?? 0;
-  for (let i = 0; i < data.length; i++) {
-    const v = Number(data[i]) * slope + inter;
-    const r = Math.round(v);
-    if (!(Math.abs(v - r) <= 1e-3) || r < 0 || r > 2) throw notALabel(volume.file, v, i, shape);
-    out[i] = r;
+  const value = (i: number) => realValue(data, i, slope, inter);
+  // The common case, a LiTS uint8 mask: checked in place, no copy.
+  if (data instanceof Uint8Array && !scale && !map) {
+    let i = 0;
+    while (i < data.length && data[i]! <= 2) i++;
+    if (i === data.length) return data;
   }
+  // Integers of up to 16 bits map exactly, through lits-data's histogram; anything else (float masks, a slope)
+  // goes through its rounded real values a chunk at a time.
+  const small =
+    data instanceof Uint8Array ||
+    data instanceof Int8Array ||
+    data instanceof Uint16Array ||
+    data instanceof Int16Array;
+  if (small && !scale) {
+    const mapped = applyLabelMap(data, map);
+    if (mapped.foreign.length > 0) throw foreignError(volume, shape, mapped.foreign, role, value);
+    return mapped.labels;
+  }
+  const out = new Uint8Array(data.length);
+  const foreign = new Map<number, number>();
+  const chunk = new Float64Array(Math.min(CHUNK, data.length));
+  for (let from = 0; from < data.length; from += CHUNK) {
+    const n = Math.min(CHUNK, data.length - from);
+    for (let k = 0; k < n; k++) chunk[k] = value(from + k);
+    const mapped = applyLabelMap(chunk.subarray(0, n), map);
+    out.set(mapped.labels, from);
+    for (const [v, count] of mapped.foreign) foreign.set(v, (foreign.get(v) ?? 0) + count);
+  }
+  if (foreign.size > 0)
+    throw foreignError(
+      volume,
+      shape,
+      [...foreign].sort((a, b) => b[1] - a[1] || a[0] - b[0]),
+      role,
+      value,
+    );
   return out;
 }
 
-export async function readLabelVolume(file: string): Promise<LabelVolume> {
+export async function readLabelVolume(
+  file: string,
+  options: ReadLabelVolumeOptions = {},
+): Promise<LabelVolume> {
   const volume = await readNifti(file, { native: true });
   const shape = shape3(volume.shape);
   if (!shape)
@@ -62,10 +139,9 @@ export async function readLabelVolume(file: string): Promise<LabelVolume> {
     shape,
     spacing: spacing as unknown as Shape3,
     affine: volume.affine,
-    labels: toLabels(volume, shape),
+    labels: toLabels(volume, shape, options.labelMap ?? null, options.role ?? 'ground truth'),
   };
 }
-
 function formatAffine(a: Matrix4): string {
   return `[${a
     .slice(0, 3)

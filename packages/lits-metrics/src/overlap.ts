@@ -21,12 +21,14 @@ export type CaseCounts = Record<RegionName, RegionCounts>;
 /**
  * What a metric is when a mask is empty:
  * - `lits` (default): the official LiTS code (medpy): Dice of two empty masks is 0 (so a tumour-free case with a
- *   perfect empty prediction scores tumour Dice 0), IoU likewise 0 and VOE 1; ASSD and MSSD are 0 when either mask
- *   is empty.
+ *   perfect empty prediction scores tumour Dice 0), IoU likewise 0 and VOE 1; the per-case means of ASSD and MSSD
+ *   count a case with either mask empty as 0.
  * - `skip`: nnU-Net's rule: when both masks are empty, Dice, IoU and VOE are null and left out of the per-case
- *   means; surface distances are null when either mask is empty.
- * - `one`: MONAI's `ignore_empty=False`: two empty masks are a perfect match (Dice 1, IoU 1, VOE 0, RVD 0, surface
- *   distances 0); surface distances with only one empty mask are null.
+ *   means; so are surface distances when either mask is empty.
+ * - `one`: MONAI's `ignore_empty=False`: two empty masks are a perfect match (Dice 1, IoU 1, VOE 0, RVD 0, and the
+ *   surface-distance means count them as 0); with only one empty mask the surface distances are left out.
+ * Per case, ASSD and MSSD are null with a `SurfaceNullReason` whenever a mask is empty, under every rule: a 0 there
+ * would read as a perfect surface.
  * Whatever the rule, RVD is null when the ground truth is empty and the prediction is not (it would be infinite),
  * and the global (pooled) metrics follow the same formulas on the summed counts.
  */
@@ -107,7 +109,21 @@ export function overlapMetrics(c: RegionCounts, rule: EmptyRule = 'lits'): Overl
   };
 }
 
-/** The value surface distances take when a mask is empty, or undefined when both masks have voxels. */
+/** Why surface distances are undefined for a region: a distance to an empty surface does not exist. */
+export type SurfaceNullReason = 'empty prediction' | 'empty ground truth' | 'both empty';
+
+/** The reason a region's ASSD / MSSD are undefined, or null when both masks have voxels. */
+export function surfaceNullReason(c: RegionCounts): SurfaceNullReason | null {
+  if (c.pred > 0 && c.truth > 0) return null;
+  if (c.pred === 0 && c.truth === 0) return 'both empty';
+  return c.pred === 0 ? 'empty prediction' : 'empty ground truth';
+}
+
+/**
+ * What a case with an empty mask counts as in the per-case mean of ASSD / MSSD (the case itself reports null and the
+ * reason): `lits` 0 whatever is empty (the LiTS notebook), `one` 0 when both are empty, else null (left out of the
+ * mean). Undefined when both masks have voxels.
+ */
 export function emptySurfaceValue(c: RegionCounts, rule: EmptyRule): number | null | undefined {
   if (c.pred > 0 && c.truth > 0) return undefined;
   if (rule === 'lits') return 0;

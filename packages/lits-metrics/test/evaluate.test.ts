@@ -2,7 +2,7 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeNifti, type Matrix4 } from '@lits-ddp/lits-data';
+import { parseLabelMap, writeNifti, type Matrix4 } from '@lits-ddp/lits-data';
 import {
   caseMetricsOf,
   countRegions,
@@ -55,19 +55,51 @@ describe('overlap metrics', () => {
       expect(overlapMetrics(falsePositive, rule)).toEqual({ dice: 0, iou: 0, voe: 1, rvd: null });
   });
 
-  it('surface distances follow the rule when a mask is empty', () => {
+  it('surface distances of an empty mask are null with the reason per case, under every rule', () => {
     const truth = Uint8Array.from([0, 1, 1, 0]);
     const pred = Uint8Array.from([0, 1, 0, 0]);
-    const lits = caseMetricsOf(pred, truth, [4, 1, 1], [1, 1, 1], { surface: true });
-    expect(lits.assd!.liver).toBeCloseTo(1 / 3, 15); // distances 0 | 0, 1 over 3 surface voxels
-    expect(lits.assd!.tumour).toBe(0);
-    expect(lits.mssd).toEqual({ liver: 1, tumour: 0 });
-    const skip = caseMetricsOf(pred, truth, [4, 1, 1], [1, 1, 1], { surface: true, emptyRule: 'skip' });
-    expect(skip.assd!.tumour).toBeNull();
-    expect(skip.diceTumour).toBeNull();
-    const one = caseMetricsOf(pred, truth, [4, 1, 1], [1, 1, 1], { surface: true, emptyRule: 'one' });
-    expect(one.mssd!.tumour).toBe(0);
-    expect(one.diceTumour).toBe(1);
+    for (const rule of ['lits', 'skip', 'one'] as const) {
+      const m = caseMetricsOf(pred, truth, [4, 1, 1], [1, 1, 1], { surface: true, emptyRule: rule });
+      expect(m.assd!.liver).toBeCloseTo(1 / 3, 15); // distances 0 | 0, 1 over 3 surface voxels
+      expect(m.mssd).toEqual({ liver: 1, tumour: null });
+      expect(m.assd!.tumour).toBeNull();
+      expect(m.surfaceNullReason).toEqual({ liver: null, tumour: 'both empty' });
+      const empty = caseMetricsOf(new Uint8Array(4), truth, [4, 1, 1], [1, 1, 1], {
+        surface: true,
+        emptyRule: rule,
+      });
+      expect(empty.assd).toEqual({ liver: null, tumour: null });
+      expect(empty.surfaceNullReason).toEqual({ liver: 'empty prediction', tumour: 'both empty' });
+      const fp = caseMetricsOf(truth, new Uint8Array(4), [4, 1, 1], [1, 1, 1], {
+        surface: true,
+        emptyRule: rule,
+      });
+      expect(fp.surfaceNullReason!.liver).toBe('empty ground truth');
+    }
+    expect(caseMetricsOf(pred, truth, [4, 1, 1], [1, 1, 1], { emptyRule: 'skip' }).diceTumour).toBeNull();
+    expect(caseMetricsOf(pred, truth, [4, 1, 1], [1, 1, 1], { emptyRule: 'one' }).diceTumour).toBe(1);
+  });
+
+  it('the means count an empty case’s surface distances by the rule: lits 0, skip left out, one 0 if both empty', () => {
+    const shape: [number, number, number] = [4, 1, 1];
+    const row = (name: string, pred: number[], truth: number[]): CaseMetrics => ({
+      case: name,
+      pred: name,
+      truth: name,
+      ...caseMetricsOf(Uint8Array.from(pred), Uint8Array.from(truth), shape, [1, 1, 1], { surface: true }),
+    });
+    // a: liver ASSD 1/3, MSSD 1; b: empty prediction; c: both empty (no liver anywhere).
+    const cases = [
+      row('a', [0, 1, 0, 0], [0, 1, 1, 0]),
+      row('b', [0, 0, 0, 0], [0, 1, 1, 0]),
+      row('c', [0, 0, 0, 0], [0, 0, 0, 0]),
+    ];
+    const lits = summarise(cases, 'lits');
+    expect(lits.assd!.liver).toBeCloseTo(1 / 9, 15);
+    expect(lits.mssd!.liver).toBeCloseTo(1 / 3, 15);
+    expect(lits.surfaceNullCases).toEqual({ liver: 2, tumour: 3 });
+    expect(summarise(cases, 'skip').mssd!.liver).toBe(1);
+    expect(summarise(cases, 'one').mssd!.liver).toBe(0.5);
   });
 
   it('summarises per-case means (nulls left out) and pooled global scores', () => {
@@ -165,6 +197,40 @@ describe('evaluating files', () => {
     expect(Number(lines[1]!.split(',')[1])).toBeCloseTo(168 / 192, 12);
   });
 
+  it('an empty prediction reads n/a in the table and null with the reason in JSON and CSV, under every rule', async () => {
+    const empty = join(dir, 'empty-pred');
+    await mkdir(empty);
+    await write(join(empty, 'segmentation-0.nii.gz'), new Uint8Array(truthLabels.length));
+    await copyFile(join(dir, 'pred', 'segmentation-1.nii.gz'), join(empty, 'segmentation-1.nii.gz'));
+    await copyFile(join(dir, 'pred', 'segmentation-2.nii.gz'), join(empty, 'segmentation-2.nii.gz'));
+    for (const emptyRule of ['lits', 'skip', 'one'] as const) {
+      const report = await evaluatePaths({
+        pred: empty,
+        truth: join(dir, 'truth'),
+        surface: true,
+        emptyRule,
+      });
+      const table = formatReportTable(report);
+      expect(table).toMatch(/^0 .* n\/a \(empty prediction\)\s+n\/a \(empty prediction\)$/m);
+      const json = JSON.parse(JSON.stringify(reportToJson(report))) as { cases: CaseMetrics[] };
+      expect(json.cases[0]).toMatchObject({
+        assd: { liver: null, tumour: null },
+        mssd: { liver: null, tumour: null },
+        surfaceNullReason: { liver: 'empty prediction', tumour: 'empty prediction' },
+      });
+      const [head, first] = reportToCsv(report).split('\n') as [string, string];
+      const cell = (name: string) => first.split(',')[head.split(',').indexOf(name)];
+      expect([cell('assd_liver_mm'), cell('mssd_liver_mm')]).toEqual(['', '']);
+      expect(cell('surface_liver_na_reason')).toBe('empty prediction');
+      // The rule still decides what the mean counts it as, and the table says which.
+      expect(table).toContain(
+        emptyRule === 'lits'
+          ? 'surface distances undefined (a mask is empty) in liver 1, tumour 1 case(s); the means count them as 0 mm, as the LiTS evaluation does'
+          : 'surface distances undefined (a mask is empty) in liver 1, tumour 1 case(s); the means',
+      );
+    }
+  });
+
   it('a shape mismatch is an error naming both files', async () => {
     const small = join(dir, 'small.nii.gz');
     await write(small, new Uint8Array(12 * 10 * 5), AFFINE, [12, 10, 5]);
@@ -193,14 +259,55 @@ describe('evaluating files', () => {
     });
   });
 
-  it('rejects a mask holding a value that is not a LiTS label, naming the file and voxel', async () => {
+  it('rejects a mask holding a value that is not a LiTS label, naming the file, the values and a voxel', async () => {
     const bad = truthLabels.slice();
     bad[3 + 12 * (4 + 10 * 2)] = 3;
     const file = join(dir, 'bad.nii.gz');
     await write(file, bad);
-    await expect(evaluateCase(file, join(dir, 'truth', 'segmentation-0.nii.gz'))).rejects.toThrow(
-      `${file}: voxel (3, 4, 2) holds 3, not a LiTS label (0 background, 1 liver, 2 tumour)`,
+    const truth = join(dir, 'truth', 'segmentation-0.nii.gz');
+    await expect(evaluateCase(truth, file)).rejects.toThrow(
+      `${file} (ground truth): labels must be 0, 1 or 2, or be named by a label map (e.g. --label-map 5:1,*:0 or --labels liver=5); found 3 (1 voxel); first at voxel (3, 4, 2)`,
     );
+    await expect(evaluateCase(file, truth)).rejects.toThrow(
+      `${file} (prediction): a prediction must hold 0 background, 1 liver, 2 tumour, or be named by --pred-label-map (e.g. 5:1,*:0); found 3 (1 voxel); first at voxel (3, 4, 2)`,
+    );
+  });
+
+  it('maps a multi-organ ground truth (liver 5, tumour 6, other organs 3 and 7) to the same scores as 0/1/2', async () => {
+    const organs = Int16Array.from(truthLabels, (v, i) =>
+      v === 1 ? 5 : v === 2 ? 6 : i % 7 === 0 ? 3 : i % 11 === 0 ? 7 : 0,
+    );
+    const file = join(dir, 'organs.nii.gz');
+    await write(file, organs);
+    const pred = join(dir, 'shifted-pred.nii.gz');
+    await write(
+      pred,
+      Uint8Array.from(truthLabels, (_, i) => (i > 0 ? truthLabels[i - 1]! : 0)),
+    );
+    const plain = await evaluateCase(pred, join(dir, 'truth', 'segmentation-0.nii.gz'), { surface: true });
+    const mapped = await evaluateCase(pred, file, {
+      surface: true,
+      labelMap: parseLabelMap('liver=5,tumour=6', '--labels'),
+    });
+    expect(mapped.counts).toEqual(plain.counts);
+    expect(mapped.diceLiver).toBe(plain.diceLiver);
+    expect(mapped.assd).toEqual(plain.assd);
+    // liver=5 alone makes every other value background, the tumour's 6 included.
+    const liverOnly = await evaluateCase(pred, file, { labelMap: parseLabelMap('liver=5', '--labels') });
+    expect(liverOnly.counts.liver.truth).toBe(plain.counts.liver.truth - plain.counts.tumour.truth);
+    // Without a map every foreign value is named, most frequent first.
+    await expect(evaluateCase(pred, file)).rejects.toThrow(
+      `${file} (ground truth): labels must be 0, 1 or 2, or be named by a label map (e.g. --label-map 5:1,*:0 or --labels liver=5); found 5 (174 voxels), 3 (75 voxels), 7 (42 voxels), 6 (18 voxels); first at voxel (0, 0, 0)`,
+    );
+    // A prediction from another tool gets its own map.
+    const foreignPred = join(dir, 'organs-pred.nii.gz');
+    await write(foreignPred, organs);
+    const both = await evaluateCase(foreignPred, file, {
+      labelMap: parseLabelMap('5:1,6:2,*:0'),
+      predLabelMap: parseLabelMap('liver=5,tumour=6'),
+    });
+    expect(both.diceLiver).toBe(1);
+    expect(both.diceTumour).toBe(1);
   });
 
   it('names the ground-truth cases that have no prediction, and lists predictions without truth', async () => {

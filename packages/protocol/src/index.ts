@@ -35,3 +35,4 @@ export type {
   StepTimings,
 } from './run-messages.js';
 export { RUN_EVENT_FIELD, decodeRunEvent, runEventOfFields, runEventXadd } from './run-messages.js';
+export { parseLabelMapText, type LabelMap, type LitsLabel } from './label-map.js';

@@ -1,4 +1,5 @@
 import Value from 'typebox/value';
+import { parseLabelMapText } from './label-map.js';
 import { ExperimentSpecInput, type ResolvedSpec } from './spec.js';
 
 /** One problem with a submitted spec, located by a JSON pointer such as `/lr`. */
@@ -86,6 +87,11 @@ export function resolveSpec(raw: unknown): SpecResult {
       path: '/cube-size',
       message: `must be divisible by 4 (two stride-2 down-samplings), got ${spec['cube-size']}`,
     });
+  }
+  const labelMap = spec['label-map'];
+  if (labelMap !== undefined) {
+    const parsed = parseLabelMapText(labelMap);
+    if (!parsed.ok) errors.push({ path: '/label-map', message: parsed.problem });
   }
   if (spec['test-epochs'] > spec.max_epochs) {
     errors.push({

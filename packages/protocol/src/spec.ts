@@ -170,6 +170,11 @@ export const OUR_PARAMS = {
     minLength: 1,
     description: 'preprocessed-cube cache (default: <dataset-path>/.lits-cache)',
   }),
+  'label-map': Type.String({
+    minLength: 1,
+    description:
+      "what the mask values mean: value:class pairs with * for every other value ('5:1,6:2,*:0'), or class=value pairs, every other value background ('liver=5,tumour=6'); classes 0/background, 1/liver, 2/tumour (default: none, masks hold LiTS/MSD's 0, 1, 2)",
+  }),
 } as const;
 
 const optional = <T extends Record<string, Parameters<typeof Type.Optional>[0]>>(props: T) =>
@@ -223,6 +228,8 @@ export interface ResolvedSpec {
   'experiment-name': string;
   'run-name'?: string;
   'cache-path'?: string;
+  /** Absent: masks hold LiTS/MSD's 0, 1, 2. */
+  'label-map'?: string;
 }
 
 export const SEED_PARAM_NAMES = Object.keys(SEED_PARAMS) as Array<keyof typeof SEED_PARAMS>;

@@ -84,6 +84,32 @@ describe('experiment spec', () => {
     expect(!epochs.ok && epochs.errors[0]?.path).toBe('/test-epochs');
   });
 
+  it("takes an optional label-map (absent: LiTS/MSD's 0/1/2) and refuses one that does not parse, naming /label-map", () => {
+    const none = resolveSpec({});
+    expect(none.ok && 'label-map' in none.spec).toBe(false);
+    for (const text of ['5:1,*:0', 'liver=5,tumour=6', ' 6:tumour , *:background ', '-1:0,0.5:1'])
+      expect(resolveSpec({ 'label-map': text })).toMatchObject({ ok: true, spec: { 'label-map': text } });
+    const refused: Array<[string, string]> = [
+      ['5:1,liver=6', "mixes value:class and class=value pairs in '5:1,liver=6'"],
+      ['5', "'5' is not value:class"],
+      ['5:3', "class '3' is not a LiTS class (0, 1, 2, background, liver or tumour)"],
+      ['spleen=1', "class 'spleen' is not a LiTS class (0, 1, 2, background, liver or tumour)"],
+      ['0x5:1', "'0x5' is not a label value (a decimal number such as 5)"],
+      ['5:1,5.0:2', 'maps value 5 twice (to 1 and 2)'],
+      ['*:0,*:1', 'maps * twice (to 0 and 1)'],
+      [' , ', 'is empty; e.g. 5:1,*:0 or liver=5'],
+    ];
+    for (const [text, message] of refused)
+      expect(resolveSpec({ 'label-map': text })).toEqual({
+        ok: false,
+        errors: [{ path: '/label-map', message }],
+      });
+    const empty = resolveSpec({ 'label-map': '' });
+    expect(!empty.ok && empty.errors.map((e) => e.path)).toEqual(['/label-map']);
+    const number = resolveSpec({ 'label-map': 5 });
+    expect(!number.ok && number.errors).toEqual([{ path: '/label-map', message: 'must be string' }]);
+  });
+
   it('refuses what is not an object', () => {
     for (const bad of [null, 3, 'x', [1]])
       expect(resolveSpec(bad)).toEqual({

@@ -2,7 +2,10 @@ import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
+  checkOutputFile,
+  checkOutputFolder,
   loadPredictor,
+  maskExtensionProblem,
   predictFolder,
   predictVolume,
   type PredictProgress,
@@ -13,20 +16,25 @@ import { parseEngineRequest } from '@lits-ddp/unet';
 
 const USAGE = `lits predict --model DIR INPUT --out PATH [options]
 
-Segments CT volumes with a trained model: the training preprocessing without the liver crop, sliding windows
-with Gaussian blending over the whole volume to locate the liver, the liver-centred training cube predicted
-again there (as the model was trained), then the mask on the CT's own voxel grid as a uint8 NIfTI
-(0 background, 1 liver, 2 tumour) with the CT's geometry.
+Segments CT volumes with a trained model: the training preprocessing without the liver crop and over every
+slice (the seed preset's forced slice count never crops a longer CT), sliding windows with Gaussian blending
+over the whole volume to locate the liver, the liver-centred training cube predicted again there (as the model
+was trained; grown along z with overlapping windows where the liver has more slices than the cube), then the
+mask on the CT's own voxel grid as a uint8 NIfTI (0 background, 1 liver, 2 tumour) with the CT's geometry.
 
   --model DIR               a run folder (<home>/runs/<id>: checkpoints/best, else final, else last) or a
                             checkpoint folder; the preprocessing comes from the checkpoint (extra.preprocessing),
                             else the run's spec.json
   INPUT                     a CT volume (.nii, .nii.gz), or a folder of them (batch mode)
-  --out PATH                the mask (.nii.gz or .nii); in batch mode a folder (volume-N → segmentation-N)
+  --out PATH                the mask (.nii.gz or .nii; any other name is refused); in batch mode a folder
+                            (volume-N → segmentation-N)
   --overlay PNG             a PNG of 4 axial slices with the prediction (batch mode: a folder)
   --largest-component       keep only the largest connected piece of liver (with its tumours)
   --no-liver-crop           keep the whole-volume sliding-window labels; by default they only locate the liver,
                             and the liver-centred training cube around it is predicted again, as in training
+  --nan-fill                replace NaN/±Inf voxels by the volume minimum, with a warning naming their count;
+                            without it a CT holding any is refused (exit 1, or a failed case in batch mode),
+                            since they would silently turn the mask empty
   --overlap F               window overlap in [0, 1) (default 0.5)
   --window N                window edge on the preprocessed grid (default: the training cube size)
   --batch N                 windows per forward pass (default 1)
@@ -103,7 +111,10 @@ function progressLine(quiet: boolean): (p: PredictProgress) => void {
 
 function summary(r: PredictVolumeResult): string {
   const seconds = Object.values(r.timingsMs).reduce((a, b) => a + b, 0) / 1000;
-  return `${r.input} → ${r.output}: liver ${r.voxels.liver} voxels, tumour ${r.voxels.tumour} (${r.windows} windows${r.liverCrop ? ` + ${r.liverCrop.rounds} liver crop${r.liverCrop.rounds === 1 ? '' : 's'}` : ''}, ${seconds.toFixed(1)} s)${r.overlay ? `, overlay ${r.overlay}` : ''}`;
+  const crop = r.liverCrop
+    ? ` + ${r.liverCrop.windows} liver-crop window${r.liverCrop.windows === 1 ? '' : 's'} in ${r.liverCrop.rounds} round${r.liverCrop.rounds === 1 ? '' : 's'}`
+    : '';
+  return `${r.input} → ${r.output}: liver ${r.voxels.liver} voxels, tumour ${r.voxels.tumour} (${r.windows} windows${crop}, ${seconds.toFixed(1)} s)${r.overlay ? `, overlay ${r.overlay}` : ''}${r.nonFinite ? `; ${r.nonFinite.voxels} NaN/±Inf voxels filled` : ''}`;
 }
 
 export async function runPredict(argv: string[]): Promise<number> {
@@ -118,6 +129,7 @@ export async function runPredict(argv: string[]): Promise<number> {
         overlay: { type: 'string' },
         'largest-component': { type: 'boolean', default: false },
         'no-liver-crop': { type: 'boolean', default: false },
+        'nan-fill': { type: 'boolean', default: false },
         overlap: { type: 'string' },
         window: { type: 'string' },
         batch: { type: 'string' },
@@ -154,9 +166,14 @@ export async function runPredict(argv: string[]): Promise<number> {
         throw new UsageError((error as Error).message);
       }
     }
+    const input = positionals[0]!;
+    const isFolder = (await stat(input).catch(() => null))?.isDirectory() ?? false;
+    const badName = isFolder ? null : maskExtensionProblem(values.out);
+    if (badName) throw new UsageError(`--out ${values.out}: ${badName}`);
     options = {
       model: values.model,
-      input: positionals[0]!,
+      input,
+      isFolder,
       out: values.out,
       overlap: numberFlag('overlap', values.overlap, (n) => n >= 0 && n < 1, 'a number in [0, 1)'),
       window: numberFlag(
@@ -174,7 +191,15 @@ export async function runPredict(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    const isFolder = (await stat(options.input).catch(() => null))?.isDirectory() ?? false;
+    // Before the model loads: a mask that cannot be written should fail at once, naming the path.
+    const { isFolder } = options;
+    if (isFolder) {
+      await checkOutputFolder(options.out, 'the masks');
+      if (values.overlay) await checkOutputFolder(values.overlay, 'the overlays');
+    } else {
+      await checkOutputFile(options.out, 'the mask', { nifti: true });
+      if (values.overlay) await checkOutputFile(values.overlay, 'the overlay');
+    }
     const predictor = await loadPredictor({
       model: options.model,
       ...(values.engine ? { engine: values.engine } : {}),
@@ -188,6 +213,9 @@ export async function runPredict(argv: string[]): Promise<number> {
     const common = {
       largestComponent: values['largest-component'],
       liverCrop: !values['no-liver-crop'],
+      nanFill: values['nan-fill'],
+      // Even with --quiet: the mask was made from changed voxels.
+      onWarning: (message: string) => process.stderr.write(`warning: ${message}\n`),
       ...(options.overlap === undefined ? {} : { overlap: options.overlap }),
       ...(options.window === undefined ? {} : { window: options.window }),
       ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),

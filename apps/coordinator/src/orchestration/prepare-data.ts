@@ -1,12 +1,14 @@
 import { relative } from 'node:path';
 import {
-  discoverDataset,
+  ensureCacheDir,
   litsSeedSplit,
+  parseLabelMap,
   preprocessDataset,
   seededSplit,
   validateDataset,
   LITS_TEST_IDS,
   type CaseFiles,
+  type LabelMap,
   type PreprocessConfigInput,
   type PreprocessProgress,
 } from '@lits-ddp/lits-data';
@@ -50,18 +52,32 @@ export function preprocessConfigOf(spec: ResolvedSpec): PreprocessConfigInput {
       };
 }
 
+/** The spec's `label-map` (already checked by `resolveSpec`), or null: LiTS/MSD's own 0/1/2. */
+export function labelMapOf(spec: ResolvedSpec): LabelMap | null {
+  const text = spec['label-map'];
+  return text === undefined ? null : parseLabelMap(text, 'spec /label-map');
+}
+
 /**
- * Validates the data set (every failing file named), splits it (the seed's 13 LiTS test ids on the
- * full LiTS set, a seeded split otherwise), and preprocesses every case once into the shared cache.
+ * Validates the data set with the rules of `lits data validate|preprocess` for this spec's preprocessing and
+ * label map (every failing file named; one invalid case refuses the whole set, as a silently smaller set would
+ * change the split), splits it (the seed's 13 LiTS test ids on the full LiTS set, a seeded split otherwise),
+ * and preprocesses every case once into the shared cache.
  */
 export async function prepareData(spec: ResolvedSpec, opts: PrepareOptions): Promise<PreparedData> {
-  const report = await validateDataset(opts.datasetPath, { onProgress: (d, t) => opts.onValidate?.(d, t) });
+  const labelMap = labelMapOf(spec);
+  const config = preprocessConfigOf(spec);
+  await ensureCacheDir(opts.cacheDir);
+  const report = await validateDataset(opts.datasetPath, {
+    labelMap,
+    preprocessing: config,
+    onProgress: (d, t) => opts.onValidate?.(d, t),
+  });
   if (!report.ok || !report.layout) {
     const problems =
       report.problems.length > 0 ? report.problems : [{ file: opts.datasetPath, reason: 'no cases found' }];
     throw new DatasetInvalidError(opts.datasetPath, problems);
   }
-  const dataset = await discoverDataset(opts.datasetPath);
   const ids = [...report.validCases].sort((a, b) => a - b).slice(0, spec['dataset-size']);
   const isFullLits = LITS_TEST_IDS.every((id) => ids.includes(id)) && ids.length >= 131;
   const useLits = spec.split === 'lits' || (spec.split === 'auto' && isFullLits);
@@ -82,11 +98,12 @@ export async function prepareData(spec: ResolvedSpec, opts: PrepareOptions): Pro
       },
     ]);
   }
-  const byId = new Map<number, CaseFiles>(dataset.cases.map((c) => [c.id, c]));
+  const byId = new Map<number, CaseFiles>(report.validCaseFiles.map((c) => [c.id, c]));
   const wanted = [...split.train, ...split.test].map((id) => byId.get(id) as CaseFiles);
   const manifest = await preprocessDataset(wanted, {
     cacheDir: opts.cacheDir,
-    config: preprocessConfigOf(spec),
+    config,
+    labelMap,
     onProgress: opts.onPreprocess,
   });
   const refOf = new Map<number, CaseRef>(

@@ -131,7 +131,7 @@ async function main(): Promise<void> {
       engine: string;
       result: {
         windows: number;
-        liverCrop: { rounds: number } | null;
+        liverCrop: { windows: number } | null;
         grid: number[];
         window: number[];
         timingsMs: Record<string, number>;
@@ -141,8 +141,8 @@ async function main(): Promise<void> {
     const flopsPerWindow = (w: number) =>
       unetFlops({ width: w, inChannels: 1, classes: 3, dropout: 0 }, run.result.window[0]!).forwardPerSample;
     const windowsMs = run.result.timingsMs.windows!;
-    // The 'windows' stage also runs the liver-crop predictions: one window each.
-    const forwards = run.result.windows + (run.result.liverCrop?.rounds ?? 0);
+    // The 'windows' stage also runs the liver-crop predictions (one cube each, more where the region grew).
+    const forwards = run.result.windows + (run.result.liverCrop?.windows ?? 0);
     const gflops = (flopsPerWindow(WIDTH) * forwards) / 1e9;
     const report = {
       size: SIZE,
@@ -153,7 +153,7 @@ async function main(): Promise<void> {
       window: run.result.window,
       overlap: OVERLAP,
       windows: run.result.windows,
-      liverCropWindows: run.result.liverCrop?.rounds ?? 0,
+      liverCropWindows: run.result.liverCrop?.windows ?? 0,
       predictMs: run.totalMs - run.loadMs,
       modelLoadMs: run.loadMs,
       stageMs: Object.fromEntries(Object.entries(run.result.timingsMs).map(([k, v]) => [k, round(v)])),

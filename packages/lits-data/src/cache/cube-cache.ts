@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
-import { open, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { LitsDataError } from '../errors.js';
+import { mkdir, open, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileSystemError, LitsDataError } from '../errors.js';
+import { DEFAULT_GEOMETRY_TOLERANCE, VALIDATION_RULES_VERSION } from '../dataset/rules.js';
 import { preprocessCase, type CaseFiles } from '../preprocess/case.js';
+import type { CaseOptions } from '../preprocess/checked-input.js';
 import {
   resolvePreprocessConfig,
   type PreprocessConfig,
@@ -65,16 +67,26 @@ export function configHash(config: PreprocessConfig): string {
     .slice(0, 16);
 }
 
-/** The cache key of one case: source identity of image and mask + preprocessing config. */
+/**
+ * The cache key of one case: source identity of image and mask, preprocessing config, the label map and the
+ * validation rules (their version and geometry tolerance), so a cube made with another map, or under rules that
+ * let through what is now refused, is never reused.
+ */
 export async function cubeCacheKey(
   c: CaseFiles,
   config: PreprocessConfig,
   mode: SourceIdentityMode = 'stat',
+  caseOptions: CaseOptions = {},
 ): Promise<string> {
   const identity = {
     image: await fileIdentity(c.image, mode),
     label: await fileIdentity(c.label, mode),
     config: configHash(config),
+    labelMap: caseOptions.labelMap?.text ?? null,
+    rules: {
+      version: VALIDATION_RULES_VERSION,
+      geometryTolerance: caseOptions.geometryTolerance ?? DEFAULT_GEOMETRY_TOLERANCE,
+    },
   };
   return createHash('sha256').update(canonicalJson(identity)).digest('hex').slice(0, 40);
 }
@@ -91,10 +103,44 @@ export interface CacheEntry {
   cached: boolean;
 }
 
-export interface CacheOptions {
+export interface CacheOptions extends CaseOptions {
   cacheDir: string;
   config?: PreprocessConfig | PreprocessConfigInput;
   identity?: SourceIdentityMode;
+}
+
+/** The nearest existing ancestor of `path` (itself included) that is not a folder, or null. */
+async function fileInTheWay(path: string): Promise<string | null> {
+  for (let p = resolve(path); ; p = dirname(p)) {
+    const info = await stat(p).catch(() => null);
+    if (info) return info.isDirectory() ? null : p;
+    if (dirname(p) === p) return null;
+  }
+}
+
+/**
+ * Creates the cache folder, or says in one line why it cannot be one (a file in the way, no permission). Call it
+ * before long work such as validation, so a wrong `--cache` fails at once.
+ */
+export async function ensureCacheDir(cacheDir: string): Promise<void> {
+  try {
+    await mkdir(cacheDir, { recursive: true });
+  } catch (error) {
+    const blocker = await fileInTheWay(cacheDir);
+    if (blocker === resolve(cacheDir))
+      throw new LitsDataError(
+        cacheDir,
+        'the cache folder is a file, not a folder (preprocess writes cubes there)',
+        { cause: error },
+      );
+    if (blocker)
+      throw new LitsDataError(
+        cacheDir,
+        `cannot create the cache folder: ${blocker} is a file, not a folder (preprocess writes cubes there)`,
+        { cause: error },
+      );
+    throw fileSystemError(cacheDir, error, 'creating the cache folder (preprocess writes cubes there)');
+  }
 }
 
 async function present(file: string): Promise<boolean> {
@@ -111,10 +157,10 @@ async function present(file: string): Promise<boolean> {
  */
 export async function ensureCube(c: CaseFiles, options: CacheOptions): Promise<CacheEntry> {
   const config = resolvePreprocessConfig(options.config);
-  const key = await cubeCacheKey(c, config, options.identity);
+  const key = await cubeCacheKey(c, config, options.identity, options);
   const file = cubePath(options.cacheDir, key);
   if (await present(file)) return { caseId: c.id, key, file, cached: true };
-  const cube = await preprocessCase(c, config);
+  const cube = await preprocessCase(c, config, options);
   await writeCubeFile(file, cube, config);
   return { caseId: c.id, key, file, cached: false };
 }
@@ -130,15 +176,22 @@ export interface CacheManifest {
   cacheDir: string;
   config: PreprocessConfig;
   configHash: string;
+  /** The label map's canonical text, or null for LiTS's own 0/1/2. */
+  labelMap: string | null;
   entries: CacheEntry[];
 }
 
-/** Preprocesses every case into the cache, one at a time (memory stays at one case), reporting progress. */
+/**
+ * Preprocesses every case into the cache, one at a time (memory stays at one case), reporting progress. Each case is
+ * checked with the validation rules as it is read, so an invalid case throws (naming its file) instead of becoming a
+ * cube; run `validateDataset` first to hear of every problem at once.
+ */
 export async function preprocessDataset(
   cases: readonly CaseFiles[],
   options: CacheOptions & { onProgress?: (p: PreprocessProgress) => void; onStart?: (total: number) => void },
 ): Promise<CacheManifest> {
   const config = resolvePreprocessConfig(options.config);
+  await ensureCacheDir(options.cacheDir);
   options.onStart?.(cases.length);
   const entries: CacheEntry[] = [];
   for (const c of cases) {
@@ -146,5 +199,11 @@ export async function preprocessDataset(
     entries.push(entry);
     options.onProgress?.({ done: entries.length, total: cases.length, caseId: c.id, cached: entry.cached });
   }
-  return { cacheDir: options.cacheDir, config, configHash: configHash(config), entries };
+  return {
+    cacheDir: options.cacheDir,
+    config,
+    configHash: configHash(config),
+    labelMap: options.labelMap?.text ?? null,
+    entries,
+  };
 }

@@ -5,7 +5,7 @@ import { endianness } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
-import { LitsDataError } from '../errors.js';
+import { fileSystemError, LitsDataError } from '../errors.js';
 import type { Cube } from '../preprocess/case.js';
 import type { PreprocessConfig } from '../preprocess/config.js';
 import type { PreprocessGeometry } from '../preprocess/geometry.js';
@@ -51,14 +51,18 @@ function encode(cube: Cube, config: PreprocessConfig): Uint8Array[] {
 
 /** Writes atomically: a uniquely named temporary file in the same folder, then rename over the target. */
 export async function writeCubeFile(file: string, cube: Cube, config: PreprocessConfig): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
+  try {
+    await mkdir(dirname(file), { recursive: true });
+  } catch (error) {
+    throw fileSystemError(dirname(file), error, 'creating a folder of the cube cache');
+  }
   const temp = join(dirname(file), `.${basename(file)}.${process.pid}.${randomUUID()}.tmp`);
   try {
     await writeFile(temp, Readable.from(encode(cube, config), { objectMode: false }));
     await rename(temp, file);
   } catch (error) {
     await rm(temp, { force: true });
-    throw new LitsDataError(file, `cannot write cube: ${(error as Error).message}`, { cause: error });
+    throw fileSystemError(file, error, `writing the cube of case ${cube.caseId}`);
   }
 }
 

@@ -1,53 +1,30 @@
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
-import cliProgress from 'cli-progress';
 import { LitsDataError } from '../errors.js';
-import { discoverDataset } from '../dataset/discover.js';
 import { validateDataset } from '../dataset/validate.js';
 import { generatePhantomDataset } from '../phantom/phantom.js';
-import { preprocessDataset, type PreprocessProgress } from '../cache/cube-cache.js';
-import type { PreprocessConfigInput } from '../preprocess/config.js';
 import { inspectNifti, type InspectReport } from './inspect.js';
-import {
-  parseInteger,
-  parseNumbers,
-  parseSeed,
-  parseShape,
-  processIo,
-  UsageError,
-  type CliIo,
-} from './io.js';
+import { parseInteger, parseSeed, parseShape, processIo, UsageError, type CliIo } from './io.js';
+import { joinNegativeValues, labelMapOf, OPTIONS, preprocessConfigOf, type Flags } from './options.js';
+import { preprocess } from './preprocess.js';
 
 const USAGE = `usage: lits-data <command> [options]
 
   inspect FILE [--json]                       header, geometry and value statistics of a NIfTI file
-  validate DIR [--json]                       check a LiTS or MSD Task03 folder (exit 1 when invalid)
+  validate DIR [PREPROCESSING] [LABELS] [--json]
+                                              check a LiTS or MSD Task03 folder (exit 1 when invalid)
   synth --out DIR --cases N [--size 64x64x32] [--seed S] [--json]
                                               write a LiTS-format phantom data set
-  preprocess DIR --cache DIR [--preset seed|improved] [--cube 128] [--target-slices 512] [--downscale 2]
-             [--spacing 1.5x1.5x1.5] [--window -200,250] [--json]
-                                              preprocess every case into the cube cache
+  preprocess DIR --cache DIR [PREPROCESSING] [LABELS] [--skip-invalid] [--json]
+                                              validate, then preprocess every case into the cube cache;
+                                              refuses the set when a case is invalid, unless --skip-invalid
+
+  PREPROCESSING  [--preset seed|improved] [--cube 128] [--target-slices 512] [--downscale 2]
+                 [--spacing 1.5x1.5x1.5] [--window -200,250]   (validate: sets the smallest usable volume)
+  LABELS         --label-map 5:1,6:2,*:0 (value:class, * = every other value) or --labels liver=5,tumour=6
+                 (class=value, every other value background); default: masks hold 0, 1, 2 only
 
   --verbose prints stack traces of errors; --help prints this.`;
-
-const OPTIONS = {
-  json: { type: 'boolean' },
-  verbose: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-  out: { type: 'string' },
-  cases: { type: 'string' },
-  size: { type: 'string' },
-  seed: { type: 'string' },
-  cache: { type: 'string' },
-  preset: { type: 'string' },
-  cube: { type: 'string' },
-  'target-slices': { type: 'string' },
-  downscale: { type: 'string' },
-  spacing: { type: 'string' },
-  window: { type: 'string' },
-} as const;
-
-type Flags = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
 
 function one(positionals: string[], what: string): string {
   if (positionals.length !== 1)
@@ -91,6 +68,8 @@ async function inspect(positionals: string[], flags: Flags, io: CliIo): Promise<
 async function validate(positionals: string[], flags: Flags, io: CliIo): Promise<number> {
   const dir = one(positionals, 'DIR');
   const report = await validateDataset(dir, {
+    labelMap: labelMapOf(flags),
+    preprocessing: preprocessConfigOf(flags),
     onProgress: (done, total, id) => io.stderr.write(`validate: ${done}/${total} (case ${id})\n`),
   });
   if (flags.json) io.stdout.write(`${JSON.stringify(report)}\n`);
@@ -119,87 +98,6 @@ async function synth(positionals: string[], flags: Flags, io: CliIo): Promise<nu
   return 0;
 }
 
-function preprocessConfig(flags: Flags): PreprocessConfigInput {
-  const preset = flags.preset ?? 'seed';
-  const cubeSize = flags.cube ? parseInteger('cube', flags.cube, 1) : undefined;
-  if (preset === 'seed') {
-    if (flags.spacing || flags.window)
-      throw new UsageError('--spacing and --window belong to --preset improved');
-    return {
-      preset: 'seed',
-      cubeSize,
-      targetSlices: flags['target-slices']
-        ? parseInteger('target-slices', flags['target-slices'], 1)
-        : undefined,
-      downscale: flags.downscale ? parseInteger('downscale', flags.downscale, 1) : undefined,
-    };
-  }
-  if (preset === 'improved') {
-    if (flags['target-slices'] || flags.downscale)
-      throw new UsageError('--target-slices and --downscale belong to --preset seed');
-    return {
-      preset: 'improved',
-      cubeSize,
-      targetSpacing: flags.spacing
-        ? (parseNumbers('spacing', flags.spacing, 3, /x/i) as [number, number, number])
-        : undefined,
-      window: flags.window ? (parseNumbers('window', flags.window, 2, /,/) as [number, number]) : undefined,
-    };
-  }
-  throw new UsageError(`--preset must be seed or improved, got '${preset}'`);
-}
-
-function progressReporter(io: CliIo): {
-  start: (total: number) => void;
-  tick: (p: PreprocessProgress) => void;
-  stop: () => void;
-} {
-  if (io.stderr.isTTY) {
-    const bar = new cliProgress.SingleBar(
-      { format: 'preprocess [{bar}] {value}/{total} cases | case {caseId} {state}', stream: process.stderr },
-      cliProgress.Presets.shades_classic,
-    );
-    return {
-      start: (total) => bar.start(total, 0, { caseId: '-', state: '' }),
-      tick: (p) => bar.update(p.done, { caseId: p.caseId, state: p.cached ? '(cached)' : '' }),
-      stop: () => bar.stop(),
-    };
-  }
-  return {
-    start: (total) => io.stderr.write(`preprocess: ${total} cases\n`),
-    tick: (p) =>
-      io.stderr.write(`preprocess: ${p.done}/${p.total} case ${p.caseId}${p.cached ? ' (cached)' : ''}\n`),
-    stop: () => undefined,
-  };
-}
-
-async function preprocess(positionals: string[], flags: Flags, io: CliIo): Promise<number> {
-  const dir = one(positionals, 'DIR');
-  if (!flags.cache) throw new UsageError('preprocess needs --cache DIR');
-  const config = preprocessConfig(flags);
-  const dataset = await discoverDataset(dir);
-  for (const p of dataset.problems) io.stderr.write(`warning: ${p.file}: ${p.reason} (skipped)\n`);
-  const progress = progressReporter(io);
-  try {
-    const manifest = await preprocessDataset(dataset.cases, {
-      cacheDir: flags.cache,
-      config,
-      onStart: progress.start,
-      onProgress: progress.tick,
-    });
-    progress.stop();
-    const fresh = manifest.entries.filter((e) => !e.cached).length;
-    if (flags.json) io.stdout.write(`${JSON.stringify(manifest)}\n`);
-    else
-      io.stdout.write(
-        `${manifest.entries.length} cubes in ${flags.cache} (${fresh} new, ${manifest.entries.length - fresh} cached)\n`,
-      );
-    return 0;
-  } finally {
-    progress.stop();
-  }
-}
-
 const COMMANDS: Record<string, (p: string[], f: Flags, io: CliIo) => Promise<number>> = {
   inspect,
   validate,
@@ -211,7 +109,12 @@ const COMMANDS: Record<string, (p: string[], f: Flags, io: CliIo) => Promise<num
 export async function runLitsDataCli(argv: string[], io: CliIo = processIo): Promise<number> {
   let flags: Flags = {};
   try {
-    const parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    const parsed = parseArgs({
+      args: joinNegativeValues(argv),
+      options: OPTIONS,
+      allowPositionals: true,
+      strict: true,
+    });
     flags = parsed.values;
     const [command, ...rest] = parsed.positionals;
     if (flags.help || command === 'help') {

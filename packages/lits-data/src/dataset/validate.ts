@@ -1,9 +1,24 @@
-import { basename } from 'node:path';
 import { LitsDataError } from '../errors.js';
-import { readNifti, readNiftiHeader, scalingOf, type NiftiVolume } from '../nifti/read.js';
+import { readNifti, readNiftiHeader, scalingOf } from '../nifti/read.js';
 import type { NiftiHeaderInfo } from '../nifti/header.js';
+import type { CaseFiles } from '../preprocess/case.js';
+import {
+  resolvePreprocessConfig,
+  type PreprocessConfig,
+  type PreprocessConfigInput,
+} from '../preprocess/config.js';
 import { shape3 } from '../preprocess/grid.js';
 import { discoverDataset, type DatasetLayout, type DatasetProblem } from './discover.js';
+import { countLabelClasses, type LabelMap } from './label-map.js';
+import {
+  DEFAULT_GEOMETRY_TOLERANCE,
+  dimensionProblem,
+  geometryProblem,
+  imageValueProblem,
+  labelProblem,
+  mayHoldNonFinite,
+  sizeProblem,
+} from './rules.js';
 
 export interface ValidationReport {
   root: string;
@@ -12,6 +27,8 @@ export interface ValidationReport {
   caseCount: number;
   /** Pairs without any problem. */
   validCases: number[];
+  /** The files of those pairs, by id: what preprocessing may use. */
+  validCaseFiles: CaseFiles[];
   ok: boolean;
   problems: DatasetProblem[];
 }
@@ -19,6 +36,13 @@ export interface ValidationReport {
 export interface ValidateOptions {
   /** Largest allowed difference between image and mask affine entries, in mm (default 1e-3). */
   geometryTolerance?: number;
+  /** What the mask values mean (default: none, so masks must hold 0, 1 and 2 only). */
+  labelMap?: LabelMap | null;
+  /**
+   * The preprocessing the cases are for; it sets the smallest usable volume (`minimumVolumeShape`). Default: the seed
+   * preset's defaults, which `lits train` and `lits data preprocess` also default to.
+   */
+  preprocessing?: PreprocessConfig | PreprocessConfigInput;
   onProgress?: (done: number, total: number, caseId: number) => void;
 }
 
@@ -27,57 +51,77 @@ function problemOf(error: unknown, caseId: number, fallbackFile: string): Datase
   return { file: fallbackFile, caseId, reason: (error as Error).message };
 }
 
-function isFloat(h: NiftiHeaderInfo): boolean {
-  return h.datatype.name === 'float32' || h.datatype.name === 'float64';
+async function readHeader(
+  file: string,
+  caseId: number,
+  problems: DatasetProblem[],
+): Promise<NiftiHeaderInfo | null> {
+  try {
+    const h = await readNiftiHeader(file);
+    const reason = dimensionProblem(h);
+    if (!reason) return h;
+    problems.push({ file, caseId, reason });
+  } catch (error) {
+    problems.push(problemOf(error, caseId, file));
+  }
+  return null;
 }
 
-/** The problems a header alone shows: dimensionality. */
-function shapeProblem(h: NiftiHeaderInfo): string | null {
-  if (shape3(h.shape)) return null;
-  const dims = h.shape.length;
-  return `${dims}-D image (shape ${h.shape.join('×')}); need a 3-D volume (a 4th dimension of 1 is fine)`;
+interface CaseRules {
+  tolerance: number;
+  labelMap: LabelMap | null;
+  config: PreprocessConfig;
 }
 
-function nanCount(v: NiftiVolume): number {
-  let n = 0;
-  for (let i = 0; i < v.data.length; i++) if (Number.isNaN(v.data[i])) n++;
-  return n;
-}
-
-/** Label values outside {0, 1, 2} (after scaling), with their counts, most frequent first. */
-function badLabels(v: NiftiVolume): Array<[string, number]> {
-  const scale = scalingOf(v);
-  const bad = new Map<string, number>();
-  const data = v.data;
-  if (!scale && data instanceof Uint8Array) {
-    const hist = new Float64Array(256);
-    for (let i = 0; i < data.length; i++) hist[data[i]!]!++;
-    for (let value = 3; value < 256; value++) if (hist[value]! > 0) bad.set(String(value), hist[value]!);
-  } else {
-    for (let i = 0; i < data.length; i++) {
-      const value = scale ? data[i]! * scale.slope + scale.inter : data[i]!;
-      if (value === 0 || value === 1 || value === 2) continue;
-      const key = String(value);
-      bad.set(key, (bad.get(key) ?? 0) + 1);
+/** Every problem of one case, in the order image header, mask header, geometry, image values, mask values. */
+async function caseProblems(c: CaseFiles, rules: CaseRules): Promise<DatasetProblem[]> {
+  const problems: DatasetProblem[] = [];
+  const image = await readHeader(c.image, c.id, problems);
+  const label = await readHeader(c.label, c.id, problems);
+  if (image) {
+    const tooSmall = sizeProblem(shape3(image.shape)!, rules.config);
+    if (tooSmall) problems.push({ file: c.image, caseId: c.id, reason: tooSmall });
+  }
+  if (image && label) {
+    const mismatch = geometryProblem(image, label, rules.tolerance);
+    if (mismatch) problems.push({ file: c.label, caseId: c.id, reason: mismatch });
+  }
+  // Voxels are read only where a header cannot answer: values that may not be finite, and gzip files (a truncated
+  // gzip is only found by inflating it).
+  if (image && (mayHoldNonFinite(image) || /\.gz$/i.test(image.imageFile))) {
+    try {
+      const values = imageValueProblem(await readNifti(c.image, { native: true }));
+      if (values) problems.push({ file: c.image, caseId: c.id, reason: values });
+    } catch (error) {
+      problems.push(problemOf(error, c.id, c.image));
     }
   }
-  return [...bad.entries()].sort((a, b) => b[1] - a[1]);
-}
-
-function maxAffineDifference(a: number[][], b: number[][]): number {
-  let max = 0;
-  for (let r = 0; r < 3; r++)
-    for (let c = 0; c < 4; c++) max = Math.max(max, Math.abs(a[r]![c]! - b[r]![c]!));
-  return max;
+  if (label) {
+    try {
+      const mask = await readNifti(c.label, { native: true });
+      const reason = labelProblem(
+        countLabelClasses(mask.data, rules.labelMap, scalingOf(mask)),
+        rules.labelMap,
+      );
+      if (reason) problems.push({ file: c.label, caseId: c.id, reason });
+    } catch (error) {
+      problems.push(problemOf(error, c.id, c.label));
+    }
+  }
+  return problems;
 }
 
 /**
- * Checks a data set before training: every volume has a mask of the same shape and geometry, masks hold only 0, 1
- * and 2, volumes are 3-D and free of NaN. Reads voxels only where a header cannot answer: masks (values), float
- * images (NaN) and gzip files (which may be truncated).
+ * Checks a data set before preprocessing or training, with the rules preprocessing applies (`rules.ts`): every volume
+ * has a mask of the same shape and geometry, is 3-D, large enough for the preprocessing and free of NaN and infinite
+ * values; every mask holds only values the label map (or LiTS) gives a class, and some liver.
  */
 export async function validateDataset(dir: string, options: ValidateOptions = {}): Promise<ValidationReport> {
-  const tolerance = options.geometryTolerance ?? 1e-3;
+  const rules: CaseRules = {
+    tolerance: options.geometryTolerance ?? DEFAULT_GEOMETRY_TOLERANCE,
+    labelMap: options.labelMap ?? null,
+    config: resolvePreprocessConfig(options.preprocessing),
+  };
   let dataset;
   try {
     dataset = await discoverDataset(dir);
@@ -88,82 +132,26 @@ export async function validateDataset(dir: string, options: ValidateOptions = {}
       layout: null,
       caseCount: 0,
       validCases: [],
+      validCaseFiles: [],
       ok: false,
       problems: [{ file: error.file, caseId: null, reason: error.reason }],
     };
   }
   const problems: DatasetProblem[] = [...dataset.problems];
-  const validCases: number[] = [];
+  const valid: CaseFiles[] = [];
   let done = 0;
   for (const c of dataset.cases) {
-    const before = problems.length;
-    const headers: Array<NiftiHeaderInfo | null> = [];
-    for (const file of [c.image, c.label]) {
-      try {
-        const h = await readNiftiHeader(file);
-        const shapeIssue = shapeProblem(h);
-        if (shapeIssue) problems.push({ file, caseId: c.id, reason: shapeIssue });
-        headers.push(shapeIssue ? null : h);
-      } catch (error) {
-        problems.push(problemOf(error, c.id, file));
-        headers.push(null);
-      }
-    }
-    const [image, label] = headers;
-    if (image && label) {
-      const a = shape3(image.shape)!;
-      const b = shape3(label.shape)!;
-      if (a.some((n, i) => n !== b[i]))
-        problems.push({
-          file: c.label,
-          caseId: c.id,
-          reason: `shape ${b.join('×')} differs from ${basename(c.image)} (${a.join('×')})`,
-        });
-      else {
-        const diff = maxAffineDifference(image.affine, label.affine);
-        if (diff > tolerance)
-          problems.push({
-            file: c.label,
-            caseId: c.id,
-            reason: `geometry differs from ${basename(c.image)}: affines differ by up to ${diff.toPrecision(3)} mm (tolerance ${tolerance})`,
-          });
-      }
-    }
-    if (image && (isFloat(image) || /\.gz$/i.test(image.imageFile))) {
-      try {
-        const volume = await readNifti(c.image, { native: true });
-        const nans = isFloat(volume) ? nanCount(volume) : 0;
-        if (nans > 0)
-          problems.push({ file: c.image, caseId: c.id, reason: `${nans} NaN voxel${nans === 1 ? '' : 's'}` });
-      } catch (error) {
-        problems.push(problemOf(error, c.id, c.image));
-      }
-    }
-    if (label) {
-      try {
-        const bad = badLabels(await readNifti(c.label, { native: true }));
-        if (bad.length > 0) {
-          const shown = bad
-            .slice(0, 5)
-            .map(([value, count]) => `${value} (${count} voxel${count === 1 ? '' : 's'})`);
-          problems.push({
-            file: c.label,
-            caseId: c.id,
-            reason: `labels must be 0, 1 or 2; found ${shown.join(', ')}${bad.length > 5 ? ` and ${bad.length - 5} more values` : ''}`,
-          });
-        }
-      } catch (error) {
-        problems.push(problemOf(error, c.id, c.label));
-      }
-    }
-    if (problems.length === before) validCases.push(c.id);
+    const found = await caseProblems(c, rules);
+    if (found.length === 0) valid.push(c);
+    problems.push(...found);
     options.onProgress?.(++done, dataset.cases.length, c.id);
   }
   return {
     root: dataset.root,
     layout: dataset.layout,
     caseCount: dataset.cases.length,
-    validCases,
+    validCases: valid.map((c) => c.id),
+    validCaseFiles: valid,
     ok: problems.length === 0,
     problems,
   };

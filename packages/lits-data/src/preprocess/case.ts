@@ -1,6 +1,6 @@
-import { basename } from 'node:path';
 import { LitsDataError } from '../errors.js';
 import { readNifti, readNiftiHeader, readNiftiObserved, scalingOf, type NiftiVolume } from '../nifti/read.js';
+import { checkImageValues, checkPairHeaders, mappedLabelGrid, type CaseOptions } from './checked-input.js';
 import { realMin, StoredRange } from './downscale.js';
 import type { NiftiHeaderInfo } from '../nifti/header.js';
 import { resolvePreprocessConfig, type PreprocessConfig, type PreprocessConfigInput } from './config.js';
@@ -47,35 +47,38 @@ export function volumeGrid(volume: NiftiVolume): Grid {
   return { data: volume.data, shape, scale: volume.dataIsScaled ? null : scalingOf(volume) };
 }
 
-function checkShapes(image: NiftiHeaderInfo, label: NiftiHeaderInfo, labelGrid: Grid): void {
-  const imageShape = shape3(image.shape);
-  if (!imageShape) throw notThreeD(image);
-  if (imageShape.some((n, a) => n !== labelGrid.shape[a]))
-    throw new LitsDataError(
-      label.file,
-      `shape ${labelGrid.shape.join('×')} differs from ${basename(image.file)} (${imageShape.join('×')})`,
-    );
-}
-
-function checkPair(image: NiftiVolume, label: NiftiVolume): { image: Grid; label: Grid } {
-  const imageGrid = volumeGrid(image);
-  const labelGrid = volumeGrid(label);
-  checkShapes(image, label, labelGrid);
-  return { image: imageGrid, label: labelGrid };
+/**
+ * Checks the pair with the validation rules, then maps the mask to LiTS classes. `cubeConfig` null: a whole volume,
+ * which needs neither the minimum size nor a liver to centre a cube on.
+ */
+function checkedPair(
+  image: NiftiVolume,
+  label: NiftiVolume,
+  cubeConfig: PreprocessConfig | null,
+  options: CaseOptions,
+): { image: Grid; label: Grid<Uint8Array> } {
+  checkPairHeaders(image, label, cubeConfig, options);
+  const labelGrid = mappedLabelGrid(label, options.labelMap ?? null, cubeConfig !== null);
+  checkImageValues(image);
+  return { image: volumeGrid(image), label: labelGrid };
 }
 
 function config(input: PreprocessConfig | PreprocessConfigInput | undefined): PreprocessConfig {
   return resolvePreprocessConfig(input);
 }
 
-/** Preprocesses volumes already in memory (read them with `{ native: true }` to save memory). */
+/**
+ * Preprocesses volumes already in memory (read them with `{ native: true }` to save memory). Refuses what
+ * `validateDataset` refuses (with `options`' label map and tolerance), naming the file.
+ */
 export function preprocessVolumes(
   image: NiftiVolume,
   label: NiftiVolume,
   input?: PreprocessConfig | PreprocessConfigInput,
+  options: CaseOptions = {},
 ): CubeResult {
   const c = config(input);
-  const grids = checkPair(image, label);
+  const grids = checkedPair(image, label, c, options);
   try {
     return c.preset === 'seed'
       ? seedPresetCube(grids.image, grids.label, image.affine, c)
@@ -89,25 +92,26 @@ export function preprocessVolumes(
 /**
  * Reads one case and runs the preset on it; the geometry comes from the image's header. For the seed preset the mask
  * is processed, and the image's minimum (the z pad value) tracked, while zlib still inflates the image off the main
- * thread.
+ * thread. Refuses what `validateDataset` refuses (with `options`' label map and tolerance), naming the file.
  */
 export async function preprocessCase(
   c: CaseFiles,
   input?: PreprocessConfig | PreprocessConfigInput,
+  options: CaseOptions = {},
 ): Promise<Cube> {
   const resolved = config(input);
   if (resolved.preset !== 'seed') {
     const image = await readNifti(c.image, { native: true });
     const label = await readNifti(c.label, { native: true });
-    return { ...preprocessVolumes(image, label, resolved), caseId: c.id };
+    return { ...preprocessVolumes(image, label, resolved, options), caseId: c.id };
   }
   const imageHeader = await readNiftiHeader(c.image);
   const range = new StoredRange((scalingOf(imageHeader)?.slope ?? 1) < 0);
   const pending = readNiftiObserved(c.image, { next: (values) => range.add(values) });
   pending.catch(() => undefined); // awaited below; this only stops an early label error leaving it unhandled
   const label = await readNifti(c.label, { native: true });
-  const labelGrid = volumeGrid(label);
-  checkShapes(imageHeader, label, labelGrid);
+  checkPairHeaders(imageHeader, label, resolved, options);
+  const labelGrid = mappedLabelGrid(label, options.labelMap ?? null);
   let stage;
   try {
     stage = seedLabelStage(labelGrid, resolved);
@@ -116,6 +120,7 @@ export async function preprocessCase(
     throw error;
   }
   const { volume: image, observedAll } = await pending;
+  checkImageValues(image);
   const grid = volumeGrid(image);
   const knownMin = observedAll ? realMin(range.min, range.max, grid.scale) : undefined;
   return { ...seedImageStage(grid, image.affine, resolved, stage, knownMin), caseId: c.id };
@@ -129,12 +134,13 @@ export async function prepareWholeVolume(
   image: string | NiftiVolume,
   input?: PreprocessConfig | PreprocessConfigInput,
   label?: string | NiftiVolume,
+  options: CaseOptions = {},
 ): Promise<WholeVolumeResult> {
   const c = config(input);
   const imageVolume = typeof image === 'string' ? await readNifti(image, { native: true }) : image;
   const labelVolume = typeof label === 'string' ? await readNifti(label, { native: true }) : (label ?? null);
   const grids = labelVolume
-    ? checkPair(imageVolume, labelVolume)
+    ? checkedPair(imageVolume, labelVolume, null, options)
     : { image: volumeGrid(imageVolume), label: null };
   return c.preset === 'seed'
     ? seedPresetWhole(grids.image, grids.label, imageVolume.affine, c)
