@@ -11,12 +11,13 @@ WORKDIR /app
 COPY package.json package-lock.json turbo.json ./
 COPY packages packages
 COPY apps apps
+COPY tests tests
 # Install scripts that would download browsers (playwright, chromium) are not needed in the image.
 ENV PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 RUN npm ci --no-audit --no-fund \
  && npx turbo run build --filter=@lits-ddp/cli... --output-logs=errors-only \
  && npm prune --omit=dev --no-audit --no-fund \
- && rm -rf packages/*/src apps/*/src packages/*/test apps/*/test packages/*/bench apps/*/bench .turbo
+ && rm -rf packages/*/src apps/*/src packages/*/test apps/*/test packages/*/bench apps/*/bench tests .turbo
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \

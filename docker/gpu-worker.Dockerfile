@@ -29,6 +29,7 @@ WORKDIR /app
 COPY package.json package-lock.json turbo.json ./
 COPY packages packages
 COPY apps apps
+COPY tests tests
 RUN npm ci --no-audit --no-fund \
  && npx turbo run build --filter=@lits-ddp/cli... --output-logs=errors-only \
  && npm prune --omit=dev --no-audit --no-fund \
@@ -36,7 +37,7 @@ RUN npm ci --no-audit --no-fund \
       "@tensorflow/tfjs-node-gpu@${TFJS_NODE_GPU_VERSION}" \
  && ls node_modules/@tensorflow/tfjs-node-gpu/lib/napi-v*/tfjs_binding.node \
        node_modules/@tensorflow/tfjs-node-gpu/deps/lib/libtensorflow.so* \
- && rm -rf packages/*/src apps/*/src packages/*/test apps/*/test packages/*/bench apps/*/bench .turbo
+ && rm -rf packages/*/src apps/*/src packages/*/test apps/*/test packages/*/bench apps/*/bench tests .turbo
 
 FROM ${CUDA_IMAGE} AS runtime
 ENV NODE_ENV=production \

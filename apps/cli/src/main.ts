@@ -28,7 +28,7 @@ type Command = (argv: string[]) => Promise<number>;
 const commands: Record<string, () => Promise<Command>> = {
   demo: async () => (await import('./commands/demo.js')).runDemo,
   train: async () => (await import('./commands/train.js')).runTrain,
-  worker: async () => (await import('@lits-ddp/gpu-worker')).runWorkerCli,
+  worker: async () => (await import('@lits-ddp/trainer')).runWorkerCli,
   engine: async () => (await import('@lits-ddp/native-engine')).runEngineCli,
   data: async () => (await import('@lits-ddp/lits-data')).runLitsDataCli,
   unet: async () => (await import('@lits-ddp/unet')).runUnetCli,

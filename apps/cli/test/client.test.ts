@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger, startCoordinator, type RunningCoordinator } from '@lits-ddp/coordinator';
+import { createLogger, startCoordinator, type RunningCoordinator } from '@lits-ddp/coordinator-service';
 import { generatePhantomDataset } from '@lits-ddp/lits-data';
 import { freePort } from '@lits-ddp/local-services';
 import { serviceUrl } from '@lits-ddp/local-services/vitest';

@@ -10,7 +10,7 @@ import {
   type RunEvent,
 } from '@lits-ddp/protocol';
 import { loadCheckpoint, loadEngine, MetricCounts } from '@lits-ddp/unet';
-import type { ExperimentResult } from '@lits-ddp/coordinator';
+import type { ExperimentResult } from '@lits-ddp/orchestrator';
 import { launchLocalRun, type WorkerProcesses } from '../src/index.js';
 
 /** 8 phantom cases of 32×32×16 → 16³ cubes; 6 train (2 steps of K = 4 per epoch), 2 test. */

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { runWorkerCli } from './worker-main.js';
+import { runWorkerCli } from '@lits-ddp/trainer';
 
 runWorkerCli(process.argv.slice(2)).then(
   (code) => process.exit(code),

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serviceUrl } from '@lits-ddp/local-services/vitest';
 import { runEventOfFields, runKeys, workerKeys, type RunPlan } from '@lits-ddp/protocol';
 // The heartbeat runs in a worker thread loaded from a file next to the module: test the built code.
-import { RUN_FAILED_EXIT_CODE, WorkerAgent, collectSystemInfo } from '../dist/index.js';
+import { RUN_FAILED_EXIT_CODE, WorkerAgent, collectSystemInfo } from '@lits-ddp/trainer';
 
 const redisUrl = serviceUrl('redis');
 const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));

@@ -36,3 +36,4 @@ export type {
 } from './run-messages.js';
 export { RUN_EVENT_FIELD, decodeRunEvent, runEventOfFields, runEventXadd } from './run-messages.js';
 export { parseLabelMapText, type LabelMap, type LitsLabel } from './label-map.js';
+export { decodeJson, checkJson, JsonDecodeError } from './json-decode.js';

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { CoordinatorApiError, CoordinatorClient } from '@lits-ddp/coordinator';
+import { CoordinatorApiError, CoordinatorClient } from '@lits-ddp/coordinator-client';
 import type { RunEvent } from '@lits-ddp/protocol';
 import { createDisplay, displayModeOf, type RunDisplay } from '../display/run-display.js';
 

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { cpus, platform } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import type { ExperimentResult } from '@lits-ddp/coordinator';
+import type { ExperimentResult } from '@lits-ddp/orchestrator';
 import { generatePhantomDataset, LITS_TEST_IDS } from '@lits-ddp/lits-data';
 import { RedisServer, REDIS_INSTALL_HINT } from '@lits-ddp/local-services';
 import { microBatchesPerStep, resolveSpec, type ResolvedSpec } from '@lits-ddp/protocol';

@@ -1,4 +1,4 @@
-import type { ExperimentResult } from '@lits-ddp/coordinator';
+import type { ExperimentResult } from '@lits-ddp/orchestrator';
 import type { RunEngine } from '@lits-ddp/protocol';
 
 const SEED_METRICS = ['avg_loss', 'avg_acc', 'mean_iou', 'iou_0', 'iou_1', 'iou_2'];

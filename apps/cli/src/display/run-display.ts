@@ -1,6 +1,6 @@
 import cliProgress from 'cli-progress';
 import type { RunEvent } from '@lits-ddp/protocol';
-import type { ExperimentPhase } from '@lits-ddp/coordinator';
+import type { ExperimentPhase } from '@lits-ddp/orchestrator';
 
 export type DisplayMode = 'tty' | 'plain' | 'json';
 

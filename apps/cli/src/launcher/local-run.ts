@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { runExperiment, type ExperimentResult } from '@lits-ddp/coordinator';
+import { runExperiment, type ExperimentResult } from '@lits-ddp/orchestrator';
 import { RedisServer, REDIS_INSTALL_HINT } from '@lits-ddp/local-services';
 import type { ResolvedSpec, RunEvent } from '@lits-ddp/protocol';
 import { createDisplay, displayModeOf, silentDisplay } from '../display/run-display.js';

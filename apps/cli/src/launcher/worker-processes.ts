@@ -40,14 +40,15 @@ export function workerEnv(
 }
 
 /**
- * The local launcher's worker processes, like torchrun --nproc-per-node: one `lits-worker` per
+ * The local launcher's worker processes, like torchrun --nproc-per-node: one `lits worker` per
  * rank, each pinned to one GPU with CUDA_VISIBLE_DEVICES when GPUs are present, output to a log file.
  * A worker that dies is started again under the same id when the run restarts.
  */
 export class WorkerProcesses {
   private readonly children = new Map<string, ChildProcess>();
   private readonly gpus = gpuCount();
-  private readonly entry = fileURLToPath(new URL('./main.js', import.meta.resolve('@lits-ddp/gpu-worker')));
+  /** This CLI's own entry: each worker is `lits worker …`, the same shell as a hand-started one. */
+  private readonly entry = fileURLToPath(new URL('../main.js', import.meta.url));
 
   constructor(
     readonly ids: readonly string[],
@@ -67,6 +68,7 @@ export class WorkerProcesses {
       process.execPath,
       [
         this.entry,
+        'worker',
         '--id',
         id,
         '--engine',

@@ -1,0 +1,1 @@
+export { CoordinatorClient, CoordinatorApiError, type ClientOptions } from './coordinator-client.js';

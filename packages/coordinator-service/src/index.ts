@@ -1,0 +1,19 @@
+export {
+  ExperimentStore,
+  EXPERIMENT_STATUSES,
+  TERMINAL_STATUSES,
+  isExperimentId,
+  newExperimentId,
+  type ExperimentRecord,
+  type ExperimentStatus,
+} from './queue/experiment-store.js';
+export { ExperimentQueue, QUEUE_NAME, bullPrefix } from './queue/experiment-queue.js';
+export { ExperimentProcessor, type ProcessorOptions } from './queue/experiment-processor.js';
+export { CapacityGate, type GateEntry, type GateOptions } from './queue/capacity-gate.js';
+export { buildApp, createLogger, type AppOptions, type CoordinatorApp } from './server/build-app.js';
+export {
+  startCoordinator,
+  type CoordinatorOptions,
+  type RunningCoordinator,
+} from './server/start-coordinator.js';
+export { runServeCli } from './server/serve-cli.js';

@@ -1,0 +1,159 @@
+import { readdir, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import type { Static } from 'typebox';
+import { runEventOfFields, runKeys, type RunEvent } from '@lits-ddp/protocol';
+import { loadRunRecord } from '@lits-ddp/orchestrator';
+import type { ExperimentRecord } from '../../queue/experiment-store.js';
+import type { AppContext } from '../build-app.js';
+import type { Detail, Progress, Summary } from '../schemas.js';
+
+const iso = (ms: number | undefined): string | undefined => (ms ? new Date(ms).toISOString() : undefined);
+
+export const linksOf = (id: string): Record<string, string> => ({
+  self: `/v1/experiments/${id}`,
+  events: `/v1/experiments/${id}/events`,
+  metrics: `/v1/experiments/${id}/metrics`,
+  dashboard: `/#${id}`,
+});
+
+export function toSummary(rec: ExperimentRecord): Static<typeof Summary> {
+  return {
+    id: rec.id,
+    status: rec.status,
+    priority: rec.priority,
+    workers: rec.spec.workers,
+    experimentName: rec.spec['experiment-name'],
+    ...(rec.spec['run-name'] ? { runName: rec.spec['run-name'] } : {}),
+    submittedAt: iso(rec.submittedAt) as string,
+    ...(rec.startedAt ? { startedAt: iso(rec.startedAt) } : {}),
+    ...(rec.endedAt ? { endedAt: iso(rec.endedAt) } : {}),
+    restarts: rec.restarts,
+    ...(rec.latestMetrics ? { latestMetrics: rec.latestMetrics } : {}),
+  };
+}
+
+type ProgressEvent = Extract<RunEvent, { type: 'progress' }>;
+
+/** The newest progress event of each rank, from the tail of the run's stream. */
+async function progressOf(
+  ctx: AppContext,
+  rec: ExperimentRecord,
+): Promise<Static<typeof Progress> | undefined> {
+  const entries = (await ctx.redis.xrevrange(runKeys.events(rec.id), '+', '-', 'COUNT', 200)) as Array<
+    [string, string[]]
+  >;
+  const byRank = new Map<number, ProgressEvent>();
+  for (const [, fields] of entries) {
+    const e = runEventOfFields(fields);
+    if (e?.type === 'progress' && !byRank.has(e.rank)) byRank.set(e.rank, e);
+  }
+  const ranks = [...byRank.values()].sort((a, b) => a.rank - b.rank);
+  const head = ranks[0];
+  if (!head) return undefined;
+  const epochs = rec.spec.max_epochs;
+  const done = head.epoch * head.stepsPerEpoch + head.step + 1;
+  return {
+    epoch: head.epoch,
+    epochs,
+    step: head.step,
+    stepsPerEpoch: head.stepsPerEpoch,
+    fraction: Math.min(1, done / (epochs * head.stepsPerEpoch)),
+    loss: head.loss,
+    ranks: ranks.map((r) => ({ rank: r.rank, epoch: r.epoch, step: r.step, loss: r.loss })),
+  };
+}
+
+/** The folder of the tfjs export: workers report the path of its model.json. */
+export const modelDirOf = (modelPath: string): string =>
+  modelPath.endsWith('.json') ? dirname(modelPath) : modelPath;
+
+/** Files of the tfjs model export (model.json and its weight shards). */
+export async function modelFiles(path: string): Promise<Array<{ name: string; bytes: number }>> {
+  try {
+    const names = (await readdir(path)).sort();
+    const out: Array<{ name: string; bytes: number }> = [];
+    for (const name of names) {
+      const s = await stat(join(path, name));
+      if (s.isFile()) out.push({ name, bytes: s.size });
+    }
+    return out;
+  } catch {
+    return [];
+  }
+}
+
+/** Checkpoint folders of a run, in the order `lits predict --model <run folder>` picks them. */
+const CHECKPOINT_PREFERENCE = ['best', 'final', 'last'] as const;
+/** The manifest @lits-ddp/unet writes into every checkpoint folder; `lits predict` looks for it. */
+const CHECKPOINT_MANIFEST = 'checkpoint.json';
+/** The checkpoints runExperiment logs to MLflow (the rolling `last` one is not logged). */
+const LOGGED_CHECKPOINTS: ReadonlySet<string> = new Set(['best', 'final']);
+
+type ModelView = NonNullable<Static<typeof Detail>['model']>;
+
+/** The checkpoint folder `lits predict --model` loads for this run (best, else final, else last). */
+async function predictCheckpoint(
+  ctx: AppContext,
+  id: string,
+  mlflowRunId: string | undefined,
+): Promise<ModelView['checkpoint']> {
+  const dir = join(resolve(ctx.options.home), 'runs', id, 'checkpoints');
+  for (const kind of CHECKPOINT_PREFERENCE) {
+    const path = join(dir, kind);
+    const manifest = await stat(join(path, CHECKPOINT_MANIFEST)).catch(() => undefined);
+    if (!manifest?.isFile()) continue;
+    return {
+      path,
+      kind,
+      ...(mlflowRunId && LOGGED_CHECKPOINTS.has(kind)
+        ? { artifact: `runs:/${mlflowRunId}/checkpoints/${kind}` }
+        : {}),
+    };
+  }
+  return undefined;
+}
+
+export async function toDetail(ctx: AppContext, rec: ExperimentRecord): Promise<Static<typeof Detail>> {
+  const [progress, runRecord, position, planRaw] = await Promise.all([
+    rec.status === 'queued' ? undefined : progressOf(ctx, rec),
+    loadRunRecord(ctx.redis, rec.id),
+    rec.status === 'queued' ? ctx.gate.position(rec.id) : undefined,
+    rec.workers ? undefined : ctx.redis.get(runKeys.plan(rec.id)),
+  ]);
+  const workerIds = rec.workers ?? (planRaw ? (JSON.parse(planRaw) as { ranks: string[] }).ranks : undefined);
+  const tracking = runRecord?.tracker;
+  const links = linksOf(rec.id);
+  const mlflowRunId = tracking?.kind === 'mlflow' ? tracking.runId : undefined;
+  const checkpoint = rec.status === 'queued' ? undefined : await predictCheckpoint(ctx, rec.id, mlflowRunId);
+  let tfjsExport: ModelView['tfjsExport'];
+  if (rec.modelPath) {
+    const dir = modelDirOf(rec.modelPath);
+    const files = await modelFiles(dir);
+    links.tfjsExport = `/v1/experiments/${rec.id}/model/model.json`;
+    tfjsExport = {
+      path: dir,
+      ...(mlflowRunId ? { artifact: `runs:/${mlflowRunId}/model` } : {}),
+      files: files.map((f) => ({
+        ...f,
+        url: `/v1/experiments/${rec.id}/model/${encodeURIComponent(f.name)}`,
+      })),
+    };
+  }
+  const model: ModelView | undefined =
+    checkpoint || tfjsExport
+      ? { ...(checkpoint ? { checkpoint } : {}), ...(tfjsExport ? { tfjsExport } : {}) }
+      : undefined;
+  if (tracking?.kind === 'mlflow') links.mlflow = tracking.location;
+  return {
+    ...toSummary(rec),
+    spec: rec.spec as unknown as Record<string, unknown>,
+    ...(progress ? { progress } : {}),
+    ...(rec.testMetrics ? { testMetrics: rec.testMetrics } : {}),
+    ...(rec.error ? { error: rec.error } : {}),
+    ...(position !== undefined ? { queuePosition: position } : {}),
+    ...(workerIds ? { workerIds } : {}),
+    ...(tracking ? { tracking: { kind: tracking.kind, runId: tracking.runId, url: tracking.location } } : {}),
+    ...(model ? { model } : {}),
+    links,
+  };
+}

@@ -1,0 +1,178 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '@lits-ddp/local-services';
+import { generatePhantomDataset } from '@lits-ddp/lits-data';
+import type { ExperimentSpecInput } from '@lits-ddp/protocol';
+import { appBin } from './app-bins.js';
+
+export const TOKEN = 'test-token-0123456789abcdef';
+const COORDINATOR_MAIN = appBin('@lits-ddp/coordinator', 'lits-coordinator');
+const WORKER_MAIN = appBin('@lits-ddp/gpu-worker', 'lits-worker');
+
+/** A folder holding the data root (8 phantom cases of 32×32×16) and the coordinator home. */
+export async function phantomHome(): Promise<{ dataRoot: string; home: string; logs: string }> {
+  const base = await mkdtemp(join(tmpdir(), 'coord-e2e-'));
+  const dataRoot = join(base, 'data');
+  await generatePhantomDataset({ outDir: join(dataRoot, 'phantoms'), cases: 8, size: [32, 32, 16], seed: 7 });
+  const logs = join(base, 'logs');
+  mkdirSync(logs, { recursive: true });
+  return { dataRoot, home: join(base, 'home'), logs };
+}
+
+/** The tiny training config of apps/cli/test/phantom-runs.ts: 16³ cubes, width 2, K = 4 micro-batches. */
+export const tinySpec = (extra: ExperimentSpecInput = {}): ExperimentSpecInput => ({
+  'dataset-path': 'phantoms',
+  max_epochs: 3,
+  'test-epochs': 1,
+  'global-batch-size': 4,
+  'micro-batch-size': 1,
+  workers: 2,
+  'unet-width': 2,
+  'cube-size': 16,
+  'preprocess-slices': 32,
+  'preprocess-downscale': 2,
+  'test-percent': 0.25,
+  lr: 0.01,
+  determinism: 'deterministic',
+  engine: 'cpu',
+  'collective-timeout-s': 20,
+  'heartbeat-interval-s': 1,
+  'max-restarts': 2,
+  ...extra,
+});
+
+function logTo(child: ChildProcess, file: string): void {
+  const out = createWriteStream(file, { flags: 'a' });
+  child.stdout?.pipe(out);
+  child.stderr?.pipe(out);
+}
+
+const exited = (child: ChildProcess): Promise<void> =>
+  child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve()
+    : new Promise((r) => child.once('exit', () => r()));
+
+/** A `lits-coordinator` process (the same entry point as `lits serve`), restartable on its port. */
+export class CoordinatorProcess {
+  child: ChildProcess | undefined;
+  /** How many times it was started (its logs are coordinator-<n>.log). */
+  starts = 0;
+
+  private constructor(
+    readonly port: number,
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly args: string[],
+    private readonly logs: string,
+  ) {}
+
+  static async start(opts: {
+    redisUrl: string;
+    trackingUri?: string;
+    dataRoot: string;
+    home: string;
+    logs: string;
+    keyPrefix: string;
+    extraArgs?: string[];
+  }): Promise<CoordinatorProcess> {
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      REDIS_URL: opts.redisUrl,
+      LITS_API_TOKEN: TOKEN,
+      LITS_KEY_PREFIX: opts.keyPrefix,
+      LOG_LEVEL: 'info',
+    };
+    if (opts.trackingUri) env.MLFLOW_TRACKING_URI = opts.trackingUri;
+    else delete env.MLFLOW_TRACKING_URI;
+    const port = await freePort();
+    const c = new CoordinatorProcess(
+      port,
+      env,
+      ['--port', String(port), '--data-root', opts.dataRoot, '--home', opts.home, ...(opts.extraArgs ?? [])],
+      opts.logs,
+    );
+    await c.restart();
+    return c;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async restart(): Promise<void> {
+    this.child = spawn(process.execPath, [COORDINATOR_MAIN, ...this.args], {
+      env: this.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    logTo(this.child, join(this.logs, `coordinator-${++this.starts}.log`));
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (this.child.exitCode !== null) throw new Error(`coordinator exited with ${this.child.exitCode}`);
+      try {
+        if ((await fetch(`${this.url}/healthz`)).ok) return;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) throw new Error('coordinator did not answer /healthz within 60 s');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  async kill(signal: NodeJS.Signals): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    child.kill(signal);
+    await exited(child);
+  }
+}
+
+/** `lits-worker` processes on the cpu engine, as docker-compose would run them. */
+export class Workers {
+  readonly children = new Map<string, ChildProcess>();
+
+  constructor(
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly logs: string,
+  ) {}
+
+  start(id: string): void {
+    const child = spawn(
+      process.execPath,
+      [WORKER_MAIN, '--id', id, '--engine', 'cpu', '--heartbeat-s', '1'],
+      {
+        env: this.env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    logTo(child, join(this.logs, `${id}.log`));
+    this.children.set(id, child);
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all(
+      [...this.children.values()].map(async (child) => {
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        child.kill('SIGTERM');
+        await exited(child);
+        clearTimeout(timer);
+      }),
+    );
+  }
+}
+
+/** Polls `fn` until it returns a value (not undefined) or the time runs out. */
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined>,
+  timeoutMs = 120_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
