@@ -3,6 +3,13 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
 import globals from 'globals';
+import { readdirSync, readFileSync } from 'node:fs';
+
+// The apps' package names, read from apps/*/package.json: no workspace imports an app (apps are process shells).
+const appsDir = new URL('./apps/', import.meta.url);
+const appPackages = readdirSync(appsDir).map(
+  (dir) => JSON.parse(readFileSync(new URL(`${dir}/package.json`, appsDir), 'utf8')).name,
+);
 
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', '**/.turbo/**', '**/test-results/**', '**/coverage/**'] },
@@ -14,6 +21,18 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: appPackages.flatMap((name) => [name, `${name}/*`]),
+              message:
+                'Apps are process shells: move the code you need into a package (docs/architecture.md).',
+            },
+          ],
+        },
+      ],
       'no-restricted-properties': [
         'error',
         {

@@ -15,6 +15,8 @@ const run = (cmd, args) => spawnSync(cmd, args, { cwd: root, stdio: 'inherit' })
 for (const dir of workspaces) rmSync(join(dir, 'test-results'), { recursive: true, force: true });
 
 if (run('npx', ['turbo', 'run', 'build', '--output-logs=errors-only']) !== 0) process.exit(1);
+// The dependency rules (no app imports an app, no cycles) and the graph in docs/architecture.md.
+if (run('npm', ['run', 'deps', '--silent']) !== 0) process.exit(1);
 // The native TensorFlow engine (tfjs-node's addon, built from registry packages) for the native suites. Where it
 // cannot be built, those suites skip and say why, except in our CI (LITS_STRICT_TESTS=1), where that fails here.
 const strict = process.env.LITS_STRICT_TESTS === '1';

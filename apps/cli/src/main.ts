@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 // `lits`: one entry point that dispatches to each part's own command.
+import { errorMessage } from '@lits-ddp/errors';
+
 const USAGE = `lits — data-parallel training of the LiTS 3D U-Net (TensorFlow.js, Redis all-reduce)
 
   lits demo [--json]                 phantoms → preprocess → 2 workers → test metrics (embedded Redis)
@@ -62,9 +64,7 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     const verbose = process.argv.includes('--verbose');
-    process.stderr.write(
-      `lits: ${verbose && err instanceof Error ? err.stack : err instanceof Error ? err.message : String(err)}\n`,
-    );
+    process.stderr.write(`lits: ${verbose && err instanceof Error ? err.stack : errorMessage(err)}\n`);
     process.exitCode = 1;
   },
 );

@@ -1,5 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import { ExperimentSpecInput } from '@lits-ddp/protocol';
+import Type from 'typebox';
+import { errorMessage } from '@lits-ddp/errors';
+import { decodeJson, ExperimentSpecInput } from '@lits-ddp/protocol';
+import { UsageError } from './errors.js';
 
 /** A spec flag given on the command line, e.g. `--max_epochs 5` or `--dropout-rate=0.1`. */
 function schemaTypeOf(field: string): string | undefined {
@@ -11,7 +14,27 @@ function schemaTypeOf(field: string): string | undefined {
   return schema.type ?? (schema.anyOf ? 'string' : undefined);
 }
 
-export class FlagError extends Error {}
+/**
+ * A spec file is any JSON object here: `resolveSpec` checks its fields afterwards, together with the flags, and
+ * names each bad one.
+ */
+const SpecFileJson = Type.Record(Type.String(), Type.Unknown());
+
+/** The JSON object of a spec file; a `UsageError` naming the file when it cannot be read or is not an object. */
+export async function readSpecFile(file: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`${file}: ${errorMessage(err)}`, { cause: err });
+  }
+  try {
+    return decodeJson(SpecFileJson, text, file);
+  } catch (err) {
+    // A bad file is a bad command line; the decoder's message already starts with the file name.
+    throw new UsageError(errorMessage(err), { cause: err });
+  }
+}
 
 /**
  * Builds a raw spec from `--config FILE` plus `--<field> <value>` flags (flags win). Values are
@@ -29,7 +52,7 @@ export async function specFromArgs(
   const flags: Array<[string, string | undefined]> = [];
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] as string;
-    if (!arg.startsWith('--')) throw new FlagError(`unexpected argument "${arg}"`);
+    if (!arg.startsWith('--')) throw new UsageError(`unexpected argument "${arg}"`);
     const eq = arg.indexOf('=');
     const name = eq > 0 ? arg.slice(2, eq) : arg.slice(2);
     const inline = eq > 0 ? arg.slice(eq + 1) : undefined;
@@ -42,17 +65,8 @@ export async function specFromArgs(
   }
   for (const [name, value] of flags) {
     if (name === 'config') {
-      if (!value) throw new FlagError('--config needs a file');
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(await readFile(value, 'utf8'));
-      } catch (err) {
-        throw new FlagError(`${value}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-      }
-      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-        throw new FlagError(`${value}: the spec must be a JSON object`);
-      }
-      Object.assign(spec, parsed);
+      if (!value) throw new UsageError('--config needs a file');
+      Object.assign(spec, await readSpecFile(value));
     }
   }
   for (const [name, value] of flags) {
@@ -62,8 +76,9 @@ export async function specFromArgs(
       continue;
     }
     const type = schemaTypeOf(name);
-    if (!type) throw new FlagError(`unknown flag --${name} (not a spec field nor an option of this command)`);
-    if (value === undefined) throw new FlagError(`--${name} needs a value`);
+    if (!type)
+      throw new UsageError(`unknown flag --${name} (not a spec field nor an option of this command)`);
+    if (value === undefined) throw new UsageError(`--${name} needs a value`);
     if (type === 'integer' || type === 'number') {
       const n = Number(value);
       spec[name] = Number.isNaN(n) ? value : n;

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,6 +7,7 @@ import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serviceUrl } from '@lits-ddp/local-services/vitest';
 import { readRunRecords, type ReproJsonLine } from '@lits-ddp/repro-report';
+import { testCasesOf } from '../src/commands/repro-record.js';
 import { tinySpecInput } from './phantom-runs.js';
 
 const lits = fileURLToPath(new URL('../dist/main.js', import.meta.url));
@@ -70,6 +71,21 @@ describe('lits repro: bad command lines are refused before any run', () => {
     const r = await runLits(['--from', file]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`${file}: runs[0].mode: must be one of "random", "seed", "deterministic"`);
+  });
+
+  it("a run folder's corrupt split.json is an error naming the file, not a run without test cases", async () => {
+    const runDir = join(home, 'runs', 'run-corrupt-split');
+    const split = join(runDir, 'split.json');
+    await mkdir(runDir, { recursive: true });
+    // No split.json: the run ended before its data were prepared.
+    expect(await testCasesOf(runDir)).toEqual([]);
+    await writeFile(split, JSON.stringify({ split: 'lits', testCases: [{ caseId: 17 }, { caseId: 27 }] }));
+    expect(await testCasesOf(runDir)).toEqual([17, 27]);
+    await writeFile(split, '{"split": "lits", "testCases": [{"caseId": 1');
+    await expect(testCasesOf(runDir)).rejects.toThrow(`${split}: not valid JSON`);
+    await writeFile(split, JSON.stringify({ testCases: [{ id: 17 }] }));
+    await expect(testCasesOf(runDir)).rejects.toThrow(`${split}: field /testCases/0`);
+    await expect(testCasesOf(runDir)).rejects.toMatchObject({ code: 'JSON_INVALID' });
   });
 });
 

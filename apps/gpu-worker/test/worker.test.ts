@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serviceUrl } from '@lits-ddp/local-services/vitest';
-import { runEventOfFields, runKeys, workerKeys, type RunPlan } from '@lits-ddp/protocol';
+import { resolveSpec, runEventOfFields, runKeys, workerKeys, type RunPlan } from '@lits-ddp/protocol';
 // The heartbeat runs in a worker thread loaded from a file next to the module: test the built code.
 import { RUN_FAILED_EXIT_CODE, WorkerAgent, collectSystemInfo } from '@lits-ddp/trainer';
 
@@ -101,14 +101,7 @@ describe.skipIf(!redisUrl)('worker registration, heartbeats and lifetime (real R
     expect(JSON.parse(info.engine as string)).toBe('cpu');
     // Pure JS has no thread pools to pin: --threads applies to native engines only.
     expect(JSON.parse(info.engineThreads as string)).toBeNull();
-    // Only the fields the engine check reads before anything else runs.
-    const plan = {
-      runId,
-      generation: 1,
-      ranks: [id],
-      engine: { name: 'node', threads: { intraOp: 1, interOp: 1 } },
-      spec: { determinism: 'deterministic' },
-    } as unknown as RunPlan;
+    const plan = planFor(runId, [id]);
     await redis.set(runKeys.plan(runId), JSON.stringify(plan));
     await redis.rpush(
       workerKeys.inbox(id),
@@ -122,6 +115,54 @@ describe.skipIf(!redisUrl)('worker registration, heartbeats and lifetime (real R
     expect(await exited).toBe(0);
     await redis.del(runKeys.plan(runId), runKeys.events(runId));
   });
+
+  it('fails the generation with a plan that does not decode, naming the plan key, and serves on', async () => {
+    const runId = `run-${randomBytes(4).toString('hex')}`;
+    const id = `${runId}-w0`;
+    const child = spawn(process.execPath, [main, '--id', id, '--engine', 'cpu', '--once'], {
+      env: { ...process.env, REDIS_URL: redisUrl },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    const { seeds: _seeds, ...withoutSeeds } = planFor(runId, [id]);
+    await redis.set(runKeys.plan(runId), JSON.stringify(withoutSeeds));
+    await redis.rpush(
+      workerKeys.inbox(id),
+      JSON.stringify({ type: 'assign', runId, generation: 1, rank: 0 }),
+    );
+    const failed = await waitForEvent(runId, 'failed');
+    expect(failed).toMatchObject({ type: 'failed', rank: 0, generation: 1 });
+    expect(failed.type === 'failed' && failed.error).toBe(
+      `run plan ${runKeys.plan(runId)}: the value must have required properties seeds`,
+    );
+    // Not a training run: the worker stays for the next command, and a shutdown stops it.
+    await redis.rpush(workerKeys.inbox(id), JSON.stringify({ type: 'shutdown', reason: 'test over' }));
+    expect(await exited).toBe(0);
+    expect(stderr).toContain(
+      `run plan ${runKeys.plan(runId)}: the value must have required properties seeds`,
+    );
+    await redis.del(runKeys.plan(runId), runKeys.events(runId));
+  });
+
+  /** A whole plan for one generation on the native engine with one thread (what a cpu worker refuses). */
+  function planFor(runId: string, ranks: string[]): RunPlan {
+    const resolved = resolveSpec({ 'dataset-path': '/data', determinism: 'deterministic' });
+    if (!resolved.ok) throw new Error(JSON.stringify(resolved.errors));
+    const runDir = `/tmp/${runId}`;
+    return {
+      runId,
+      generation: 1,
+      spec: resolved.spec,
+      seeds: { data: 0, model: 0 },
+      ranks,
+      engine: { name: 'node', threads: { intraOp: 1, interOp: 1 } },
+      trainCases: [],
+      testCases: [],
+      paths: { runDir, cacheDir: `${runDir}/cache`, checkpointDir: `${runDir}/checkpoints` },
+    };
+  }
 
   async function waitForEvent(runId: string, type: string) {
     for (;;) {

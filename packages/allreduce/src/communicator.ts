@@ -8,6 +8,7 @@ import {
   type AbortRecord,
   type CollectiveOp,
 } from '@lits-ddp/protocol';
+import { errorMessage } from '@lits-ddp/errors';
 import { ConnectionSet } from './connections.js';
 import { diagnose, within } from './diagnosis.js';
 import {
@@ -15,7 +16,9 @@ import {
   CollectiveArgumentError,
   CollectiveRedisError,
   CollectiveTimeoutError,
+  CommunicatorClosedError,
   NonFiniteError,
+  UnsupportedPlatformError,
   type WaitPoint,
 } from './errors.js';
 import {
@@ -108,6 +111,7 @@ export class Communicator {
     this.failed = new Promise<never>((_, reject) => {
       this.rejectFailed = reject;
     });
+    // `failed` is only raced against a running collective, which reports the error; idle, nobody awaits it.
     this.failed.catch(() => undefined);
     this.watch = setInterval(() => this.tick(), o.pollMs);
     this.watch.unref();
@@ -115,7 +119,8 @@ export class Communicator {
 
   /** Validates the options and connects (a control connection per instance; data connections open on first use). */
   static async connect(options: CommunicatorOptions): Promise<Communicator> {
-    if (endianness() !== 'LE') throw new Error('@lits-ddp/allreduce needs a little-endian CPU');
+    if (endianness() !== 'LE')
+      throw new UnsupportedPlatformError('@lits-ddp/allreduce needs a little-endian CPU');
     const o = resolveOptions(options);
     const self: { comm?: Communicator } = {};
     const connections = await ConnectionSet.open(o, (wait) => {
@@ -235,7 +240,9 @@ export class Communicator {
     this.closed = true;
     clearInterval(this.watch);
     if (this.current)
-      this.fail(new Error(`rank ${this.rank}: the communicator was closed during a collective`));
+      this.fail(
+        new CommunicatorClosedError(`rank ${this.rank}: the communicator was closed during a collective`),
+      );
     await within(Promise.all(this.pendingWrites), 1000);
     this.connections.disconnectAll();
   }
@@ -247,6 +254,7 @@ export class Communicator {
     body: (t: OpRun) => Promise<T>,
   ): Promise<T> {
     const result = this.tail.then(() => this.execute(name, op, label, body));
+    // The caller gets the rejection through `result`; the chain only orders the calls, so the next one still runs.
     this.tail = result.catch(() => undefined);
     return result;
   }
@@ -257,7 +265,7 @@ export class Communicator {
     label: string,
     body: (t: OpRun) => Promise<T>,
   ): Promise<T> {
-    if (this.closed) throw new Error(`rank ${this.rank}: the communicator is closed`);
+    if (this.closed) throw new CommunicatorClosedError(`rank ${this.rank}: the communicator is closed`);
     if (this.failureError) throw this.failureError;
     const run = new OpRun(this.host, this.nextSequence++, op, label);
     this.current = run;
@@ -353,7 +361,8 @@ export class Communicator {
     try {
       record = parseAbortRecord(text, this.keys.abort);
     } catch (err) {
-      record = { by: 'unknown', reason: (err as Error).message, at: Date.now(), generation: this.generation };
+      // Still an abort (the key exists): it fails the group, with the reason saying the record was unreadable.
+      record = { by: 'unknown', reason: errorMessage(err), at: Date.now(), generation: this.generation };
     }
     const who = typeof record.by === 'number' ? `rank ${record.by}` : record.by;
     const run = this.current;
@@ -404,11 +413,11 @@ export class Communicator {
     this.fail(err);
   }
 
-  private sendFailed(err: Error, to: number, hop: Hop): void {
+  private sendFailed(err: unknown, to: number, hop: Hop): void {
     if (this.failureError) return;
     const run = this.current;
     const where = run ? `${run.label} #${run.sequence}` : 'a collective';
-    const message = `${where}: rank ${this.rank} could not push its ${phaseName(hop.phase)} chunk ${hop.chunk} for rank ${to}: ${err.message}`;
+    const message = `${where}: rank ${this.rank} could not push its ${phaseName(hop.phase)} chunk ${hop.chunk} for rank ${to}: ${errorMessage(err)}`;
     void this.publishAbort(message, []);
     this.fail(new CollectiveRedisError(message, { cause: err }));
   }

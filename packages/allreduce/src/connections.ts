@@ -1,5 +1,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { collectiveClientName, type ConnectionRole } from '@lits-ddp/protocol';
+import { errorMessage } from '@lits-ddp/errors';
+import { CommunicatorClosedError, RedisCommandError, RedisUnavailableError } from './errors.js';
 import type { RedisEndpoint, ResolvedOptions } from './options.js';
 import { Receiver, type PendingWait } from './receiver.js';
 
@@ -10,6 +12,7 @@ export function describeEndpoint(e: RedisEndpoint): string {
       const u = new URL(e);
       return `${u.protocol}//${u.host}${u.pathname === '/' ? '' : u.pathname}`;
     } catch {
+      // Only a message is built from it; resolveOptions has already refused a string that is not a redis:// URL.
       return '(invalid Redis URL)';
     }
   }
@@ -40,8 +43,10 @@ export function waitReady(conn: Redis, what: string, timeoutMs: number, lastErro
       conn.off('ready', onReady);
       const cause = lastError();
       reject(
-        new Error(
+        new RedisUnavailableError(
+          what,
           `cannot connect to Redis ${what} within ${timeoutMs / 1000} s${cause ? `: ${cause.message}` : ''}`,
+          cause ? { cause } : undefined,
         ),
       );
     }, timeoutMs);
@@ -69,7 +74,11 @@ export interface CommandDeadline {
 export function replyWithin<T>(reply: Promise<T>, command: string, d: CommandDeadline): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
-      reject(new Error(`${d.caller}: Redis ${d.redis} did not answer ${command} within ${d.ms / 1000} s`));
+      reject(
+        new RedisCommandError(
+          `${d.caller}: Redis ${d.redis} did not answer ${command} within ${d.ms / 1000} s`,
+        ),
+      );
     }, d.ms);
     reply.then(
       (v) => {
@@ -78,8 +87,11 @@ export function replyWithin<T>(reply: Promise<T>, command: string, d: CommandDea
       },
       (err: unknown) => {
         clearTimeout(timer);
-        const why = err instanceof Error ? err.message : String(err);
-        reject(new Error(`${d.caller}: ${command} on Redis ${d.redis} failed: ${why}`, { cause: err }));
+        reject(
+          new RedisCommandError(`${d.caller}: ${command} on Redis ${d.redis} failed: ${errorMessage(err)}`, {
+            cause: err,
+          }),
+        );
       },
     );
   });
@@ -92,7 +104,8 @@ export function replyWithin<T>(reply: Promise<T>, command: string, d: CommandDea
 export async function refuseCluster(conn: Redis, field: string, d: CommandDeadline): Promise<void> {
   const info = await replyWithin(conn.info('cluster'), 'INFO cluster', d);
   if (/^cluster_enabled:1\s*$/m.test(info)) {
-    throw new Error(
+    throw new RedisUnavailableError(
+      d.redis,
       `${field}: Redis ${d.redis} runs in cluster mode, and Redis Cluster is not supported; ` +
         'give one or more independent (non-cluster) instances instead',
     );
@@ -202,7 +215,8 @@ export class ConnectionSet {
   }
 
   private checkUsable(): void {
-    if (this.dropped) throw new Error('the communicator has failed; its data connections are closed');
+    if (this.dropped)
+      throw new CommunicatorClosedError('the communicator has failed; its data connections are closed');
   }
 
   private open(instance: number, role: ConnectionRole): Redis {

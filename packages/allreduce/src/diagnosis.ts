@@ -1,7 +1,11 @@
 import type { Redis } from 'ioredis';
 import { parseProgressRecord, rankOfClientName, type ProgressRecord } from '@lits-ddp/protocol';
 
-/** Resolves with the value, or with undefined after `ms` (the late reply is ignored). */
+/**
+ * Resolves with the value, or with undefined after `ms` (the late reply is ignored) or when `p` rejects. Only for
+ * best-effort commands (progress records, abort polling and publishing, diagnosis): a lost one costs precision, and
+ * a Redis that is really gone is reported by the wait watchdog, whose timeout names it unreachable.
+ */
 export function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve(undefined), ms);

@@ -1,3 +1,4 @@
+import { LitsError } from '@lits-ddp/errors';
 import type { AbortOrigin, CollectivePhase } from '@lits-ddp/protocol';
 
 /** Where a rank was waiting when a collective failed. */
@@ -16,8 +17,7 @@ export interface WaitPoint {
  * (dead), ranks in a different collective at this sequence (call order differs), ranks behind, or else the rank
  * whose message is missing.
  */
-export class CollectiveTimeoutError extends Error {
-  override readonly name = 'CollectiveTimeoutError';
+export class CollectiveTimeoutError extends LitsError {
   readonly operation: string;
   readonly sequence: number;
   readonly phase: CollectivePhase;
@@ -32,7 +32,7 @@ export class CollectiveTimeoutError extends Error {
     readonly timeoutMs: number,
     readonly suspects: readonly number[],
   ) {
-    super(message);
+    super('COLLECTIVE_TIMEOUT', message);
     this.operation = wait.operation;
     this.sequence = wait.sequence;
     this.phase = wait.phase;
@@ -43,9 +43,7 @@ export class CollectiveTimeoutError extends Error {
 }
 
 /** The group was aborted (by a rank, a timeout on another rank, or the coordinator). */
-export class CollectiveAbortedError extends Error {
-  override readonly name = 'CollectiveAbortedError';
-
+export class CollectiveAbortedError extends LitsError {
   constructor(
     message: string,
     readonly abortedBy: AbortOrigin,
@@ -53,19 +51,18 @@ export class CollectiveAbortedError extends Error {
     /** Ranks the aborting side blamed (from its timeout diagnosis); empty when it did not say. */
     readonly suspects: readonly number[] = [],
   ) {
-    super(message);
+    super('COLLECTIVE_ABORTED', message);
   }
 }
 
 /** A peer sent a message that does not fit this rank's view of the collective (length, framing). */
-export class CollectiveProtocolError extends Error {
-  override readonly name = 'CollectiveProtocolError';
-
+export class CollectiveProtocolError extends LitsError {
   constructor(
     message: string,
     readonly from: number,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super('COLLECTIVE_PROTOCOL', message, options);
   }
 }
 
@@ -82,25 +79,73 @@ export interface NonFiniteReport {
  * An all-reduce met NaN or Infinity in an input, or its sum overflowed float32. Every rank throws the same error
  * (the reports are all-gathered), and the communicator stays usable.
  */
-export class NonFiniteError extends Error {
-  override readonly name = 'NonFiniteError';
-
+export class NonFiniteError extends LitsError {
   constructor(
     message: string,
     readonly reports: readonly NonFiniteReport[],
     /** First non-finite index of the result, when the inputs were finite and the sum overflowed. */
     readonly overflowIndex: number | undefined,
   ) {
-    super(message);
+    super('NON_FINITE', message);
   }
 }
 
 /** Ranks disagree about a collective's arguments (e.g. totalContributions). Thrown on every rank alike. */
-export class CollectiveArgumentError extends Error {
-  override readonly name = 'CollectiveArgumentError';
+export class CollectiveArgumentError extends LitsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('COLLECTIVE_ARGUMENT', message, options);
+  }
 }
 
 /** Redis refused or lost a push (e.g. out of memory); the group cannot finish the collective. */
-export class CollectiveRedisError extends Error {
-  override readonly name = 'CollectiveRedisError';
+export class CollectiveRedisError extends LitsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('COLLECTIVE_REDIS', message, options);
+  }
+}
+
+/**
+ * A `CommunicatorOptions` or `RunTarget` field is out of range. `field` is its full name
+ * (`CommunicatorOptions.chunkBytes`, `RunTarget.ttlS`); the message also gives the value.
+ */
+export class CollectiveOptionsError extends LitsError {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super('COLLECTIVE_OPTIONS_INVALID', message);
+  }
+}
+
+/** A Redis instance cannot serve the group: unreachable within the timeout, or a Redis Cluster node. */
+export class RedisUnavailableError extends LitsError {
+  constructor(
+    /** The instance, without credentials. */
+    readonly redis: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super('REDIS_UNAVAILABLE', message, options);
+  }
+}
+
+/** One Redis command failed or got no answer in time (our connections retry forever, so a dead Redis hangs). */
+export class RedisCommandError extends LitsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('REDIS_COMMAND_FAILED', message, options);
+  }
+}
+
+/** The communicator was closed, or has failed and closed its data connections; open a new one. */
+export class CommunicatorClosedError extends LitsError {
+  constructor(message: string) {
+    super('COMMUNICATOR_CLOSED', message);
+  }
+}
+
+/** The collectives send float32 lanes as raw little-endian bytes; a big-endian CPU cannot join. */
+export class UnsupportedPlatformError extends LitsError {
+  constructor(message: string) {
+    super('PLATFORM_UNSUPPORTED', message);
+  }
 }

@@ -13,10 +13,15 @@ export {
 export {
   CollectiveAbortedError,
   CollectiveArgumentError,
+  CollectiveOptionsError,
   CollectiveProtocolError,
   CollectiveRedisError,
   CollectiveTimeoutError,
+  CommunicatorClosedError,
   NonFiniteError,
+  RedisCommandError,
+  RedisUnavailableError,
+  UnsupportedPlatformError,
   type NonFiniteReport,
   type WaitPoint,
 } from './errors.js';

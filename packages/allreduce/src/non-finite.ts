@@ -1,3 +1,6 @@
+import Type from 'typebox';
+import { errorMessage } from '@lits-ddp/errors';
+import { decodeJson, JsonDecodeError } from '@lits-ddp/protocol';
 import { CollectiveProtocolError, NonFiniteError, type NonFiniteReport } from './errors.js';
 import { starAllGather } from './star.js';
 import type { OpTransport } from './transport.js';
@@ -22,23 +25,30 @@ export function reportOf(
   return { rank, contribution, index, value: Number.isNaN(x) ? 'NaN' : x > 0 ? 'Infinity' : '-Infinity' };
 }
 
+/** A rank's first non-finite input, as all-gathered (a rank whose inputs were finite sends `null`). */
+const NonFiniteReportJson = Type.Object({
+  rank: Type.Integer({ minimum: 0 }),
+  contribution: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+  index: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+  value: Type.Enum(['NaN', 'Infinity', '-Infinity']),
+});
+
 function parseReport(buf: Buffer, from: number): NonFiniteReport | undefined {
-  let v: unknown;
+  const text = buf.toString('utf8');
+  if (text.trim() === 'null') return undefined;
+  let report: NonFiniteReport;
   try {
-    v = JSON.parse(buf.toString('utf8'));
-  } catch {
-    throw new CollectiveProtocolError(`rank ${from} sent a non-finite report that is not JSON`, from);
+    report = decodeJson(NonFiniteReportJson, text, `the non-finite report of rank ${from}`);
+  } catch (err) {
+    const problem = err instanceof JsonDecodeError ? err.problem : errorMessage(err);
+    throw new CollectiveProtocolError(`rank ${from} sent a malformed non-finite report: ${problem}`, from, {
+      cause: err,
+    });
   }
-  if (v === null) return undefined;
-  const o = v as Partial<NonFiniteReport>;
-  const ok =
-    typeof o === 'object' &&
-    o.rank === from &&
-    Number.isSafeInteger(o.contribution) &&
-    Number.isSafeInteger(o.index) &&
-    (o.value === 'NaN' || o.value === 'Infinity' || o.value === '-Infinity');
-  if (!ok) throw new CollectiveProtocolError(`rank ${from} sent a malformed non-finite report`, from);
-  return o as NonFiniteReport;
+  if (report.rank !== from) {
+    throw new CollectiveProtocolError(`rank ${from} sent a non-finite report for rank ${report.rank}`, from);
+  }
+  return report;
 }
 
 /**

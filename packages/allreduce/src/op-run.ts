@@ -1,6 +1,6 @@
 import type { CollectiveKeys, CollectiveOp } from '@lits-ddp/protocol';
 import type { ConnectionSet } from './connections.js';
-import type { WaitPoint } from './errors.js';
+import { RedisCommandError, type WaitPoint } from './errors.js';
 import type { Hop, OpTransport } from './transport.js';
 
 /** A push that Redis has not acknowledged yet. */
@@ -18,7 +18,7 @@ export interface OpHost {
   readonly keys: CollectiveKeys;
   readonly connections: ConnectionSet;
   /** A push failed: the group can no longer complete this collective. */
-  sendFailed(err: Error, to: number, hop: Hop): void;
+  sendFailed(err: unknown, to: number, hop: Hop): void;
 }
 
 /** One running collective: its sequence number, transport and byte counters. */
@@ -65,10 +65,11 @@ export class OpRun implements OpTransport {
       .exec()
       .then((replies) => {
         const failed = replies?.find(([err]) => err)?.[0];
-        if (!replies || failed) throw failed ?? new Error(`the push to ${key} was discarded`);
+        if (!replies || failed) throw failed ?? new RedisCommandError(`the push to ${key} was discarded`);
         this.pending.delete(entry);
       });
-    ack.catch((err: unknown) => this.host.sendFailed(err as Error, to, hop));
+    // The failure reaches the caller through sendFailed (it fails the communicator) and through flush().
+    ack.catch((err: unknown) => this.host.sendFailed(err, to, hop));
     this.acks.push(ack);
   }
 

@@ -1,5 +1,6 @@
 import type { RedisOptions } from 'ioredis';
 import { keyPrefix, validateRunId } from '@lits-ddp/protocol';
+import { CollectiveOptionsError } from './errors.js';
 
 /** One Redis instance: a `redis://` URL or ioredis options. */
 export type RedisEndpoint = string | RedisOptions;
@@ -52,7 +53,10 @@ export const DEFAULT_POLL_MS = 200;
 export const DEFAULT_EXACT_BLOCK_SIZE = 256;
 
 function fail(field: string, reason: string, value: unknown): never {
-  throw new Error(`CommunicatorOptions.${field} ${reason} (got ${JSON.stringify(value)})`);
+  throw new CollectiveOptionsError(
+    `CommunicatorOptions.${field}`,
+    `CommunicatorOptions.${field} ${reason} (got ${JSON.stringify(value)})`,
+  );
 }
 
 function integerIn(value: unknown, field: string, min: number, max: number): number {

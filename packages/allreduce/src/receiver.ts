@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { WaitPoint } from './errors.js';
+import { RedisCommandError, type WaitPoint } from './errors.js';
 
 /** One blocking pop queued on a receive connection. */
 export interface PendingWait {
@@ -32,7 +32,7 @@ export class Receiver {
         this.advance(entry);
         if (!reply) {
           this.onServerTimeout(entry);
-          throw new Error(`BLPOP ${key} returned nothing after ${this.blockS} s`);
+          throw new RedisCommandError(`BLPOP ${key} returned nothing after ${this.blockS} s`);
         }
         return reply[1];
       },

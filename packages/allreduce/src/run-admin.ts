@@ -14,6 +14,7 @@ import {
   waitReady,
   type CommandDeadline,
 } from './connections.js';
+import { CollectiveOptionsError } from './errors.js';
 import type { RedisEndpoint } from './options.js';
 
 /** Which run (and Redis instances) an outside party such as the coordinator acts on. */
@@ -49,7 +50,10 @@ export async function scanDelete(conn: Redis, pattern: string, d: CommandDeadlin
 function secondsOf(value: number | undefined, field: string, fallback: number): number {
   const s = value ?? fallback;
   if (typeof s !== 'number' || !Number.isFinite(s) || s <= 0) {
-    throw new Error(`RunTarget.${field} must be a positive number of seconds (got ${JSON.stringify(value)})`);
+    throw new CollectiveOptionsError(
+      `RunTarget.${field}`,
+      `RunTarget.${field} must be a positive number of seconds (got ${JSON.stringify(value)})`,
+    );
   }
   return s * 1000;
 }

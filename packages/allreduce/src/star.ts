@@ -5,6 +5,7 @@ import {
   parseFrameHeader,
   type CollectivePhase,
 } from '@lits-ddp/protocol';
+import { errorMessage } from '@lits-ddp/errors';
 import { CollectiveProtocolError } from './errors.js';
 import { expectBytes, type Hop, type OpTransport } from './transport.js';
 
@@ -38,7 +39,7 @@ export async function recvFramed(t: OpTransport, from: number, phase: Collective
   try {
     header = parseFrameHeader(first, `${t.label} #${t.sequence} from rank ${from}`);
   } catch (err) {
-    throw new CollectiveProtocolError((err as Error).message, from);
+    throw new CollectiveProtocolError(errorMessage(err), from, { cause: err });
   }
   const count = frameChunkCount(header);
   const firstPayload = Math.min(header.totalBytes, header.chunkBytes - FRAME_HEADER_BYTES);
@@ -54,6 +55,7 @@ export async function recvFramed(t: OpTransport, from: number, phase: Collective
   first.copy(out, 0, FRAME_HEADER_BYTES);
   const rest: Promise<Buffer>[] = [];
   for (let chunk = 1; chunk < count; chunk++) rest.push(t.recv(from, { phase, step: 0, chunk }));
+  // A failure rejects every queued pop at once; the one awaited below reports it, the rest must not go unhandled.
   for (const p of rest) p.catch(() => undefined);
   let offset = firstPayload;
   for (let i = 0; i < rest.length; i++) {
@@ -81,6 +83,7 @@ export async function starAllGather(
     const from = (t.rank + k) % n;
     incoming.push([from, recvFramed(t, from, phase)]);
   }
+  // As in recvFramed: the payload awaited first reports a failure; the others are only marked handled.
   for (const [, p] of incoming) p.catch(() => undefined);
   for (const [from, p] of incoming) result[from] = await p;
   await t.flush();
@@ -103,6 +106,7 @@ export async function starBroadcast(
     const others = Array.from({ length: t.worldSize - 1 }, (_, k) => (root + 1 + k) % t.worldSize);
     for (const to of others) sendFramed(t, to, 'star', payload);
     const acks = others.map((from) => t.recv(from, ACK));
+    // As in recvFramed: the acknowledgement awaited first reports a failure; the others are only marked handled.
     for (const a of acks) a.catch(() => undefined);
     for (const [i, a] of acks.entries())
       expectBytes(t, others[i] as number, ACK, await a, 0, 'acknowledgement');

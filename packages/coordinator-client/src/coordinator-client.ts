@@ -1,5 +1,27 @@
 import { createParser } from 'eventsource-parser';
-import type { ExperimentSpecInput, RunEvent } from '@lits-ddp/protocol';
+import Type, { type Static, type TSchema } from 'typebox';
+import Value from 'typebox/value';
+import { errorMessage } from '@lits-ddp/errors';
+import {
+  CancelReply,
+  checkJson,
+  decodeJson,
+  decodeRunEvent,
+  ErrorReply,
+  ExperimentDetail,
+  ExperimentGoneSummary,
+  ExperimentListReply,
+  ExperimentSummary,
+  JsonDecodeError,
+  MetricHistoryReply,
+  SubmissionAccepted,
+  WorkersReply,
+  type ExperimentSpecInput,
+  type RunEvent,
+} from '@lits-ddp/protocol';
+import { CoordinatorApiError, CoordinatorResponseError, CoordinatorUnreachableError } from './errors.js';
+
+export type { ExperimentDetail, ExperimentSummary, WorkerView } from '@lits-ddp/protocol';
 
 export interface ClientOptions {
   /** Coordinator base URL, e.g. http://127.0.0.1:8080. */
@@ -8,75 +30,32 @@ export interface ClientOptions {
   timeoutMs?: number;
 }
 
-/** A non-2xx answer; `errors` holds the field errors of a 400. */
-export class CoordinatorApiError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly errors: Array<{ path: string; message: string }> = [],
-  ) {
-    super(message);
+export type FollowMessage =
+  { kind: 'event'; id: string; event: RunEvent } | { kind: 'end'; summary: ExperimentSummary };
+
+/** Parses or checks a body; a JsonDecodeError becomes a CoordinatorResponseError naming the request. */
+function checked<T>(status: number, what: string, decode: () => T): T {
+  try {
+    return decode();
+  } catch (err) {
+    if (err instanceof JsonDecodeError) throw new CoordinatorResponseError(status, what, err.problem, err);
+    throw err;
   }
 }
 
-export interface ExperimentSummary {
-  id: string;
-  status: string;
-  priority: number;
-  workers: number;
-  experimentName: string;
-  runName?: string;
-  submittedAt: string;
-  startedAt?: string;
-  endedAt?: string;
-  restarts: number;
-  latestMetrics?: Record<string, number>;
-}
+/** What the client reads of a non-2xx body, leniently: a proxy, not the coordinator, may have answered. */
+const ErrorBody = Type.Partial(Type.Pick(ErrorReply, ['message', 'errors']));
 
-export interface ExperimentDetail extends ExperimentSummary {
-  spec: Record<string, unknown>;
-  progress?: {
-    epoch: number;
-    epochs: number;
-    step: number;
-    stepsPerEpoch: number;
-    fraction: number;
-    loss: number;
-  };
-  testMetrics?: Record<string, number>;
-  error?: string;
-  queuePosition?: number;
-  workerIds?: string[];
-  tracking?: { kind: 'mlflow' | 'local'; runId: string; url: string };
-  model?: {
-    /** The checkpoint folder `lits predict --model` loads. */
-    checkpoint?: { path: string; kind: 'best' | 'final' | 'last'; artifact?: string };
-    /** The tfjs export (model.json + weights) for tf.loadLayersModel; not loadable by `lits predict`. */
-    tfjsExport?: {
-      path: string;
-      artifact?: string;
-      files: Array<{ name: string; bytes: number; url: string }>;
-    };
-  };
-  links: Record<string, string>;
+/** The documented error format of a non-2xx body, or nothing usable (a proxy's page, an empty body). */
+function errorReply(text: string): Static<typeof ErrorBody> {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return {}; // not JSON: the status line speaks for it
+  }
+  return Value.Check(ErrorBody, json) ? json : {};
 }
-
-export interface WorkerView {
-  id: string;
-  host: string;
-  engine: string;
-  device: string;
-  state: string;
-  runId?: string;
-  rank?: number;
-  leasedTo?: string;
-  heartbeatAgeMs?: number;
-  lastHeartbeatAt?: string;
-  startedAt: string;
-}
-
-export type FollowMessage =
-  { kind: 'event'; id: string; event: RunEvent } | { kind: 'end'; summary: ExperimentSummary };
 
 /** Typed client of the coordinator's REST API and its SSE stream (used by `lits submit/status/logs/cancel`). */
 export class CoordinatorClient {
@@ -90,12 +69,14 @@ export class CoordinatorClient {
     return { ...(this.opts.token ? { authorization: `Bearer ${this.opts.token}` } : {}), ...extra };
   }
 
-  private async request<T>(
+  /** One request; its JSON answer checked against `schema`. */
+  private async request<T extends TSchema>(
+    schema: T,
     method: string,
     path: string,
     body?: unknown,
     headers: Record<string, string> = {},
-  ): Promise<T> {
+  ): Promise<Static<T>> {
     let res: Response;
     try {
       res = await fetch(`${this.base}${path}`, {
@@ -108,28 +89,24 @@ export class CoordinatorClient {
         signal: AbortSignal.timeout(this.opts.timeoutMs ?? 30_000),
       });
     } catch (err) {
-      throw new Error(
-        `cannot reach the coordinator at ${this.base}: ${err instanceof Error ? err.message : String(err)}`,
-        {
-          cause: err,
-        },
-      );
+      throw new CoordinatorUnreachableError(this.base, err, errorMessage(err));
     }
     const text = await res.text();
-    const json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-    if (!res.ok)
+    if (!res.ok) {
+      const reply = errorReply(text);
       throw new CoordinatorApiError(
         res.status,
-        `${res.status} ${typeof json.message === 'string' ? json.message : res.statusText}`,
-        Array.isArray(json.errors) ? (json.errors as Array<{ path: string; message: string }>) : [],
+        `${res.status} ${reply.message ?? res.statusText}`,
+        reply.errors ?? [],
       );
-    return json as T;
+    }
+    return checked(res.status, `${method} ${path}`, () => decodeJson(schema, text, `${method} ${path}`));
   }
 
   submit(
     spec: ExperimentSpecInput | Record<string, unknown>,
     opts: { id?: string; priority?: number; idempotencyKey?: string } = {},
-  ): Promise<{ id: string; status: string; links: Record<string, string> }> {
+  ): Promise<SubmissionAccepted> {
     const body =
       opts.id !== undefined || opts.priority !== undefined
         ? {
@@ -139,6 +116,7 @@ export class CoordinatorClient {
           }
         : spec;
     return this.request(
+      SubmissionAccepted,
       'POST',
       '/v1/experiments',
       body,
@@ -147,46 +125,45 @@ export class CoordinatorClient {
   }
 
   get(id: string): Promise<ExperimentDetail> {
-    return this.request('GET', `/v1/experiments/${encodeURIComponent(id)}`);
+    return this.request(ExperimentDetail, 'GET', `/v1/experiments/${encodeURIComponent(id)}`);
   }
 
-  list(
-    opts: { status?: string; offset?: number; limit?: number } = {},
-  ): Promise<{ total: number; items: ExperimentSummary[] }> {
+  list(opts: { status?: string; offset?: number; limit?: number } = {}): Promise<ExperimentListReply> {
     const q = new URLSearchParams();
     for (const [k, v] of Object.entries(opts)) if (v !== undefined) q.set(k, String(v));
-    return this.request('GET', `/v1/experiments${q.size ? `?${q}` : ''}`);
+    return this.request(ExperimentListReply, 'GET', `/v1/experiments${q.size ? `?${q}` : ''}`);
   }
 
-  cancel(id: string): Promise<{ id: string; status: 'cancelled' | 'cancelling' }> {
-    return this.request('DELETE', `/v1/experiments/${encodeURIComponent(id)}`);
+  cancel(id: string): Promise<CancelReply> {
+    return this.request(CancelReply, 'DELETE', `/v1/experiments/${encodeURIComponent(id)}`);
   }
 
-  metrics(
-    id: string,
-  ): Promise<{ id: string; metrics: Record<string, Array<{ step: number; value: number }>> }> {
-    return this.request('GET', `/v1/experiments/${encodeURIComponent(id)}/metrics`);
+  metrics(id: string): Promise<MetricHistoryReply> {
+    return this.request(MetricHistoryReply, 'GET', `/v1/experiments/${encodeURIComponent(id)}/metrics`);
   }
 
-  workers(): Promise<{ workers: WorkerView[] }> {
-    return this.request('GET', '/v1/workers');
+  workers(): Promise<WorkersReply> {
+    return this.request(WorkersReply, 'GET', '/v1/workers');
   }
 
   /**
    * Follows the experiment's SSE stream to its end, reconnecting with Last-Event-ID after a broken
-   * connection, so no event is lost or repeated. Resolves with the final summary.
+   * connection (or a 5xx), so no event is lost or repeated. Resolves with the final summary. An event
+   * or summary that does not decode ends it with a CoordinatorResponseError, as does an experiment
+   * whose record was deleted meanwhile (404, code EXPERIMENT_GONE).
    */
   async follow(
     id: string,
     onMessage: (m: FollowMessage) => void,
     opts: { lastEventId?: string; signal?: AbortSignal; retryMs?: number } = {},
   ): Promise<ExperimentSummary> {
+    const path = `/v1/experiments/${encodeURIComponent(id)}/events`;
     let lastEventId = opts.lastEventId ?? '';
     let failures = 0;
     for (;;) {
       let summary: ExperimentSummary | undefined;
       try {
-        const res = await fetch(`${this.base}/v1/experiments/${encodeURIComponent(id)}/events`, {
+        const res = await fetch(`${this.base}${path}`, {
           headers: this.headers({
             accept: 'text/event-stream',
             ...(lastEventId ? { 'last-event-id': lastEventId } : {}),
@@ -194,20 +171,25 @@ export class CoordinatorClient {
           ...(opts.signal ? { signal: opts.signal } : {}),
         });
         if (!res.ok || !res.body) {
-          const body = (await res.text().catch(() => '')).slice(0, 300);
-          const err = new CoordinatorApiError(res.status, `${res.status} ${body}`);
-          if (res.status < 500) throw err;
-          throw Object.assign(err, { retry: true });
+          const body = (await res.text()).slice(0, 300);
+          throw new CoordinatorApiError(res.status, `${res.status} ${body}`);
         }
         const parser = createParser({
           onEvent: (m) => {
             if (m.event === 'end') {
-              summary = JSON.parse(m.data) as ExperimentSummary;
+              summary = this.endSummary(id, m.data, res.status, `GET ${path} end event`);
               onMessage({ kind: 'end', summary });
               return;
             }
+            const event = decodeRunEvent(m.data);
+            if (!event)
+              throw new CoordinatorResponseError(
+                res.status,
+                `GET ${path} event ${m.id ?? '(no id)'}`,
+                `not a run event: ${m.data.slice(0, 200)}`,
+              );
             if (m.id) lastEventId = m.id;
-            onMessage({ kind: 'event', id: m.id ?? '', event: JSON.parse(m.data) as RunEvent });
+            onMessage({ kind: 'event', id: m.id ?? '', event });
           },
         });
         const decoder = new TextDecoder();
@@ -216,12 +198,22 @@ export class CoordinatorClient {
         failures = 0;
       } catch (err) {
         if (opts.signal?.aborted) throw err;
-        if (err instanceof CoordinatorApiError && !(err as CoordinatorApiError & { retry?: boolean }).retry)
-          throw err;
+        // Refusals (4xx) and bad answers end the follow; a 5xx or a broken connection is retried.
+        if (err instanceof CoordinatorApiError && err.status < 500) throw err;
         if (++failures > 30) throw err;
       }
       if (summary) return summary;
       await new Promise((r) => setTimeout(r, opts.retryMs ?? 1000));
     }
+  }
+
+  /** The `end` event's summary; the server sends `{id, status: 'unknown'}` when the record is gone. */
+  private endSummary(id: string, data: string, status: number, what: string): ExperimentSummary {
+    const value = checked(status, what, () => decodeJson(Type.Unknown(), data, what));
+    if (Value.Check(ExperimentGoneSummary, value))
+      throw new CoordinatorApiError(404, `experiment ${id} no longer exists on the coordinator`, [], {
+        code: 'EXPERIMENT_GONE',
+      });
+    return checked(status, what, () => checkJson(ExperimentSummary, value, what));
   }
 }

@@ -3,10 +3,12 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { RedisServer } from '@lits-ddp/local-services';
 import { serviceUrl } from '@lits-ddp/local-services/vitest';
-import { buildApp, type AppOptions, type CoordinatorApp } from '../src/index.js';
+import { experimentKeys, runKeys } from '@lits-ddp/protocol';
+import { buildApp, createLogger, type AppOptions, type CoordinatorApp } from '../src/index.js';
 
 process.env.LITS_KEY_PREFIX = `apierr-${randomBytes(3).toString('hex')}`;
 const redisUrl = serviceUrl('redis');
@@ -342,6 +344,74 @@ describe.skipIf(!redisUrl || !trackingUri)(
       }
       // Nothing was queued by any of it.
       expect(await total()).toBe(before);
+    });
+
+    it('answers 500, not 503, for an error that mentions "connect" while Redis is up; a corrupt record names its key', async () => {
+      const lines: string[] = [];
+      const logged = await buildApp({
+        ...options,
+        logger: createLogger(
+          'info',
+          new Writable({
+            write(chunk: Buffer, _enc, done) {
+              lines.push(chunk.toString());
+              done();
+            },
+          }),
+        ),
+      });
+      // The record's key holds the id, so the decode error's message says "connect": still a 500.
+      const corrupt = `cannot-connect-${randomBytes(3).toString('hex')}`;
+      const planned = `planned-${randomBytes(3).toString('hex')}`;
+      let stored: string | undefined;
+      try {
+        for (const own of [corrupt, planned])
+          expect(
+            (
+              await logged.inject({
+                method: 'POST',
+                url: '/v1/experiments',
+                headers: auth,
+                payload: { spec, id: own },
+              })
+            ).statusCode,
+          ).toBe(202);
+        stored = (await logged.ctx.redis.hget(experimentKeys.record(corrupt), 'spec')) ?? undefined;
+        await logged.ctx.redis.hset(experimentKeys.record(corrupt), 'spec', '{"dataset-path": "ds"');
+        await logged.ctx.store.update(planned, { status: 'running' });
+        await logged.ctx.redis.set(runKeys.plan(planned), JSON.stringify({ ranks: [0, 1] }));
+
+        const requests: Array<[string, string]> = [
+          [`/v1/experiments/${corrupt}`, `experiment record ${experimentKeys.record(corrupt)} field spec`],
+          [`/v1/experiments/${corrupt}/metrics`, experimentKeys.record(corrupt)],
+          ['/v1/experiments', experimentKeys.record(corrupt)],
+          [`/v1/experiments/${planned}`, `run plan ${runKeys.plan(planned)}: field /ranks/0`],
+        ];
+        for (const [url, named] of requests) {
+          const r = await logged.inject({ url, headers: auth });
+          expect(r.statusCode, url).toBe(500);
+          expect(r.json(), url).toEqual({
+            statusCode: 500,
+            error: 'Internal Server Error',
+            message: `internal error (request ${r.headers['x-request-id']})`,
+          });
+          const failure = lines
+            .map((l) => JSON.parse(l) as { reqId?: string; msg: string; err?: { message: string } })
+            .find((l) => l.reqId === r.headers['x-request-id'] && l.msg === 'request failed');
+          expect(failure?.err?.message, url).toContain(named);
+        }
+        // Redis is up all along.
+        expect((await logged.inject('/readyz')).statusCode).toBe(200);
+        await logged.ctx.redis.hset(experimentKeys.record(corrupt), 'spec', stored as string);
+        stored = undefined;
+        expect((await logged.inject({ url: `/v1/experiments/${corrupt}`, headers: auth })).statusCode).toBe(
+          200,
+        );
+      } finally {
+        if (stored) await logged.ctx.redis.hset(experimentKeys.record(corrupt), 'spec', stored);
+        await logged.ctx.redis.del(runKeys.plan(planned));
+        await logged.close();
+      }
     });
   },
 );

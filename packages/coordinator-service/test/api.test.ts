@@ -9,7 +9,7 @@ import { collectSystemInfo, WorkerAgent } from '@lits-ddp/trainer';
 import { runKeys } from '@lits-ddp/protocol';
 import { publishEvent } from '@lits-ddp/orchestrator';
 import { buildApp, type AppOptions, type CoordinatorApp } from '../src/index.js';
-import { createLogger } from '../src/server/build-app.js';
+import { createLogger } from '../src/server/logger.js';
 
 process.env.LITS_KEY_PREFIX = `api-${randomBytes(3).toString('hex')}`;
 const redisUrl = serviceUrl('redis');

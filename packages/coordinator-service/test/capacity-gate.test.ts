@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { serviceUrl } from '@lits-ddp/local-services/vitest';
 import { collectSystemInfo, WorkerAgent } from '@lits-ddp/trainer';
 import { WorkerPool } from '@lits-ddp/orchestrator';
+import { admissionKeys } from '@lits-ddp/protocol';
 import { CapacityGate, type GateEntry } from '../src/index.js';
 
 process.env.LITS_KEY_PREFIX = `gate-${randomBytes(3).toString('hex')}`;
@@ -93,5 +94,20 @@ describe.skipIf(!redisUrl)('CapacityGate with real registered workers', () => {
       'big',
     ]);
     await strict.release('big');
+  });
+
+  it('refuses a corrupt reservation with an error naming its key and field, and admits once it is gone', async () => {
+    const gate = new CapacityGate(redis, pool, { pollMs: 50 });
+    await redis.hset(admissionKeys.reserved(), 'corrupt', '{"needs":"two","at":0}');
+    try {
+      await expect(gate.admit(entry('after-corrupt', 1, 50, 0), async () => false)).rejects.toThrow(
+        `capacity gate ${admissionKeys.reserved()} field corrupt: field /needs`,
+      );
+      expect(await gate.position('after-corrupt')).toBeUndefined();
+    } finally {
+      await redis.hdel(admissionKeys.reserved(), 'corrupt');
+    }
+    expect(await gate.admit(entry('after-corrupt', 1, 50, 0), async () => false)).toBe('admitted');
+    await gate.release('after-corrupt');
   });
 });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serviceUrl } from '@lits-ddp/local-services/vitest';
 import { buildApp, type CoordinatorApp } from '../src/index.js';
-import { createLogger } from '../src/server/build-app.js';
+import { createLogger } from '../src/server/logger.js';
 
 process.env.LITS_KEY_PREFIX = `load-${randomBytes(3).toString('hex')}`;
 const redisUrl = serviceUrl('redis');

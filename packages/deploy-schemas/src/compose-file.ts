@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
+import { errorMessage } from '@lits-ddp/errors';
+import { DeployFileError } from './errors.js';
 
 export type ComposeEnv = Readonly<Record<string, string | undefined>>;
 
@@ -28,14 +30,14 @@ export function interpolate(value: string, env: ComposeEnv, where = ''): string 
         case ':?':
         case '?':
           if (op === ':?' ? unsetOrEmpty : v === undefined)
-            throw new Error(`${where}: required variable ${name} is missing: ${arg ?? ''}`.trim());
+            throw new DeployFileError(where, `required variable ${name} is missing: ${arg ?? ''}`.trim());
           return v as string;
         case ':+':
           return unsetOrEmpty ? '' : interpolate(arg ?? '', env, where);
         case '+':
           return v === undefined ? '' : interpolate(arg ?? '', env, where);
         default:
-          throw new Error(`${where}: cannot interpolate ${whole}`);
+          throw new DeployFileError(where, `cannot interpolate ${whole}`);
       }
     },
   );
@@ -57,7 +59,7 @@ export function readEnvFile(file: string): Record<string, string> {
   for (const [i, line] of readFileSync(file, 'utf8').split('\n').entries()) {
     if (/^\s*(#|$)/.test(line)) continue;
     const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
-    if (!m) throw new Error(`${file}:${i + 1}: expected KEY=value`);
+    if (!m) throw new DeployFileError(`${file}:${i + 1}`, 'expected KEY=value');
     out[m[1] as string] = (m[2] as string).replace(/^(['"])(.*)\1$/, '$2');
   }
   return out;
@@ -72,9 +74,9 @@ export function readCompose(file: string, env: ComposeEnv = {}): Record<string, 
   try {
     doc = parse(readFileSync(file, 'utf8'), { merge: true, uniqueKeys: true });
   } catch (err) {
-    throw new Error(`${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new DeployFileError(file, errorMessage(err), { cause: err });
   }
-  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new Error(`${file}: not a mapping`);
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new DeployFileError(file, 'not a mapping');
   return interpolateTree(doc, env, file) as Record<string, unknown>;
 }
 

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { DeployFileError } from './errors.js';
 
 /** One Dockerfile instruction, continuation lines joined. */
 export interface DockerInstruction {
@@ -28,7 +29,7 @@ export function parseDockerfile(file: string, text = readFileSync(file, 'utf8'))
       if (!/^\s*#/.test(next)) line += next;
     }
     const m = /^\s*([A-Za-z]+)\s+(.*)$/.exec(line);
-    if (!m) throw new Error(`${file}:${start + 1}: cannot read "${line.trim()}"`);
+    if (!m) throw new DeployFileError(`${file}:${start + 1}`, `cannot read "${line.trim()}"`);
     instructions.push({
       line: start + 1,
       keyword: (m[1] as string).toUpperCase(),
@@ -55,11 +56,13 @@ export function execForm(df: Dockerfile, keyword: 'ENTRYPOINT' | 'CMD'): string[
   let parsed: unknown;
   try {
     parsed = JSON.parse(ins.args);
-  } catch {
-    throw new Error(`${df.file}:${ins.line}: ${keyword} must use the exec form (a JSON array)`);
+  } catch (err) {
+    throw new DeployFileError(`${df.file}:${ins.line}`, `${keyword} must use the exec form (a JSON array)`, {
+      cause: err,
+    });
   }
   if (!Array.isArray(parsed) || !parsed.every((a) => typeof a === 'string'))
-    throw new Error(`${df.file}:${ins.line}: ${keyword} must be a JSON array of strings`);
+    throw new DeployFileError(`${df.file}:${ins.line}`, `${keyword} must be a JSON array of strings`);
   return parsed;
 }
 
@@ -76,12 +79,12 @@ export function finalStage(df: Dockerfile): DockerInstruction[] {
 export function readLitsCommandTable(mainTs: string): string[] {
   const text = readFileSync(mainTs, 'utf8');
   const head = /const commands\b.*=\s*\{\s*$/m.exec(text);
-  if (!head) throw new Error(`${mainTs}: no "const commands" table`);
+  if (!head) throw new DeployFileError(mainTs, 'no "const commands" table');
   const body = text.slice(head.index + head[0].length);
   const end = body.search(/\n\};/);
   const names = [...body.slice(0, end).matchAll(/^\s*['"]?([a-z][\w-]*)['"]?\s*:\s*async/gm)].map(
     (m) => m[1] as string,
   );
-  if (names.length === 0) throw new Error(`${mainTs}: the command table is empty`);
+  if (names.length === 0) throw new DeployFileError(mainTs, 'the command table is empty');
   return names;
 }

@@ -25,3 +25,4 @@ export {
   type DockerInstruction,
 } from './container-commands.js';
 export { readCompose, readEnvFile, interpolate, mergeCompose, type ComposeEnv } from './compose-file.js';
+export { DeployFileError, SchemaValidationError } from './errors.js';

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { DeployFileError } from './errors.js';
 
 /** A Kubernetes object as assembled, with the file it came from. */
 export interface AssembledResource {
@@ -57,7 +58,7 @@ const isRecord = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function fail(file: string, message: string): never {
-  throw new Error(`${file}: ${message}`);
+  throw new DeployFileError(file, message);
 }
 
 /** Parses every YAML document of a file; each must be a Kubernetes object with a name. */
@@ -102,10 +103,17 @@ function readKustomization(dir: string): { file: string; k: Kustomization } {
   const labels = list('labels').map((l, i): LabelSet => {
     if (!isRecord(l) || !isRecord(l.pairs)) fail(file, `labels[${i}] needs pairs`);
     if (l.includeSelectors === true) fail(file, `labels[${i}]: includeSelectors is not supported`);
-    return { pairs: l.pairs as Record<string, string>, includeTemplates: l.includeTemplates === true };
+    const pairs = l.pairs;
+    const bad = Object.keys(pairs).find((key) => typeof pairs[key] !== 'string');
+    if (bad !== undefined) fail(file, `labels[${i}].pairs.${bad} must be a string`);
+    return { pairs: pairs as Record<string, string>, includeTemplates: l.includeTemplates === true };
   });
   const images = list('images').map((im, i): ImageOverride => {
     if (!isRecord(im) || typeof im.name !== 'string') fail(file, `images[${i}] needs a name`);
+    const bad = (['newName', 'newTag', 'digest'] as const).find(
+      (key) => im[key] !== undefined && typeof im[key] !== 'string',
+    );
+    if (bad) fail(file, `images[${i}].${bad} must be a string`);
     return im as unknown as ImageOverride;
   });
   const patches = list('patches').map((p, i) => {

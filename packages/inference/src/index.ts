@@ -32,7 +32,6 @@ export {
   preprocessingFromSpec,
   resolveModelSource,
   CHECKPOINT_PREFERENCE,
-  ModelSourceError,
   type LoadPredictorOptions,
   type ModelSource,
   type Predictor,
@@ -66,4 +65,4 @@ export {
   writingTo,
   MASK_EXTENSIONS,
 } from './output-path.js';
-export { NonFiniteVoxelsError, OutputPathError } from './errors.js';
+export { ModelSourceError, NoVolumesError, NonFiniteVoxelsError, OutputPathError } from './errors.js';

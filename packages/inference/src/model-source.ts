@@ -2,24 +2,16 @@
 import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import Type, { type TSchema, type Static } from 'typebox';
+import { errorMessage } from '@lits-ddp/errors';
 import {
   resolvePreprocessConfig,
   type PreprocessConfig,
   type PreprocessConfigInput,
 } from '@lits-ddp/lits-data';
+import { checkJson, JsonDecodeError } from '@lits-ddp/protocol';
 import { loadCheckpoint, loadEngine, MANIFEST_FILE, type UNet3D } from '@lits-ddp/unet';
-
-/** The model could not be found or its preprocessing is unknown; the message names the file and the reason. */
-export class ModelSourceError extends Error {
-  constructor(
-    readonly path: string,
-    reason: string,
-    options?: { cause?: unknown },
-  ) {
-    super(`${path}: ${reason}`, options);
-    this.name = 'ModelSourceError';
-  }
-}
+import { ModelSourceError } from './errors.js';
 
 /** Checkpoints a run folder may hold, in the order `--model RUN_DIR` picks them. */
 export const CHECKPOINT_PREFERENCE = ['best', 'final', 'last'] as const;
@@ -53,6 +45,45 @@ function field(
 
 const positiveInteger = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
 
+/** Of checkpoint.json, only `extra` is read here (loadCheckpoint checks the rest): any JSON, `null` by default. */
+const CheckpointManifestJson = Type.Object({ extra: Type.Optional(Type.Unknown()) });
+
+/** `extra.preprocessing` as the trainer writes it: a lits-data config (input), picked by its `preset`. */
+const PresetJson = Type.Object({
+  preset: Type.Optional(Type.Enum(['seed', 'improved'])),
+});
+const SeedPreprocessingJson = Type.Object({
+  preset: Type.Optional(Type.Literal('seed')),
+  targetSlices: Type.Optional(Type.Number()),
+  downscale: Type.Optional(Type.Number()),
+  cubeSize: Type.Optional(Type.Number()),
+});
+const ImprovedPreprocessingJson = Type.Object({
+  preset: Type.Literal('improved'),
+  targetSpacing: Type.Optional(Type.Tuple([Type.Number(), Type.Number(), Type.Number()])),
+  window: Type.Optional(Type.Tuple([Type.Number(), Type.Number()])),
+  cubeSize: Type.Optional(Type.Number()),
+});
+
+/** `value` checked against `schema`; a ModelSourceError naming `file` and the first bad field otherwise. */
+function checkIn<T extends TSchema>(schema: T, value: unknown, file: string, at: string): Static<T> {
+  try {
+    return checkJson(schema, value, file);
+  } catch (error) {
+    if (!(error instanceof JsonDecodeError)) throw error;
+    throw new ModelSourceError(file, `${at}${error.problem}`, { cause: error });
+  }
+}
+
+/** The preprocessing config in checkpoint.json's `extra.preprocessing`, checked field by field. */
+function preprocessingInput(file: string, value: unknown): PreprocessConfigInput {
+  const at = 'extra.preprocessing: ';
+  const { preset } = checkIn(PresetJson, value, file, at);
+  return preset === 'improved'
+    ? checkIn(ImprovedPreprocessingJson, value, file, at)
+    : checkIn(SeedPreprocessingJson, value, file, at);
+}
+
 /** The preprocessing a run trained with, from its spec.json (as the coordinator maps the spec to lits-data). */
 export function preprocessingFromSpec(file: string, spec: unknown): PreprocessConfig {
   if (typeof spec !== 'object' || spec === null || Array.isArray(spec))
@@ -82,7 +113,7 @@ export function preprocessingFromSpec(file: string, spec: unknown): PreprocessCo
     });
   } catch (error) {
     if (error instanceof ModelSourceError) throw error;
-    throw new ModelSourceError(file, (error as Error).message, { cause: error });
+    throw new ModelSourceError(file, errorMessage(error), { cause: error });
   }
 }
 
@@ -90,7 +121,7 @@ async function readJson(file: string): Promise<unknown> {
   try {
     return JSON.parse(await readFile(file, 'utf8')) as unknown;
   } catch (error) {
-    throw new ModelSourceError(file, `cannot read JSON: ${(error as Error).message}`, { cause: error });
+    throw new ModelSourceError(file, `cannot read JSON: ${errorMessage(error)}`, { cause: error });
   }
 }
 
@@ -136,18 +167,23 @@ export async function resolveModelSource(
       preprocessingFrom: 'option',
     };
   const manifestFile = join(checkpointDir, MANIFEST_FILE);
-  const manifest = (await readJson(manifestFile)) as { extra?: { preprocessing?: unknown } } | null;
-  const fromExtra = manifest?.extra?.preprocessing;
+  const manifest = checkIn(CheckpointManifestJson, await readJson(manifestFile), manifestFile, '');
+  const extra = manifest.extra;
+  const fromExtra =
+    typeof extra === 'object' && extra !== null && !Array.isArray(extra)
+      ? (extra as Record<string, unknown>).preprocessing
+      : undefined;
   if (fromExtra !== undefined) {
+    const input = preprocessingInput(manifestFile, fromExtra);
     try {
       return {
         checkpointDir,
         runDir,
-        preprocessing: resolvePreprocessConfig(fromExtra as PreprocessConfigInput),
+        preprocessing: resolvePreprocessConfig(input),
         preprocessingFrom: `${manifestFile} extra.preprocessing`,
       };
     } catch (error) {
-      throw new ModelSourceError(manifestFile, `extra.preprocessing: ${(error as Error).message}`, {
+      throw new ModelSourceError(manifestFile, `extra.preprocessing: ${errorMessage(error)}`, {
         cause: error,
       });
     }

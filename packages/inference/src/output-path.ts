@@ -2,6 +2,7 @@
 // after minutes of windows, and wrapped when the write itself fails, so the message says what was being written.
 import { stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { errorMessage } from '@lits-ddp/errors';
 import { OutputPathError } from './errors.js';
 
 /** Names `writeNifti` writes a mask under: the name decides compression, so anything else would mislead. */
@@ -23,7 +24,7 @@ async function kind(path: string, target: string, what: string): Promise<'file' 
     // A missing path will be created; ENOTDIR means an ancestor is a file, which the walk up finds.
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;
-    throw new OutputPathError(target, `cannot write ${what} there: ${(error as Error).message}`, {
+    throw new OutputPathError(target, `cannot write ${what} there: ${errorMessage(error)}`, {
       cause: error,
     });
   }
@@ -75,7 +76,7 @@ export async function writingTo<T>(path: string, what: string, write: () => Prom
     const reason =
       code === 'EEXIST' || code === 'ENOTDIR'
         ? 'a file is in the way where a folder is needed'
-        : (error as Error).message;
+        : errorMessage(error);
     throw new OutputPathError(path, `cannot write ${what}: ${reason}`, { cause: error });
   }
 }

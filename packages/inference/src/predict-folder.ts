@@ -1,6 +1,8 @@
 // Batch mode: every CT volume of a folder, one at a time with one loaded model.
 import { readdir } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
+import { errorMessage } from '@lits-ddp/errors';
+import { NoVolumesError } from './errors.js';
 import { loadPredictor, type Predictor } from './model-source.js';
 import { checkOutputFolder } from './output-path.js';
 import { predictVolume, type PredictVolumeOptions, type PredictVolumeResult } from './predict-volume.js';
@@ -54,10 +56,7 @@ export interface PredictFolderResult {
 /** Predicts every volume; a failing case is recorded and the others go on. */
 export async function predictFolder(options: PredictFolderOptions): Promise<PredictFolderResult> {
   const inputs = await listVolumes(options.inputDir);
-  if (inputs.length === 0)
-    throw new Error(
-      `${options.inputDir}: no CT volumes (.nii or .nii.gz, not segmentation/label files) in this folder`,
-    );
+  if (inputs.length === 0) throw new NoVolumesError(options.inputDir);
   // No case could be written: fail once, before loading the model, rather than once per case.
   await checkOutputFolder(options.outputDir, 'the masks');
   if (options.overlayDir) await checkOutputFolder(options.overlayDir, 'the overlays');
@@ -91,7 +90,8 @@ export async function predictFolder(options: PredictFolderOptions): Promise<Pred
         }),
       );
     } catch (error) {
-      failures.push({ input, error: error instanceof Error ? error.message : String(error) });
+      // Recorded, not dropped: the caller reports every failed case with its reason.
+      failures.push({ input, error: errorMessage(error) });
     }
   }
   return { results, failures };

@@ -106,6 +106,26 @@ describe('resolveModelSource', () => {
     await writeFile(join(home, 'runs', 'c', 'spec.json'), '{ not json');
     await expect(resolveModelSource(join(home, 'runs', 'c'))).rejects.toThrow(/spec\.json: cannot read JSON/);
   });
+
+  it("checks checkpoint.json's extra.preprocessing field by field before using it", async () => {
+    const dir = join(home, 'bad-extra');
+    await mkdir(dir);
+    const manifest = JSON.parse(await readFile(join(home, 'lone', 'checkpoint.json'), 'utf8')) as object;
+    const file = join(dir, 'checkpoint.json');
+    await writeFile(
+      file,
+      JSON.stringify({ ...manifest, extra: { preprocessing: { preset: 'improved', cubeSize: '64' } } }),
+    );
+    const error = await resolveModelSource(dir).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ModelSourceError);
+    expect((error as Error).message).toBe(`${file}: extra.preprocessing: field /cubeSize must be number`);
+    await writeFile(file, JSON.stringify({ ...manifest, extra: { preprocessing: { preset: 'other' } } }));
+    await expect(resolveModelSource(dir)).rejects.toThrow(
+      `${file}: extra.preprocessing: field /preset must be`,
+    );
+    await writeFile(file, '[]');
+    await expect(resolveModelSource(dir)).rejects.toThrow(`${file}: the value must be object`);
+  });
 });
 
 describe('loadPredictor', () => {

@@ -1,12 +1,33 @@
-/** An error about one input file: `message` is "<file>: <reason>", one line, no stack needed to understand it. */
-export class LitsDataError extends Error {
+import { errorMessage, LitsError } from '@lits-ddp/errors';
+
+/**
+ * An error about one input file (a volume, a mask, dataset.json, a cube, the cache folder): `message` is
+ * "<file>: <reason>", one line, no stack needed to understand it. Code `DATA_FILE_INVALID`.
+ */
+export class LitsDataError extends LitsError {
   constructor(
     readonly file: string,
     readonly reason: string,
     options?: { cause?: unknown },
   ) {
-    super(`${file}: ${reason}`, options);
-    this.name = 'LitsDataError';
+    super('DATA_FILE_INVALID', `${file}: ${reason}`, options);
+  }
+}
+
+/**
+ * A labelled volume without liver after downscaling or resampling, so there is no centre for the cube. Thrown by the
+ * presets, which do not know the file; `preprocessCase` rethrows it as a `LitsDataError` on the mask.
+ */
+export class NoLiverError extends LitsError {
+  constructor(message: string) {
+    super('NO_LIVER', message);
+  }
+}
+
+/** A bad `lits-data` command line: exit 2 with the usage text. */
+export class UsageError extends LitsError {
+  constructor(message: string) {
+    super('USAGE_INVALID', message);
   }
 }
 
@@ -38,6 +59,6 @@ const FS_REASONS: Readonly<Record<string, string>> = {
 export function fileSystemError(path: string, error: unknown, doing: string): LitsDataError {
   const code = (error as NodeJS.ErrnoException | null)?.code;
   const known = code !== undefined ? FS_REASONS[code] : undefined;
-  const reason = known ? `${known} (${code})` : error instanceof Error ? error.message : String(error);
+  const reason = known ? `${known} (${code})` : errorMessage(error);
   return new LitsDataError(path, `${reason} while ${doing}`, { cause: error });
 }

@@ -24,6 +24,20 @@ const tmp = tempDir('cache');
 afterAll(tmp.cleanup);
 
 const CONFIG = { preset: 'seed', targetSlices: 64, cubeSize: 32 } as const;
+
+/** The cube file with its JSON header edited (and re-padded), image and label bytes unchanged. */
+function withHeader(bytes: Buffer, edit: (header: Record<string, unknown>) => void): Buffer {
+  const padding = (jsonLength: number): number => (8 - ((12 + jsonLength) % 8)) % 8;
+  const length = bytes.readUInt32LE(8);
+  const header = JSON.parse(bytes.toString('utf8', 12, 12 + length)) as Record<string, unknown>;
+  edit(header);
+  const json = Buffer.from(JSON.stringify(header));
+  const start = Buffer.alloc(12);
+  start.write('LITSCUBE', 0, 'latin1');
+  start.writeUInt32LE(json.length, 8);
+  const data = bytes.subarray(12 + length + padding(length));
+  return Buffer.concat([start, json, Buffer.alloc(padding(json.length)), data]);
+}
 let cases: CaseFiles[] = [];
 
 beforeAll(async () => {
@@ -152,5 +166,34 @@ describe('cube cache', () => {
     writeFileSync(entry.file, 'hello');
     expect(() => loadCube(entry.file)).toThrow(/not a lits-data cube file/);
     expect(() => loadCube(join(cacheDir, 'missing.cube'))).toThrow(/missing\.cube: cube not in the cache/);
+  });
+
+  it('checks the cube header against its schema, naming the first bad field', async () => {
+    const cacheDir = join(tmp.dir, 'bad-header');
+    const entry = await ensureCube(cases[1]!, { cacheDir, config: CONFIG });
+    const bytes = readFileSync(entry.file);
+    writeFileSync(
+      entry.file,
+      withHeader(bytes, () => undefined),
+    );
+    expect(loadCube(entry.file).caseId).toBe(1);
+    writeFileSync(
+      entry.file,
+      withHeader(bytes, (h) => delete (h.geometry as Record<string, unknown>).outputAffine),
+    );
+    expect(() => loadCube(entry.file)).toThrow(
+      /\.cube: corrupt cube header \(field \/geometry .*outputAffine/,
+    );
+    writeFileSync(
+      entry.file,
+      withHeader(bytes, (h) => (h.shape = [32, '32', 32])),
+    );
+    expect(() => loadCube(entry.file)).toThrow(/corrupt cube header \(field \/shape\/1 /);
+    writeFileSync(
+      entry.file,
+      withHeader(bytes, (h) => (h.format = 2)),
+    );
+    expect(() => loadCube(entry.file)).toThrow(/cube format 2; this version reads 1/);
+    expect(() => loadCube(entry.file)).toThrow(expect.objectContaining({ code: 'DATA_FILE_INVALID' }));
   });
 });

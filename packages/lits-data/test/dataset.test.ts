@@ -91,6 +91,20 @@ describe('discoverDataset', () => {
     await expect(discoverDataset(task)).rejects.toThrow(
       /dataset\.json: "training" must be a list of \{image, label\}/,
     );
+    writeFileSync(
+      join(task, 'dataset.json'),
+      JSON.stringify({ training: [{ image: 'a/liver_1.nii.gz', label: 2 }] }),
+    );
+    await expect(discoverDataset(task)).rejects.toThrow(
+      /dataset\.json: .*\(field \/training\/0\/label must be string\)/,
+    );
+    writeFileSync(join(task, 'dataset.json'), '{"training": [');
+    await expect(discoverDataset(task)).rejects.toThrow(/dataset\.json: invalid JSON \(/);
+    // A dataset.json that cannot be read is an error, not a folder without one.
+    rmSync(join(task, 'dataset.json'));
+    mkdirSync(join(task, 'dataset.json'));
+    await expect(discoverDataset(task)).rejects.toThrow(/dataset\.json: is a folder, not a file \(EISDIR\)/);
+    rmSync(join(task, 'dataset.json'), { recursive: true });
   });
 });
 

@@ -1,3 +1,4 @@
+import { InstallError } from './errors.js';
 import { aptInstall, findExecutable, isRoot } from './system-packages.js';
 
 export const CHROMIUM_INSTALL_HINT = 'sudo apt-get install -y chromium';
@@ -10,11 +11,12 @@ export function ensureChromium(opts: { install?: boolean; log?: (line: string) =
   const found = findExecutable('chromium') ?? findExecutable('chromium-browser');
   if (found) return found;
   if (opts.install === false || !isRoot())
-    throw new Error(
+    throw new InstallError(
       `chromium is not installed (needed for the dashboard test). Install it: ${CHROMIUM_INSTALL_HINT}`,
     );
   aptInstall(['chromium'], opts.log ?? ((line) => process.stderr.write(`${line}\n`)));
   const installed = findExecutable('chromium');
-  if (!installed) throw new Error(`apt-get installed chromium but no chromium executable is on the PATH`);
+  if (!installed)
+    throw new InstallError(`apt-get installed chromium but no chromium executable is on the PATH`);
   return installed;
 }

@@ -2,6 +2,7 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { parseArgs } from 'node:util';
+import { errorMessage } from '@lits-ddp/errors';
 import { ensureMlflow } from './mlflow-server.js';
 import { ensureRedisServer } from './redis-server.js';
 import { startServices } from './service-set.js';
@@ -99,7 +100,7 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    log(err instanceof Error ? err.message : String(err));
+    log(errorMessage(err));
     process.exit(1);
   },
 );

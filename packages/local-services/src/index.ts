@@ -18,3 +18,4 @@ export { freePort } from './ports.js';
 export { aptInstall, findExecutable, isRoot } from './system-packages.js';
 export type { InstallReport, LocalService } from './service.js';
 export { ensureChromium, CHROMIUM_INSTALL_HINT } from './chromium.js';
+export { InstallError, ServiceUnavailableError } from './errors.js';

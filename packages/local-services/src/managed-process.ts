@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, rmSync, type WriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { ServiceUnavailableError } from './errors.js';
 
 /** Everything started here, so a crash or a signal still kills it and removes its folder. */
 const liveGroups = new Set<number>();
@@ -81,6 +82,7 @@ export function spawnServer(
       resolve(err.message);
     });
   });
+  // `exited` never rejects; the catch only keeps a failing log stream end from going unhandled.
   exited.finally(() => log.end()).catch(() => undefined);
   return { child, logFile, exited };
 }
@@ -119,6 +121,7 @@ export async function logTail(logFile: string, lines = 20): Promise<string> {
     const text = await readFile(logFile, 'utf8');
     return text.split('\n').slice(-lines).join('\n');
   } catch {
+    // The tail only decorates an error message; a missing log file must not replace that error.
     return '(no log)';
   }
 }
@@ -130,16 +133,17 @@ export async function waitFor(
 ): Promise<void> {
   const deadline = Date.now() + opts.timeoutMs;
   let exitedWith: number | string | undefined;
+  // `exited` never rejects (spawnServer resolves it on 'error' too); a probe that throws means "not healthy yet".
   opts.exited?.then((code) => (exitedWith = code)).catch(() => undefined);
   for (;;) {
     if (await probe().catch(() => false)) return;
     if (exitedWith !== undefined) {
       const tail = opts.logFile ? await logTail(opts.logFile) : '';
-      throw new Error(`${what} exited (${exitedWith}) before it became healthy.\n${tail}`);
+      throw new ServiceUnavailableError(`${what} exited (${exitedWith}) before it became healthy.\n${tail}`);
     }
     if (Date.now() > deadline) {
       const tail = opts.logFile ? await logTail(opts.logFile) : '';
-      throw new Error(`${what} was not healthy after ${opts.timeoutMs} ms.\n${tail}`);
+      throw new ServiceUnavailableError(`${what} was not healthy after ${opts.timeoutMs} ms.\n${tail}`);
     }
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 100));
   }

@@ -11,6 +11,7 @@ import {
   waitFor,
   type SpawnedServer,
 } from './managed-process.js';
+import { InstallError } from './errors.js';
 import { freePort } from './ports.js';
 import { findExecutable } from './system-packages.js';
 import type { InstallReport, LocalService } from './service.js';
@@ -44,12 +45,14 @@ export async function withInstallLock<T>(lockDir: string, fn: () => T | Promise<
     try {
       mkdirSync(lockDir);
       break;
-    } catch {
+    } catch (err) {
+      // EEXIST: another process holds the lock, so wait; anything else (no permission…) would never clear.
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       try {
         if (Date.now() - statSync(lockDir).mtimeMs > 30 * 60_000)
           rmSync(lockDir, { recursive: true, force: true });
       } catch {
-        // lock vanished between calls
+        // the lock vanished between mkdir and stat: the next mkdir takes it
       }
       await new Promise((r) => setTimeout(r, 1000));
     }
@@ -77,7 +80,7 @@ export async function ensureMlflow(
   if (existsSync(marker)) return { path: venvPython(venv), installed: false, ms: Date.now() - started };
   mkdirSync(root, { recursive: true });
   const python = findExecutable('python3') ?? findExecutable('python');
-  if (!python) throw new Error('python3 not found: MLflow needs Python 3.10+ with pip and venv');
+  if (!python) throw new InstallError('python3 not found: MLflow needs Python 3.10+ with pip and venv');
   return withInstallLock(`${venv}.lock`, () => {
     if (existsSync(marker)) return { path: venvPython(venv), installed: false, ms: Date.now() - started };
     const staging = `${venv}.partial-${process.pid}`;
@@ -93,7 +96,7 @@ export async function ensureMlflow(
           .split('\n')
           .slice(-5)
           .join('\n');
-        throw new Error(`${cmd} ${args.join(' ')} failed (status ${result.status}):\n${tail}`);
+        throw new InstallError(`${cmd} ${args.join(' ')} failed (status ${result.status}):\n${tail}`);
       }
     };
     run(python, ['-m', 'venv', staging]);
@@ -218,6 +221,7 @@ export class MlflowServer implements LocalService {
       const res = await fetch(`${this.url}/health`, { signal: AbortSignal.timeout(1000) });
       return res.ok;
     } catch {
+      // refused, reset or timed out: not healthy (yet); waitFor reports the log when it never becomes so
       return false;
     }
   }

@@ -10,6 +10,7 @@ import {
   waitFor,
   type SpawnedServer,
 } from './managed-process.js';
+import { InstallError } from './errors.js';
 import { freePort } from './ports.js';
 import { aptInstall, findExecutable } from './system-packages.js';
 import type { InstallReport, LocalService } from './service.js';
@@ -35,11 +36,12 @@ export function ensureRedisServer(
   const existing = findExecutable('redis-server');
   if (existing) return { path: existing, installed: false, ms: Date.now() - started };
   if (opts.install === false) {
-    throw new Error(`redis-server not found on PATH. Install it with: ${REDIS_INSTALL_HINT}`);
+    throw new InstallError(`redis-server not found on PATH. Install it with: ${REDIS_INSTALL_HINT}`);
   }
   aptInstall(['redis-server'], opts.log ?? (() => undefined));
   const path = findExecutable('redis-server');
-  if (!path) throw new Error(`redis-server still missing after apt-get install. Try: ${REDIS_INSTALL_HINT}`);
+  if (!path)
+    throw new InstallError(`redis-server still missing after apt-get install. Try: ${REDIS_INSTALL_HINT}`);
   return { path, installed: true, ms: Date.now() - started };
 }
 

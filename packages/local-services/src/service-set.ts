@@ -1,3 +1,5 @@
+import { errorMessage } from '@lits-ddp/errors';
+import { ServiceUnavailableError } from './errors.js';
 import { MlflowServer } from './mlflow-server.js';
 import { RedisServer } from './redis-server.js';
 
@@ -41,9 +43,9 @@ export async function startServices(opts: StartServicesOptions): Promise<Service
   );
   if (failures.length > 0) {
     await dispose();
-    throw new Error(
-      failures.map((f) => (f.reason instanceof Error ? f.reason.message : String(f.reason))).join('\n'),
-    );
+    throw new ServiceUnavailableError(failures.map((f) => errorMessage(f.reason)).join('\n'), {
+      cause: failures[0]?.reason,
+    });
   }
   if (redis) env.REDIS_URL = redis.url;
   if (mlflow) env.MLFLOW_TRACKING_URI = mlflow.url;

@@ -1,3 +1,5 @@
+import { errorMessage } from '@lits-ddp/errors';
+import { ServiceUnavailableError } from './errors.js';
 import { startServices, type ServiceSet } from './service-set.js';
 
 export type ServiceName = 'redis' | 'mlflow';
@@ -25,9 +27,11 @@ export function servicesGlobalSetup(
       services = await startServices({ redis: needs.redis, mlflow: needs.mlflow });
       Object.assign(process.env, services.env);
     } catch (err) {
-      const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
+      const reason = errorMessage(err).split('\n')[0];
       if (underCi())
-        throw new Error(`test services could not start under CI=true: ${reason}`, { cause: err });
+        throw new ServiceUnavailableError(`test services could not start under CI=true: ${reason}`, {
+          cause: err,
+        });
       for (const name of Object.keys(needs) as ServiceName[]) {
         if (needs[name] && !process.env[ENV_OF[name]]) process.env[MISSING_OF[name]] = reason ?? 'unknown';
       }
@@ -46,7 +50,8 @@ export function serviceUrl(name: ServiceName): string | undefined {
   const url = process.env[ENV_OF[name]];
   if (url) return url;
   const reason = process.env[MISSING_OF[name]] ?? `${ENV_OF[name]} is not set`;
-  if (underCi()) throw new Error(`${name} is required under CI=true but is unavailable: ${reason}`);
+  if (underCi())
+    throw new ServiceUnavailableError(`${name} is required under CI=true but is unavailable: ${reason}`);
   process.stderr.write(`skipping tests that need ${name}: ${reason}\n`);
   return undefined;
 }

@@ -1,4 +1,10 @@
-import { MlflowNetworkError, MlflowValidationError, type MlflowRejectedEntryError } from './errors.js';
+import { errorMessage } from '@lits-ddp/errors';
+import {
+  MlflowLoggerOverflowError,
+  MlflowNetworkError,
+  MlflowValidationError,
+  type MlflowRejectedEntryError,
+} from './errors.js';
 import type { MlflowClient } from './client.js';
 import { checkKey } from './log-batch.js';
 import {
@@ -51,16 +57,6 @@ export interface FlushResult {
   rejected: MlflowRejectedEntryError[];
   /** The last delivery error, when not delivered. */
   lastError?: string;
-}
-
-/** `log` was called while `maxPending` entries were still undelivered. Nothing was dropped. */
-export class MlflowLoggerOverflowError extends Error {
-  override readonly name = 'MlflowLoggerOverflowError';
-  constructor(readonly limit: number) {
-    super(
-      `MLflow logger holds ${limit} undelivered entries (maxPending); refusing more rather than dropping data`,
-    );
-  }
 }
 
 const MAX_KEPT_REFUSALS = 1000;
@@ -259,7 +255,7 @@ export class BufferedMetricLogger {
       (err: unknown) => {
         // Not expected (settle handles every delivery error); the next tick tries again.
         this.sending = undefined;
-        this.lastError = asError(err).message;
+        this.lastError = errorMessage(err);
         this.report(asError(err), 0);
         this.notify();
       },
@@ -315,7 +311,11 @@ export class BufferedMetricLogger {
       }
       if (signal.aborted) {
         this.unknownOutcome = batch.length; // abandoned mid-request: it may have been applied
-        this.lastError = `no answer before close()'s deadline; the request was abandoned (${error.message})`;
+        // Keep the failure that kept the batch pending: the cancellation itself says nothing about the server.
+        const before = this.lastError;
+        this.lastError =
+          `no answer before close()'s deadline; the request was abandoned (${error.message})` +
+          (before ? `; the failure before it: ${before}` : '');
         return false;
       }
       let maybeApplied = !(error instanceof MlflowNetworkError && error.delivered === false);
@@ -352,6 +352,8 @@ export class BufferedMetricLogger {
       if (!(await sleepUnlessAborted(backoff, signal))) return false;
       backoff = Math.min(backoff * 2, this.opts.maxBackoffMs ?? 5000);
       if (maybeApplied) {
+        // The read-back failed too: the whole batch is sent again rather than risk losing a point (MLflow's SQL
+        // store ignores an exact duplicate point, so a repeat costs at most a request).
         const onServer = await metricsOnServer(this.client, this.runId, batch, signal).catch(() => undefined);
         if (signal.aborted) return false;
         if (onServer) {

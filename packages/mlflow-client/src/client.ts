@@ -15,6 +15,7 @@ import {
   type ViewType,
 } from './types.js';
 import {
+  RESPONSE_SHAPES,
   experimentFromWire,
   fileInfoFromWire,
   metricFromWire,
@@ -88,6 +89,7 @@ export class MlflowClient {
         `${API}/experiments/get-by-name`,
         {
           query: { experiment_name: name },
+          shape: RESPONSE_SHAPES.experiment,
         },
       );
       return res.experiment ? experimentFromWire(res.experiment) : undefined;
@@ -103,6 +105,7 @@ export class MlflowClient {
       `${API}/experiments/get`,
       {
         query: { experiment_id: experimentId },
+        shape: RESPONSE_SHAPES.experiment,
       },
     );
     return experimentFromWire(res.experiment ?? {});
@@ -117,6 +120,7 @@ export class MlflowClient {
       `${API}/experiments/create`,
       {
         json: { name, artifact_location: opts.artifactLocation, tags: opts.tags },
+        shape: RESPONSE_SHAPES.experimentId,
       },
     );
     return String(res.experiment_id ?? '');
@@ -161,6 +165,7 @@ export class MlflowClient {
         start_time: opts.startTime ?? Date.now(),
         tags: tags.map((t) => fitValue(t, MLFLOW_LIMITS.tagValueLength, this.onTruncate)),
       },
+      shape: RESPONSE_SHAPES.run,
     });
     return runFromWire(res.run ?? {});
   }
@@ -177,6 +182,7 @@ export class MlflowClient {
         end_time: update.endTime ?? (terminal ? Date.now() : undefined),
         run_name: update.runName,
       },
+      shape: RESPONSE_SHAPES.runInfo,
     });
     return runInfoFromWire(res.run_info ?? {});
   }
@@ -185,6 +191,7 @@ export class MlflowClient {
     const res = await this.transport.request<{ run?: WireRun }>('GET', `${API}/runs/get`, {
       query: { run_id: runId },
       signal: call.signal,
+      shape: RESPONSE_SHAPES.run,
     });
     return runFromWire(res.run ?? {});
   }
@@ -207,6 +214,7 @@ export class MlflowClient {
             max_results: Math.min(limit - runs.length, 1000),
             page_token: pageToken,
           },
+          shape: RESPONSE_SHAPES.runs,
         },
       );
       runs.push(...(res.runs ?? []).map(runFromWire));
@@ -226,6 +234,7 @@ export class MlflowClient {
         {
           query: { run_id: runId, metric_key: key, max_results: 25_000, page_token: pageToken },
           signal: call.signal,
+          shape: RESPONSE_SHAPES.metricHistory,
         },
       );
       points.push(...(res.metrics ?? []).map(metricFromWire));
@@ -333,6 +342,7 @@ export class MlflowClient {
   async listArtifacts(runId: string, path = ''): Promise<FileInfo[]> {
     const res = await this.transport.request<{ files?: WireFileInfo[] }>('GET', `${API}/artifacts/list`, {
       query: { run_id: runId, path: path || undefined },
+      shape: RESPONSE_SHAPES.files,
     });
     return (res.files ?? []).map(fileInfoFromWire);
   }

@@ -5,14 +5,11 @@ export {
   type SearchRunsOptions,
   type CallOptions,
 } from './client.js';
-export {
-  BufferedMetricLogger,
-  MlflowLoggerOverflowError,
-  type BufferedLoggerOptions,
-  type FlushResult,
-} from './buffered-logger.js';
+export { BufferedMetricLogger, type BufferedLoggerOptions, type FlushResult } from './buffered-logger.js';
 export {
   MlflowApiError,
+  MlflowConfigError,
+  MlflowLoggerOverflowError,
   MlflowNetworkError,
   MlflowParamConflictError,
   MlflowRejectedEntryError,

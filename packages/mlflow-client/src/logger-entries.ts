@@ -1,4 +1,5 @@
 // The buffered logger's queue entries, and what it does with those MLflow refuses.
+import { errorMessage } from '@lits-ddp/errors';
 import {
   MlflowApiError,
   MlflowParamConflictError,
@@ -78,7 +79,7 @@ export async function diagnoseRefusal(
   try {
     run = await client.getRun(runId, { signal });
   } catch (err) {
-    return { verdict: 'retry', reason: `run ${runId} unreadable: ${asError(err).message}` };
+    return { verdict: 'retry', reason: `run ${runId} unreadable: ${errorMessage(err)}` };
   }
   if (run.info.lifecycleStage !== 'active')
     return { verdict: 'retry', reason: `run ${runId} is ${run.info.lifecycleStage}` };

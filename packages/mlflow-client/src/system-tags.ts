@@ -29,6 +29,7 @@ export function detectGitCommit(cwd = process.cwd()): string | undefined {
     const sha = out.toString().trim();
     return /^[0-9a-f]{40}$/.test(sha) ? sha : undefined;
   } catch {
+    // Not a git work tree, or no git: the commit tag is optional and simply left out.
     return undefined;
   }
 }
@@ -37,6 +38,7 @@ function detectUser(): string {
   try {
     return userInfo().username;
   } catch {
+    // No passwd entry for this uid (common in containers): the environment's name, else a placeholder.
     return process.env.USER ?? 'unknown';
   }
 }

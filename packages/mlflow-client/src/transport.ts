@@ -1,5 +1,7 @@
-import { MlflowApiError, MlflowNetworkError } from './errors.js';
+import { errorMessage } from '@lits-ddp/errors';
+import { MlflowApiError, MlflowConfigError, MlflowNetworkError } from './errors.js';
 import { toWireJson } from './wire.js';
+import { responseShapeProblem, type WireShape } from './wire-shape.js';
 
 export interface TransportOptions {
   /** http(s)://host:port of the tracking server. Defaults to MLFLOW_TRACKING_URI. */
@@ -23,6 +25,11 @@ export interface RequestOptions {
   contentType?: string;
   /** Return the raw bytes instead of parsing JSON. */
   raw?: boolean;
+  /**
+   * The fields the caller reads from the JSON answer (wire.ts RESPONSE_SHAPES): one that does not fit is an
+   * MlflowApiError BAD_RESPONSE naming the endpoint and the field. Without it the answer is not looked at.
+   */
+  shape?: { readonly [field: string]: WireShape };
   /** Cancels the request (it then fails with MlflowNetworkError, `delivered: 'unknown'`). */
   signal?: AbortSignal;
 }
@@ -46,6 +53,18 @@ function errorCodeOf(err: unknown): string | undefined {
   return undefined;
 }
 
+/** MLflow's error body (`{"error_code": …, "message": …}`), or undefined when the body is something else. */
+function parseErrorBody(text: string): { error_code?: unknown; message?: unknown } | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // A proxy's HTML page or plain text: the caller reports the status and the text itself.
+    return undefined;
+  }
+  return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? parsed : undefined;
+}
+
 export class MlflowTransport {
   readonly trackingUri: string;
   private readonly authHeader: string | undefined;
@@ -53,9 +72,10 @@ export class MlflowTransport {
 
   constructor(opts: TransportOptions = {}) {
     const uri = opts.trackingUri ?? process.env.MLFLOW_TRACKING_URI;
-    if (!uri) throw new Error('MLflow tracking URI missing: pass trackingUri or set MLFLOW_TRACKING_URI');
+    if (!uri)
+      throw new MlflowConfigError('MLflow tracking URI missing: pass trackingUri or set MLFLOW_TRACKING_URI');
     if (!/^https?:\/\//.test(uri)) {
-      throw new Error(`MLflow tracking URI must be http(s)://host:port, got "${uri}"`);
+      throw new MlflowConfigError(`MLflow tracking URI must be http(s)://host:port, got "${uri}"`);
     }
     this.trackingUri = uri.replace(/\/+$/, '');
     const token = opts.token ?? process.env.MLFLOW_TRACKING_TOKEN;
@@ -98,11 +118,7 @@ export class MlflowTransport {
         return new MlflowNetworkError(path, 'unknown', `no answer within ${this.timeoutMs} ms`);
       const code = errorCodeOf(err);
       const delivered = code !== undefined && NOT_DELIVERED_CODES.has(code) ? false : 'unknown';
-      return new MlflowNetworkError(
-        path,
-        delivered,
-        code ?? (err instanceof Error ? err.message : String(err)),
-      );
+      return new MlflowNetworkError(path, delivered, code ?? errorMessage(err));
     };
     try {
       let res: Response;
@@ -121,12 +137,18 @@ export class MlflowTransport {
       }
       if (opts.raw) return new Uint8Array(bytes) as T;
       const text = new TextDecoder().decode(bytes);
-      if (text.trim() === '') return {} as T;
-      try {
-        return JSON.parse(text) as T;
-      } catch {
-        throw new MlflowApiError('BAD_RESPONSE', res.status, `not JSON: ${text.slice(0, 200)}`, path);
+      let json: unknown = {};
+      if (text.trim() !== '') {
+        try {
+          json = JSON.parse(text);
+        } catch {
+          // The parser's message adds nothing to the start of the text itself.
+          throw new MlflowApiError('BAD_RESPONSE', res.status, `not JSON: ${text.slice(0, 200)}`, path);
+        }
       }
+      const problem = opts.shape ? responseShapeProblem(json, opts.shape) : undefined;
+      if (problem) throw new MlflowApiError('BAD_RESPONSE', res.status, problem, path);
+      return json as T;
     } finally {
       clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onCallerAbort);
@@ -134,14 +156,11 @@ export class MlflowTransport {
   }
 
   private async apiError(path: string, res: Response): Promise<MlflowApiError> {
+    // A body cut off mid-read still leaves the status, which is what the error is built from then.
     const text = await res.text().catch(() => '');
-    try {
-      const parsed = JSON.parse(text) as { error_code?: unknown; message?: unknown };
-      if (typeof parsed.error_code === 'string') {
-        return new MlflowApiError(parsed.error_code, res.status, String(parsed.message ?? ''), path);
-      }
-    } catch {
-      // not JSON: fall through
+    const parsed = parseErrorBody(text);
+    if (typeof parsed?.error_code === 'string') {
+      return new MlflowApiError(parsed.error_code, res.status, String(parsed.message ?? ''), path);
     }
     return new MlflowApiError(`HTTP_${res.status}`, res.status, text.slice(0, 300) || res.statusText, path);
   }

@@ -1,6 +1,7 @@
 // MLflow REST JSON shapes (snake_case) and their conversion to our camelCase types.
 // Responses are an edge: fields are read defensively and int64s may arrive as strings.
 import type { Experiment, FileInfo, Metric, Run, RunInfo, RunStatus, Tag } from './types.js';
+import type { WireShape } from './wire-shape.js';
 
 /** JSON with NaN and ±Infinity written the way protobuf JSON accepts them ("NaN", "Infinity"). */
 export function toWireJson(value: unknown): string {
@@ -47,6 +48,42 @@ export interface WireFileInfo {
   is_dir?: boolean;
   file_size?: number | string;
 }
+
+const TAG_SHAPE = { key: 'string', value: 'string' } as const;
+const METRIC_SHAPE = { key: 'string', value: 'number', timestamp: 'number', step: 'number' } as const;
+const RUN_INFO_SHAPE = {
+  run_id: 'string',
+  run_name: 'string',
+  experiment_id: 'string',
+  status: 'string',
+  start_time: 'number',
+  end_time: 'number',
+  artifact_uri: 'string',
+  lifecycle_stage: 'string',
+} as const;
+const RUN_SHAPE = {
+  info: RUN_INFO_SHAPE,
+  data: { metrics: [METRIC_SHAPE], params: [TAG_SHAPE], tags: [TAG_SHAPE] },
+} as const;
+
+/** The fields each response is read for, checked by the transport before the converters below see them. */
+export const RESPONSE_SHAPES = {
+  experiment: {
+    experiment: {
+      experiment_id: 'string',
+      name: 'string',
+      artifact_location: 'string',
+      lifecycle_stage: 'string',
+      tags: [TAG_SHAPE],
+    },
+  },
+  experimentId: { experiment_id: 'string' },
+  run: { run: RUN_SHAPE },
+  runInfo: { run_info: RUN_INFO_SHAPE },
+  runs: { runs: [RUN_SHAPE], next_page_token: 'string' },
+  metricHistory: { metrics: [METRIC_SHAPE], next_page_token: 'string' },
+  files: { files: [{ path: 'string', is_dir: 'boolean', file_size: 'number' }] },
+} as const satisfies Record<string, { readonly [field: string]: WireShape }>;
 
 const num = (v: number | string | undefined, fallback = 0): number =>
   v === undefined ? fallback : Number(v);

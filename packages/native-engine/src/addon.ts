@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { NativeEngineUnavailableError } from './errors.js';
 import { describeExit, lastLines, runCommand } from './exec.js';
+import { parseRecord } from './json-record.js';
 import type { LibtensorflowCache } from './libtensorflow.js';
 import { LINKER_NAMES, WHEEL_LIBRARIES } from './pins.js';
 import type { TfjsNodePackage } from './tfjs-node-package.js';
@@ -29,6 +30,7 @@ export function stageLibtensorflow(pkg: TfjsNodePackage, cache: LibtensorflowCac
     try {
       linkSync(join(cache.lib, name), join(lib, name));
     } catch (err) {
+      // No hard link across file systems or past the link limit: a copy does the same job.
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK') throw err;
       copyFileSync(join(cache.lib, name), join(lib, name));
@@ -103,12 +105,13 @@ process.stdout.write('\\n' + ${JSON.stringify(RESULT_TAG)} + JSON.stringify({
 }) + '\\n');
 `;
 
-interface CheckResult {
-  backend: string;
-  tfVersion: string;
-  bindingPath: string;
-  conv3dOk: boolean;
-}
+/** The result line CHECK_JS prints. */
+const CHECK_RESULT_FIELDS = {
+  backend: 'string',
+  tfVersion: 'string',
+  bindingPath: 'string',
+  conv3dOk: 'boolean',
+} as const;
 
 /** Loads the package in a child process (a crash there must not take us down); returns TF_Version. */
 export async function checkLoads(pkg: TfjsNodePackage): Promise<string> {
@@ -129,7 +132,9 @@ export async function checkLoads(pkg: TfjsNodePackage): Promise<string> {
       lastLines(r.output, 15),
     );
   if (r.code !== 0 || !line) throw fail(`node exited with ${describeExit(r)}`);
-  const result = JSON.parse(line.slice(RESULT_TAG.length)) as CheckResult;
+  const parsed = parseRecord(line.slice(RESULT_TAG.length), CHECK_RESULT_FIELDS);
+  if ('problem' in parsed) throw fail(`its result line is malformed: ${parsed.problem}`);
+  const result = parsed.record;
   if (result.backend !== 'tensorflow') throw fail(`tf.getBackend() is ${result.backend}, not tensorflow`);
   if (resolve(result.bindingPath) !== resolve(pkg.addonPath)) {
     throw fail(`node-pre-gyp loads ${result.bindingPath} but the addon was built at ${pkg.addonPath}`);

@@ -1,5 +1,6 @@
 // `lits-engine` commands; src/cli.ts is the bin, tests call runEngineCli directly.
 import { parseArgs } from 'node:util';
+import { errorMessage } from '@lits-ddp/errors';
 import { ensureNativeEngine, nativeEngineStatus } from './engine.js';
 import { NativeEngineUnavailableError } from './errors.js';
 import { TENSORFLOW_CPU_VERSION } from './pins.js';
@@ -42,7 +43,7 @@ export async function runEngineCli(argv: readonly string[], io: CliIo = processI
       },
     });
   } catch (err) {
-    io.stderr(`${err instanceof Error ? err.message : String(err)}\n${USAGE}\n`);
+    io.stderr(`${errorMessage(err)}\n${USAGE}\n`);
     return 2;
   }
   const { values, positionals } = parsed;
@@ -79,7 +80,7 @@ export async function runEngineCli(argv: readonly string[], io: CliIo = processI
     return 0;
   } catch (err) {
     const missing = err instanceof NativeEngineUnavailableError ? err.missing : 'unexpected';
-    const message = err instanceof Error ? err.message : String(err);
+    const message = errorMessage(err);
     if (values.json) io.stdout(`${JSON.stringify({ ready: false, missing, reason: message })}\n`);
     if (values.optional) {
       // The demo and tests go on with the pure-JS engine; say so loudly enough to be noticed.

@@ -1,15 +1,17 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { errorMessage } from '@lits-ddp/errors';
 import { cacheRoot, withInstallLock } from '@lits-ddp/local-services';
 import { buildAddon, checkLoads, clearAddon, stageLibtensorflow } from './addon.js';
+import type { NativeEngineFileError } from './errors.js';
 import { ensureLibtensorflow } from './libtensorflow.js';
 import { ensureNodeHeaders } from './node-headers.js';
 import { TENSORFLOW_WHEEL, TENSORFLOW_WHEEL_SHA256, TFJS_NODE_VERSION } from './pins.js';
 import {
   locateTfjsNode,
-  readMarker,
   readTfjsNodePackage,
   staleReason,
+  validMarker,
   type NativeEngineMarker,
 } from './tfjs-node-package.js';
 import { platformProblem, requireCompiler, requirePip, requirePlatform, requirePython } from './toolchain.js';
@@ -74,10 +76,11 @@ export function nativeEngineStatus(opts: { packageDir?: string } = {}): NativeEn
     dir = opts.packageDir ?? locateTfjsNode();
     const pkg = readTfjsNodePackage(dir);
     const reason = staleReason(pkg, { wheel: TENSORFLOW_WHEEL, sha256: TENSORFLOW_WHEEL_SHA256 });
-    const marker = readMarker(pkg);
+    const marker = validMarker(pkg);
     return { ready: reason === undefined, reason, packageDir: dir, addonPath: pkg.addonPath, marker };
   } catch (err) {
-    return { ready: false, reason: err instanceof Error ? err.message : String(err) };
+    // A status, not an install: what stands in the way is the answer (the reason), not an exception.
+    return { ready: false, reason: errorMessage(err) };
   }
 }
 
@@ -93,9 +96,12 @@ export async function ensureNativeEngine(opts: EnsureNativeEngineOptions = {}): 
   const sha256 = opts.expectedSha256 ?? TENSORFLOW_WHEEL_SHA256;
   requirePlatform();
   const pkg = readTfjsNodePackage(opts.packageDir ?? locateTfjsNode());
-  const current = (): NativeEngineReport | undefined => {
-    const marker = readMarker(pkg);
-    if (opts.force || !marker || staleReason(pkg, { wheel: TENSORFLOW_WHEEL, sha256 })) return undefined;
+  const current = (
+    onInvalidMarker?: (err: NativeEngineFileError) => void,
+  ): NativeEngineReport | undefined => {
+    if (opts.force) return undefined;
+    const marker = validMarker(pkg, onInvalidMarker);
+    if (!marker || staleReason(pkg, { wheel: TENSORFLOW_WHEEL, sha256 })) return undefined;
     return {
       status: 'already-present',
       packageDir: pkg.dir,
@@ -113,7 +119,7 @@ export async function ensureNativeEngine(opts: EnsureNativeEngineOptions = {}): 
   // Two installs into one package folder would delete each other's files; the second one waits and
   // then finds the first one's marker.
   return withInstallLock(join(pkg.dir, '.lits-native-engine.lock'), async () => {
-    const done = current();
+    const done = current((err) => log(`${err.message}; provisioning the engine again`));
     if (done) return done;
     const steps: Partial<Record<NativeEngineStep, number>> = {};
     const step = async <T>(

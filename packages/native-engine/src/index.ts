@@ -6,7 +6,12 @@ export {
   type NativeEngineStatus,
   type NativeEngineStep,
 } from './engine.js';
-export { NativeEngineUnavailableError, type NativeEngineRequirement } from './errors.js';
+export {
+  NativeEngineFileError,
+  NativeEngineRequiredError,
+  NativeEngineUnavailableError,
+  type NativeEngineRequirement,
+} from './errors.js';
 export {
   TENSORFLOW_CPU_VERSION,
   TENSORFLOW_WHEEL,

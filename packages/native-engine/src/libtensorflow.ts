@@ -9,9 +9,11 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { errorMessage } from '@lits-ddp/errors';
 import { withInstallLock } from '@lits-ddp/local-services';
 import { NativeEngineUnavailableError } from './errors.js';
 import { describeExit, lastLines, runCommand } from './exec.js';
+import { parseRecord, type FieldType } from './json-record.js';
 import {
   TENSORFLOW_CPU_VERSION,
   TENSORFLOW_WHEEL,
@@ -37,19 +39,43 @@ interface CacheMarker {
   extractedAt: string;
 }
 
+const CACHE_MARKER_FIELDS = {
+  wheel: 'string',
+  sha256: 'string',
+  extractedAt: 'string',
+} as const satisfies Record<keyof CacheMarker, FieldType>;
+
 const COMPLETE = '.lits-complete';
 
 export function libtensorflowCacheDir(cacheDir: string): string {
   return join(cacheDir, `libtensorflow-cpu-${TENSORFLOW_CPU_VERSION}`);
 }
 
-function cached(dir: string, sha256: string): LibtensorflowCache | undefined {
+/**
+ * The completion marker of a cache folder, or undefined when there is none (a cold cache). One that exists
+ * but is unreadable or lacks a field makes the cache cold too, and is logged naming the file and the field.
+ */
+function readCacheMarker(dir: string, log: (line: string) => void): CacheMarker | undefined {
+  const file = join(dir, COMPLETE);
+  let text: string;
   try {
-    const marker = JSON.parse(readFileSync(join(dir, COMPLETE), 'utf8')) as CacheMarker;
-    if (marker.sha256 !== sha256) return undefined;
-  } catch {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    log(`${file}: cannot read it (${errorMessage(err)}); extracting again`);
     return undefined;
   }
+  const parsed = parseRecord(text, CACHE_MARKER_FIELDS);
+  if ('problem' in parsed) {
+    log(`${file}: ${parsed.problem}; extracting again`);
+    return undefined;
+  }
+  return parsed.record;
+}
+
+function cached(dir: string, sha256: string, log: (line: string) => void): LibtensorflowCache | undefined {
+  const marker = readCacheMarker(dir, log);
+  if (marker?.sha256 !== sha256) return undefined;
   const lib = join(dir, 'lib');
   if (!WHEEL_LIBRARIES.every((l) => existsSync(join(lib, l)))) return undefined;
   return { dir, lib, include: join(dir, 'include'), extracted: false };
@@ -70,11 +96,11 @@ export async function ensureLibtensorflow(opts: {
   beforeDownload?: () => void;
 }): Promise<LibtensorflowCache> {
   const dir = libtensorflowCacheDir(opts.cacheDir);
-  const hit = cached(dir, opts.sha256);
+  const hit = cached(dir, opts.sha256, opts.log);
   if (hit) return hit;
   mkdirSync(opts.cacheDir, { recursive: true });
   return withInstallLock(`${dir}.lock`, async () => {
-    const again = cached(dir, opts.sha256);
+    const again = cached(dir, opts.sha256, opts.log);
     if (again) return again;
     opts.beforeDownload?.();
     const staging = `${dir}.partial-${process.pid}`;

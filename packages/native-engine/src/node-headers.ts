@@ -23,6 +23,7 @@ export function nodeHeadersVersion(dir: string): string | undefined {
     const [major, minor, patch] = [part('MAJOR'), part('MINOR'), part('PATCH')];
     return major && minor && patch ? `${major}.${minor}.${patch}` : undefined;
   } catch {
+    // No include/node/node_version.h here: not a headers folder, and the caller tries the next candidate.
     return undefined;
   }
 }

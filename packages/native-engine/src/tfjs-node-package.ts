@@ -1,7 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { NativeEngineUnavailableError } from './errors.js';
+import { errorMessage } from '@lits-ddp/errors';
+import { NativeEngineFileError, NativeEngineUnavailableError } from './errors.js';
+import { parseRecord, type FieldType } from './json-record.js';
 
 /** What `deps/lits-native-engine.json` records about the addon it sits beside; written last. */
 export interface NativeEngineMarker {
@@ -16,6 +18,16 @@ export interface NativeEngineMarker {
   builtAt: string;
 }
 
+const MARKER_FIELDS = {
+  wheel: 'string',
+  sha256: 'string',
+  libtensorflow: 'string',
+  tfjsNode: 'string',
+  napi: 'number',
+  nodeAbi: 'string',
+  builtAt: 'string',
+} as const satisfies Record<keyof NativeEngineMarker, FieldType>;
+
 /** The tfjs-node package folder and what its package.json says about the addon. */
 export interface TfjsNodePackage {
   dir: string;
@@ -29,9 +41,30 @@ export interface TfjsNodePackage {
   markerPath: string;
 }
 
+/** The fields of tfjs-node's package.json that say where node-pre-gyp loads the addon from. */
 interface TfjsNodePackageJson {
-  version?: string;
-  binary?: { module_name?: string; module_path?: string; napi_versions?: number[] };
+  version: string;
+  binary: { module_name: string; module_path: string; napi_versions: number[] };
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The first field of tfjs-node's package.json that is missing or of the wrong type, or undefined. */
+function packageJsonProblem(pkg: unknown): string | undefined {
+  if (!isRecord(pkg)) return 'not a JSON object';
+  if (typeof pkg.version !== 'string' || pkg.version === '')
+    return 'field "version" must be a version string';
+  const binary = pkg.binary;
+  if (!isRecord(binary)) return 'field "binary" must be an object (node-pre-gyp\'s settings)';
+  for (const name of ['module_name', 'module_path'] as const) {
+    if (typeof binary[name] !== 'string' || binary[name] === '')
+      return `field "binary.${name}" must be a non-empty string`;
+  }
+  const napi = binary.napi_versions;
+  if (!Array.isArray(napi) || !napi.every((v) => Number.isSafeInteger(v)))
+    return `field "binary.napi_versions" must be a list of integers, got ${JSON.stringify(napi) ?? 'nothing'}`;
+  return undefined;
 }
 
 /** The tfjs-node folder as this package resolves it (it is hoisted beside us in a workspace install). */
@@ -41,7 +74,7 @@ export function locateTfjsNode(): string {
   } catch (err) {
     throw new NativeEngineUnavailableError(
       '@tensorflow/tfjs-node',
-      `@tensorflow/tfjs-node is not in node_modules (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`,
+      `@tensorflow/tfjs-node is not in node_modules (${errorMessage(err).split('\n')[0]})`,
       'It is an optional dependency of @lits-ddp/unet: run `npm ci` at the repository root with npm >= 11',
     );
   }
@@ -49,25 +82,30 @@ export function locateTfjsNode(): string {
 
 export function readTfjsNodePackage(dir: string): TfjsNodePackage {
   const file = join(dir, 'package.json');
-  let pkg: TfjsNodePackageJson;
+  const reinstall = 'Reinstall it: run `npm ci` at the repository root with npm >= 11';
+  const pinned = 'Install @tensorflow/tfjs-node 4.22.0 (the version @lits-ddp/unet pins) with `npm ci`';
+  let parsed: unknown;
   try {
-    pkg = JSON.parse(readFileSync(file, 'utf8')) as TfjsNodePackageJson;
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
     throw new NativeEngineUnavailableError(
       '@tensorflow/tfjs-node',
-      `cannot read ${file} (${err instanceof Error ? err.message : String(err)})`,
-      'Reinstall it: run `npm ci` at the repository root with npm >= 11',
+      `cannot read ${file} (${errorMessage(err)})`,
+      reinstall,
     );
   }
+  const problem = packageJsonProblem(parsed);
+  if (problem) throw new NativeEngineUnavailableError('@tensorflow/tfjs-node', `${file}: ${problem}`, pinned);
+  const pkg = parsed as TfjsNodePackageJson;
   const nodeNapi = Number(process.versions.napi ?? 0);
-  const supported = (pkg.binary?.napi_versions ?? []).filter((v) => v <= nodeNapi);
-  const moduleName = pkg.binary?.module_name;
-  const modulePath = pkg.binary?.module_path;
-  if (!pkg.version || !moduleName || !modulePath || supported.length === 0) {
+  const supported = pkg.binary.napi_versions.filter((v) => v <= nodeNapi);
+  const moduleName = pkg.binary.module_name;
+  const modulePath = pkg.binary.module_path;
+  if (supported.length === 0) {
     throw new NativeEngineUnavailableError(
       '@tensorflow/tfjs-node',
-      `${file} has no usable "binary" section for Node-API ${nodeNapi} (napi_versions ${JSON.stringify(pkg.binary?.napi_versions)})`,
-      'Install @tensorflow/tfjs-node 4.22.0 (the version @lits-ddp/unet pins) with `npm ci`',
+      `${file} has no usable "binary" section for Node-API ${nodeNapi} (napi_versions ${JSON.stringify(pkg.binary.napi_versions)})`,
+      pinned,
     );
   }
   const napi = Math.max(...supported);
@@ -83,10 +121,36 @@ export function readTfjsNodePackage(dir: string): TfjsNodePackage {
   };
 }
 
+/**
+ * The marker beside the addon, or undefined when there is none. A marker that exists but cannot be read or
+ * lacks a field is a NativeEngineFileError naming the file and the field.
+ */
 export function readMarker(pkg: TfjsNodePackage): NativeEngineMarker | undefined {
+  let text: string;
   try {
-    return JSON.parse(readFileSync(pkg.markerPath, 'utf8')) as NativeEngineMarker;
-  } catch {
+    text = readFileSync(pkg.markerPath, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new NativeEngineFileError(pkg.markerPath, `cannot read it (${errorMessage(err)})`, { cause: err });
+  }
+  const parsed = parseRecord(text, MARKER_FIELDS);
+  if ('problem' in parsed) throw new NativeEngineFileError(pkg.markerPath, parsed.problem);
+  return parsed.record;
+}
+
+/**
+ * readMarker, with a bad marker counted as none (the engine is then rebuilt, and staleReason says why);
+ * `onInvalid` hears about it.
+ */
+export function validMarker(
+  pkg: TfjsNodePackage,
+  onInvalid?: (err: NativeEngineFileError) => void,
+): NativeEngineMarker | undefined {
+  try {
+    return readMarker(pkg);
+  } catch (err) {
+    if (!(err instanceof NativeEngineFileError)) throw err;
+    onInvalid?.(err);
     return undefined;
   }
 }
@@ -99,7 +163,13 @@ export function staleReason(
   pkg: TfjsNodePackage,
   expected: { wheel: string; sha256: string },
 ): string | undefined {
-  const marker = readMarker(pkg);
+  let marker: NativeEngineMarker | undefined;
+  try {
+    marker = readMarker(pkg);
+  } catch (err) {
+    if (!(err instanceof NativeEngineFileError)) throw err;
+    return `${err.message}; the native engine must be provisioned again`;
+  }
   if (!marker) return `no ${pkg.markerPath}: the native engine was never provisioned in ${pkg.dir}`;
   if (!existsSync(pkg.addonPath)) return `the addon ${pkg.addonPath} is missing`;
   const diffs: string[] = [];

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { errorMessage } from '@lits-ddp/errors';
 import { aptInstall, findExecutable, isRoot } from '@lits-ddp/local-services';
 import { NativeEngineUnavailableError } from './errors.js';
 
@@ -41,7 +42,8 @@ export function requirePip(python: string, log: (line: string) => void = () => u
     try {
       aptInstall(['python3-pip'], log);
     } catch (err) {
-      log(`could not install python3-pip: ${err instanceof Error ? err.message : String(err)}`);
+      // Logged, then the check below names what is still missing and how to install it.
+      log(`could not install python3-pip: ${errorMessage(err)}`);
     }
   }
   if (!hasPip(python)) {
@@ -63,7 +65,8 @@ export function requireCompiler(log: (line: string) => void = () => undefined): 
     try {
       aptInstall([...missing], log);
     } catch (err) {
-      log(`could not install ${missing.join(' ')}: ${err instanceof Error ? err.message : String(err)}`);
+      // Logged, then the check below names what is still missing and how to install it.
+      log(`could not install ${missing.join(' ')}: ${errorMessage(err)}`);
     }
   }
   for (const tool of ['g++', 'make'] as const) {

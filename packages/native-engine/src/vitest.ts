@@ -2,6 +2,7 @@
 // and never skip in our own CI (.ci/run sets LITS_STRICT_TESTS=1). Not CI=true: a user's clone on a runner that
 // cannot build the engine (no compiler, not linux-x64) sets that too, and its suite must still pass on cpu.
 import { nativeEngineStatus } from './engine.js';
+import { NativeEngineRequiredError } from './errors.js';
 
 const strict = (): boolean => process.env.LITS_STRICT_TESTS === '1';
 const printed = new Set<string>();
@@ -15,7 +16,9 @@ export function nativeEngineReady(what = 'native-engine tests'): boolean {
   if (status.ready) return true;
   const reason = status.reason ?? 'unknown';
   if (strict())
-    throw new Error(`LITS_STRICT_TESTS=1 but the native engine is not ready (${reason}); ${what} must run`);
+    throw new NativeEngineRequiredError(
+      `LITS_STRICT_TESTS=1 but the native engine is not ready (${reason}); ${what} must run`,
+    );
   if (!printed.has(reason)) {
     printed.add(reason);
     process.stderr.write(`skipping ${what}: ${reason} (build it with: npm run lits -- engine install)\n`);

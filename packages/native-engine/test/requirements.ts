@@ -1,3 +1,4 @@
+import { errorMessage } from '@lits-ddp/errors';
 import { findExecutable } from '@lits-ddp/local-services';
 import { locateTfjsNode } from '../src/index.js';
 import { platformProblem } from '../src/toolchain.js';
@@ -11,7 +12,7 @@ export function buildUnavailable(): string | undefined {
   try {
     locateTfjsNode();
   } catch (err) {
-    return err instanceof Error ? err.message.split('\n')[0] : String(err);
+    return errorMessage(err).split('\n')[0];
   }
   const tool = ['python3', 'g++', 'make'].find((t) => !findExecutable(t));
   return tool ? `${tool} is not on PATH` : undefined;

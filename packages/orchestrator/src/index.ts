@@ -2,16 +2,12 @@ export type { RunTracker, FinalStatus, TrackerFinish } from './tracking/run-trac
 export { LocalRunTracker } from './tracking/local-tracker.js';
 export { MlflowRunTracker, type MlflowTrackerOptions } from './tracking/mlflow-tracker.js';
 export { writeSystemReport } from './tracking/system-report.js';
-export { WorkerPool, type LiveWorker } from './orchestration/worker-pool.js';
-export {
-  RunSupervisor,
-  RunDetachedError,
-  type RunSetup,
-  type RunOutcome,
-  type SupervisorOptions,
-} from './orchestration/run-supervisor.js';
+export { WorkerPool, type LiveWorker, type WorkerPoolOptions } from './orchestration/worker-pool.js';
+export { RunSupervisor, type RunSetup, type SupervisorOptions } from './orchestration/run-supervisor.js';
+export { RunOutcome, ExperimentResult, decodeExperimentResult } from './orchestration/run-outcome.js';
+export * from './errors.js';
 export { RunLedger } from './orchestration/run-ledger.js';
-export { loadRunRecord, runRecordKey, type RunRecord } from './orchestration/run-record.js';
+export { loadRunRecord, type RunRecord } from './orchestration/run-record.js';
 export {
   publishEvent,
   readEvents,
@@ -23,7 +19,6 @@ export {
   runExperiment,
   runSeeds,
   type ExperimentOptions,
-  type ExperimentResult,
   type ExperimentPhase,
 } from './orchestration/run-experiment.js';
 export {

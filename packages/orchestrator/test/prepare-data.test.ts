@@ -1,7 +1,8 @@
 // `lits train`'s data preparation (and the REST API's, which runs the same prepareData) refuses exactly the sets
 // `lits data validate` refuses, with the same per-file reasons, and takes the spec's label map. No Redis: prepareData
-// only reads a folder and writes the cube cache.
-import { readdirSync, writeFileSync } from 'node:fs';
+// only reads a folder and writes the cube cache. It runs in a worker thread: its errors arrive as their classes, its
+// progress in order, its cubes are those of the same calls on one thread, and an abort stops it.
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,9 +11,12 @@ import {
   generatePhantomDataset,
   generatePhantomVolumes,
   loadCube,
+  LitsDataError,
   validateDataset,
+  verifyCubeFile,
   writeNifti,
   type NiftiData,
+  type PreprocessProgress,
 } from '@lits-ddp/lits-data';
 import { resolveSpec, type ExperimentSpecInput, type ResolvedSpec } from '@lits-ddp/protocol';
 import {
@@ -21,6 +25,7 @@ import {
   preprocessConfigOf,
   labelMapOf,
 } from '../src/orchestration/prepare-data.js';
+import { prepareDataOnThisThread } from '../src/orchestration/data-preparation.js';
 
 const SIZE: [number, number, number] = [24, 24, 12];
 const SEED = 11;
@@ -205,8 +210,112 @@ describe('prepareData', () => {
     await generatePhantomDataset({ outDir: dir, cases: 2, size: SIZE, seed: SEED });
     const file = join(root, 'a-file');
     writeFileSync(file, 'x');
-    await expect(prepareData(spec(dir), { datasetPath: dir, cacheDir: file, dataSeed: 0 })).rejects.toThrow(
-      `${file}: the cache folder is a file, not a folder (preprocess writes cubes there)`,
+    const error = await prepareData(spec(dir), { datasetPath: dir, cacheDir: file, dataSeed: 0 }).then(
+      () => null,
+      (e: unknown) => e,
     );
+    expect(error).toBeInstanceOf(LitsDataError);
+    expect(error).toMatchObject({
+      file,
+      reason: 'the cache folder is a file, not a folder (preprocess writes cubes there)',
+      message: `${file}: the cache folder is a file, not a folder (preprocess writes cubes there)`,
+    });
+  });
+});
+
+describe('prepareData in its worker thread', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = join(root, 'thread-set');
+    await generatePhantomDataset({ outDir: dir, cases: 5, size: SIZE, seed: SEED });
+  });
+
+  it('gives the split and the cube bytes that the same calls give on this thread, with progress in order', async () => {
+    const validated: Array<[number, number]> = [];
+    const preprocessed: PreprocessProgress[] = [];
+    const threadCache = join(root, 'thread-cache');
+    const prepared = await prepareData(spec(dir), {
+      datasetPath: dir,
+      cacheDir: threadCache,
+      dataSeed: 7,
+      onValidate: (done, total) => validated.push([done, total]),
+      onPreprocess: (p) => preprocessed.push(p),
+    });
+    const hereCache = join(root, 'here-cache');
+    const here = await prepareDataOnThisThread(spec(dir), {
+      datasetPath: dir,
+      cacheDir: hereCache,
+      dataSeed: 7,
+    });
+    expect(prepared).toEqual(here);
+    expect(validated).toEqual([1, 2, 3, 4, 5].map((d) => [d, 5]));
+    expect(preprocessed.map((p) => [p.done, p.total, p.cached])).toEqual(
+      [1, 2, 3, 4, 5].map((d) => [d, 5, false]),
+    );
+    for (const ref of [...prepared.trainCases, ...prepared.testCases])
+      expect(
+        readFileSync(join(threadCache, ref.cacheFile)).equals(readFileSync(join(hereCache, ref.cacheFile))),
+      ).toBe(true);
+  });
+
+  it("keeps working while the caller's thread is busy: its cubes appear while this thread never yields", async () => {
+    const cacheDir = join(root, 'busy-cache');
+    let started!: () => void;
+    const validating = new Promise<void>((r) => (started = r));
+    const preparing = prepareData(spec(dir), {
+      datasetPath: dir,
+      cacheDir,
+      dataSeed: 0,
+      onValidate: () => started(),
+    });
+    await validating;
+    // From here on this thread does not return to its event loop until the first cube is on disk: were the work on
+    // this thread, it could not progress and the deadline would end the wait.
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    const deadline = Date.now() + 60_000;
+    while (cubesIn(cacheDir).length === 0 && Date.now() < deadline) Atomics.wait(pause, 0, 0, 20);
+    expect(cubesIn(cacheDir).length).toBeGreaterThan(0);
+    await preparing;
+    expect(cubesIn(cacheDir)).toHaveLength(5);
+  });
+
+  it('stops when the signal aborts, rejecting with its reason; the cache stays whole and is reused', async () => {
+    const cacheDir = join(root, 'abort-cache');
+    const controller = new AbortController();
+    const reason = new Error('run cancelled');
+    const aborted = await prepareData(spec(dir), {
+      datasetPath: dir,
+      cacheDir,
+      dataSeed: 0,
+      signal: controller.signal,
+      onValidate: () => controller.abort(reason),
+    }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(aborted).toBe(reason);
+    for (const cube of cubesIn(cacheDir)) verifyCubeFile(join(cacheDir, 'cubes', cube));
+    const again = await prepareData(spec(dir), { datasetPath: dir, cacheDir, dataSeed: 0 });
+    expect(again.trainCases.length + again.testCases.length).toBe(5);
+    expect(cubesIn(cacheDir)).toHaveLength(5);
+    const early = new AbortController();
+    early.abort(reason);
+    await expect(
+      prepareData(spec(dir), { datasetPath: dir, cacheDir, dataSeed: 0, signal: early.signal }),
+    ).rejects.toBe(reason);
+  });
+
+  it('rejects with the error of a progress callback that throws, and stops', async () => {
+    const failure = new Error('progress sink failed');
+    await expect(
+      prepareData(spec(dir), {
+        datasetPath: dir,
+        cacheDir: join(root, 'callback-cache'),
+        dataSeed: 0,
+        onPreprocess: () => {
+          throw failure;
+        },
+      }),
+    ).rejects.toBe(failure);
   });
 });

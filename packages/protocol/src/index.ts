@@ -7,10 +7,12 @@ export {
   SEED_PARAM_NAMES,
   DETERMINISM_MODES,
   ENGINES,
+  ENGINE_KINDS,
   DEFAULT_ENGINE_THREADS,
+  ResolvedSpec,
   type DeterminismMode,
+  type EngineKind,
   type EngineName,
-  type ResolvedSpec,
 } from './spec.js';
 export {
   resolveSpec,
@@ -20,7 +22,8 @@ export {
   type SpecResult,
 } from './spec-validation.js';
 export { workerKeys, runKeys, RUN_EVENTS_MAXLEN, RUN_KEYS_TTL_S } from './run-keys.js';
-export type {
+export { experimentKeys, admissionKeys, experimentQueueKeys } from './service-keys.js';
+export {
   WorkerInfo,
   EngineThreads,
   RunEngine,
@@ -30,10 +33,33 @@ export type {
   RunPlan,
   RunPaths,
   CaseRef,
-  RunEvent,
-  RunStatus,
-  StepTimings,
+  RunSplitFile,
+  RunSeeds,
+  RunTrackerRef,
+  RunRecordPhase,
+  RunRecordHash,
 } from './run-messages.js';
+export type { RunEvent, RunStatus, StepTimings } from './run-messages.js';
 export { RUN_EVENT_FIELD, decodeRunEvent, runEventOfFields, runEventXadd } from './run-messages.js';
 export { parseLabelMapText, type LabelMap, type LitsLabel } from './label-map.js';
 export { decodeJson, checkJson, JsonDecodeError } from './json-decode.js';
+export {
+  EXPERIMENT_ID_PATTERN,
+  ExperimentStatus,
+  ErrorReply,
+  ExperimentSubmission,
+  ExperimentIdParams,
+  SubmissionAccepted,
+  CancelReply,
+  ExperimentListQuery,
+  ExperimentSummary,
+  ExperimentGoneSummary,
+  ExperimentListReply,
+  ExperimentProgress,
+  ExperimentDetail,
+  MetricHistoryReply,
+  ExperimentEventsQuery,
+  WorkerView,
+  WorkersReply,
+  HealthReply,
+} from './api-schemas.js';

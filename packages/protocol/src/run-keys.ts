@@ -26,6 +26,11 @@ export const runKeys = {
   status: (runId: string): string => `${keyPrefix()}:run:${runId}:status`,
   /** STRING set to a reason when the run is cancelled (checked by the supervisor and workers). */
   cancel: (runId: string): string => `${keyPrefix()}:run:${runId}:cancel`,
+  /**
+   * HASH: what a coordinator needs to take over the run (RunRecordHash: seeds, tracker, phase, result).
+   * Kept while the run lives, readable for RUN_KEYS_TTL_S once it is done.
+   */
+  record: (runId: string): string => `${keyPrefix()}:run:${runId}:record`,
 };
 
 /** Approximate cap of a run's event stream (XADD MAXLEN ~). */

@@ -1,92 +1,170 @@
+import Type, { type Static } from 'typebox';
 import { runKeys, RUN_EVENTS_MAXLEN } from './run-keys.js';
-import type { ResolvedSpec } from './spec.js';
+import { ENGINE_KINDS, literalChoice, ResolvedSpec } from './spec.js';
 
-export type WorkerState = 'idle' | 'busy' | 'stopping';
+// Everything here that one process writes to Redis and another reads back is a TypeBox schema, and its
+// type is derived from it: readers check what they read with `decodeJson(Schema, text, source)`.
+// Objects accept unknown fields, so a newer writer's extra fields do not break an older reader.
+
+export const WorkerState = Type.Union([Type.Literal('idle'), Type.Literal('busy'), Type.Literal('stopping')]);
+export type WorkerState = Static<typeof WorkerState>;
 
 /** The machine a worker runs on: our analogue of the seed's system-intelligence report. */
-export interface SystemInfo {
-  hostname: string;
-  os: string;
-  cpuModel: string;
-  cpuCount: number;
-  memoryBytes: number;
-  node: string;
-  tfjs: string;
-  gpus: Array<{ name: string; memoryBytes?: number; driver?: string }>;
-}
+export const SystemInfo = Type.Object({
+  hostname: Type.String(),
+  os: Type.String(),
+  cpuModel: Type.String(),
+  cpuCount: Type.Number(),
+  memoryBytes: Type.Number(),
+  node: Type.String(),
+  tfjs: Type.String(),
+  gpus: Type.Array(
+    Type.Object({
+      name: Type.String(),
+      // nvidia-smi prints [N/A] for some devices: NaN, which JSON writes as null.
+      memoryBytes: Type.Optional(Type.Union([Type.Number(), Type.Null()])),
+      driver: Type.Optional(Type.String()),
+    }),
+  ),
+});
+export type SystemInfo = Static<typeof SystemInfo>;
 
 /** TensorFlow's thread pools in a native worker (their sizes change the bits of its results). */
-export interface EngineThreads {
-  intraOp: number;
-  interOp: number;
-}
+export const EngineThreads = Type.Object({ intraOp: Type.Integer(), interOp: Type.Integer() });
+export type EngineThreads = Static<typeof EngineThreads>;
 
 /** The engine every rank of a run runs: leased by it, and checked by every rank before training. */
-export interface RunEngine {
-  name: 'gpu' | 'node' | 'cpu';
+export const RunEngine = Type.Object({
+  name: literalChoice(ENGINE_KINDS),
   /** Native thread pools; null for the pure-JS cpu engine (sequential kernels). */
-  threads: EngineThreads | null;
-}
+  threads: Type.Union([EngineThreads, Type.Null()]),
+});
+export type RunEngine = Static<typeof RunEngine>;
 
-/** What a worker registers about itself (GET /v1/workers shows it). */
-export interface WorkerInfo {
-  id: string;
-  host: string;
-  pid: number;
+/**
+ * What a worker registers about itself (GET /v1/workers shows it): one field of the hash
+ * workerKeys.info per property, each holding the property's JSON.
+ */
+export const WorkerInfo = Type.Object({
+  id: Type.String(),
+  host: Type.String(),
+  pid: Type.Integer(),
   /** The tfjs engine that runs: 'cpu', 'node' or 'gpu'. */
-  engine: string;
+  engine: Type.String(),
   /** Its thread pools (native engines); null for cpu. Absent from workers older than this field. */
-  engineThreads?: EngineThreads | null;
+  engineThreads: Type.Optional(Type.Union([EngineThreads, Type.Null()])),
   /** libtensorflow's version (native engines). */
-  libtensorflow?: string | null;
+  libtensorflow: Type.Optional(Type.Union([Type.String(), Type.Null()])),
   /** Why the worker's `auto` engine is not the one it preferred (e.g. the native addon did not load). */
-  engineFallback?: string | null;
+  engineFallback: Type.Optional(Type.Union([Type.String(), Type.Null()])),
   /** GPU name (or CPU model) and memory in bytes when known. */
-  device: string;
-  memoryBytes?: number;
-  startedAt: number;
-  state: WorkerState;
-  runId?: string;
-  rank?: number;
-  system: SystemInfo;
-}
+  device: Type.String(),
+  memoryBytes: Type.Optional(Type.Number()),
+  startedAt: Type.Number(),
+  state: WorkerState,
+  runId: Type.Optional(Type.String()),
+  rank: Type.Optional(Type.Integer({ minimum: 0 })),
+  system: SystemInfo,
+});
+export type WorkerInfo = Static<typeof WorkerInfo>;
 
 /** Where a run's shared files live (a folder every worker and the coordinator can reach). */
-export interface RunPaths {
-  runDir: string;
-  cacheDir: string;
-  checkpointDir: string;
-}
+export const RunPaths = Type.Object({
+  runDir: Type.String(),
+  cacheDir: Type.String(),
+  checkpointDir: Type.String(),
+});
+export type RunPaths = Static<typeof RunPaths>;
 
-/** The coordinator's plan for one generation of a run. */
-export interface RunPlan {
-  runId: string;
-  generation: number;
-  spec: ResolvedSpec;
-  /** Seeds actually used (random mode draws fresh ones). */
-  seeds: { data: number; model: number };
-  /** Worker id of each rank. */
-  ranks: string[];
-  /** The engine every rank runs (fixed by the run's first generation). */
-  engine: RunEngine;
-  /** Cache keys of the cubes, in data-set order. */
-  trainCases: CaseRef[];
-  testCases: CaseRef[];
-  paths: RunPaths;
-  /** Checkpoint to resume from (restarts), and the epoch it ends. */
-  resumeFrom?: { path: string; epoch: number };
-}
-
-export interface CaseRef {
-  caseId: number;
+export const CaseRef = Type.Object({
+  caseId: Type.Integer(),
   /** File name of the cube in the cache folder. */
-  cacheFile: string;
-}
+  cacheFile: Type.String(),
+});
+export type CaseRef = Static<typeof CaseRef>;
 
-export type WorkerCommand =
-  | { type: 'assign'; runId: string; generation: number; rank: number }
-  | { type: 'abort'; runId: string; generation: number; reason: string }
-  | { type: 'shutdown'; reason: string };
+/** runs/<id>/split.json: the data split a run trains and tests on, written once its data are prepared. */
+export const RunSplitFile = Type.Object({
+  split: Type.Union([Type.Literal('lits'), Type.Literal('seeded')]),
+  trainCases: Type.Array(CaseRef),
+  testCases: Type.Array(CaseRef),
+  cacheDir: Type.String(),
+});
+export type RunSplitFile = Static<typeof RunSplitFile>;
+
+/** The seeds a run actually uses (random mode draws fresh ones). */
+export const RunSeeds = Type.Object({
+  data: Type.Integer({ minimum: 0 }),
+  model: Type.Integer({ minimum: 0 }),
+});
+export type RunSeeds = Static<typeof RunSeeds>;
+
+/** The coordinator's plan for one generation of a run (runKeys.plan). */
+export const RunPlan = Type.Object({
+  runId: Type.String(),
+  generation: Type.Integer({ minimum: 1 }),
+  spec: ResolvedSpec,
+  /** Seeds actually used (random mode draws fresh ones). */
+  seeds: RunSeeds,
+  /** Worker id of each rank. */
+  ranks: Type.Array(Type.String()),
+  /** The engine every rank runs (fixed by the run's first generation); absent from older coordinators' plans. */
+  engine: Type.Optional(RunEngine),
+  /** Cache keys of the cubes, in data-set order. */
+  trainCases: Type.Array(CaseRef),
+  testCases: Type.Array(CaseRef),
+  paths: RunPaths,
+  /** Checkpoint to resume from (restarts), and the epoch it ends. */
+  resumeFrom: Type.Optional(Type.Object({ path: Type.String(), epoch: Type.Integer() })),
+});
+export type RunPlan = Static<typeof RunPlan>;
+
+/** What a worker pops from its inbox (workerKeys.inbox). */
+export const WorkerCommand = Type.Union([
+  Type.Object({
+    type: Type.Literal('assign'),
+    runId: Type.String(),
+    generation: Type.Integer(),
+    rank: Type.Integer({ minimum: 0 }),
+  }),
+  Type.Object({
+    type: Type.Literal('abort'),
+    runId: Type.String(),
+    generation: Type.Integer(),
+    reason: Type.String(),
+  }),
+  Type.Object({ type: Type.Literal('shutdown'), reason: Type.String() }),
+]);
+export type WorkerCommand = Static<typeof WorkerCommand>;
+
+/** Where a run is tracked: an MLflow run, or a local run folder. */
+export const RunTrackerRef = Type.Object({
+  kind: Type.Union([Type.Literal('mlflow'), Type.Literal('local')]),
+  runId: Type.String(),
+  location: Type.String(),
+});
+export type RunTrackerRef = Static<typeof RunTrackerRef>;
+
+export const RunRecordPhase = Type.Union([
+  Type.Literal('preparing'),
+  Type.Literal('training'),
+  Type.Literal('finishing'),
+  Type.Literal('done'),
+]);
+export type RunRecordPhase = Static<typeof RunRecordPhase>;
+
+/**
+ * The hash of a run record (runKeys.record) as Redis returns it: `seeds` (RunSeeds JSON) and `phase`
+ * are written together first, `tracker` (RunTrackerRef JSON) next, `result` (the experiment result's
+ * JSON) once the phase is done.
+ */
+export const RunRecordHash = Type.Object({
+  seeds: Type.String(),
+  phase: RunRecordPhase,
+  tracker: Type.Optional(Type.String()),
+  result: Type.Optional(Type.String()),
+});
+export type RunRecordHash = Static<typeof RunRecordHash>;
 
 export interface StepTimings {
   computeMs: number;

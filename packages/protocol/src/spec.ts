@@ -1,4 +1,4 @@
-import Type from 'typebox';
+import Type, { type Static, type TLiteral, type TSchema, type TUnion } from 'typebox';
 
 /**
  * The experiment spec: the seed's 18 MLproject parameters under their own names (mlf-core
@@ -75,7 +75,14 @@ export const SEED_PARAMS = {
 
 export const DETERMINISM_MODES = ['random', 'seed', 'deterministic'] as const;
 export type DeterminismMode = (typeof DETERMINISM_MODES)[number];
-export const ENGINES = ['auto', 'gpu', 'node', 'cpu'] as const;
+/**
+ * The TensorFlow.js engines, in the order `auto` tries them: tfjs-node-gpu (CUDA), tfjs-node (native CPU), pure-JS
+ * tfjs. The repo's one list of engine names: @lits-ddp/unet loads engines by these names.
+ */
+export const ENGINE_KINDS = ['gpu', 'node', 'cpu'] as const;
+export type EngineKind = (typeof ENGINE_KINDS)[number];
+/** What a spec (or TFJS_ENGINE, --engine) may ask for: one engine, or `auto`, the first of ENGINE_KINDS that loads. */
+export const ENGINES = ['auto', ...ENGINE_KINDS] as const;
 export type EngineName = (typeof ENGINES)[number];
 /**
  * Intra-op threads of a native worker unless the spec says otherwise. TensorFlow's sums split by thread count, so
@@ -83,11 +90,30 @@ export type EngineName = (typeof ENGINES)[number];
  */
 export const DEFAULT_ENGINE_THREADS = 1;
 
-const literalUnion = <T extends readonly string[]>(values: T, def: T[number], description: string) =>
-  Type.Union(
+/** One TLiteral per value, as a tuple: TypeBox's Static of a union reads its members from a tuple type. */
+type Literals<T extends readonly string[]> = Extract<
+  { -readonly [K in keyof T]: TLiteral<T[K] & string> },
+  TSchema[]
+>;
+
+/** One of `values`; typed so that Static gives the union of the values (for every list of names in protocol). */
+export function literalChoice<T extends readonly string[]>(
+  values: T,
+  options: { default?: T[number]; description?: string } = {},
+): TUnion<Literals<T>> {
+  return Type.Union(
     values.map((v) => Type.Literal(v)),
-    { default: def, description: `${description} (${values.join(' | ')})` },
-  );
+    options,
+  ) as unknown as TUnion<Literals<T>>;
+}
+
+/** One of `values`, `def` by default, described with the allowed values. */
+const literalUnion = <T extends readonly string[]>(
+  values: T,
+  def: T[number],
+  description: string,
+): TUnion<Literals<T>> =>
+  literalChoice(values, { default: def, description: `${description} (${values.join(' | ')})` });
 
 export const OUR_PARAMS = {
   workers: Type.Integer({
@@ -188,48 +214,22 @@ export const ExperimentSpecInput = Type.Object(
   { additionalProperties: false, title: 'ExperimentSpec' },
 );
 /** The submitted form: any subset of the resolved spec's fields. */
-export type ExperimentSpecInput = Partial<ResolvedSpec>;
+export type ExperimentSpecInput = Static<typeof ExperimentSpecInput>;
 
-/** A spec after defaults and cross-field rules: every field set. */
-export interface ResolvedSpec {
-  max_epochs: number;
-  gpus: number;
-  accelerator: string;
-  'general-seed': number;
-  'pytorch-seed': number;
-  'log-interval': number;
-  lr: number;
-  'training-batch-size': number;
-  'test-batch-size': number;
-  'class-weights': string;
-  'test-percent': number;
-  'test-epochs': number;
-  'dataset-path': string;
-  'dataset-size': number;
-  'n-channels': number;
-  'n-class': number;
-  num_workers: number;
-  'dropout-rate': number;
-  workers: number;
-  determinism: DeterminismMode;
-  'global-batch-size': number;
-  'micro-batch-size': number;
-  'unet-width': number;
-  'cube-size': number;
-  preprocessing: 'seed' | 'improved';
-  'preprocess-slices': number;
-  'preprocess-downscale': number;
-  split: 'auto' | 'lits' | 'seeded';
-  'max-restarts': number;
-  'collective-timeout-s': number;
-  'heartbeat-interval-s': number;
-  engine: EngineName;
-  'engine-threads': number;
-  'experiment-name': string;
-  'run-name'?: string;
-  'cache-path'?: string;
-  /** Absent: masks hold LiTS/MSD's 0, 1, 2. */
-  'label-map'?: string;
-}
+/**
+ * A spec after defaults and cross-field rules (`resolveSpec`): every field set except the three that have no
+ * default (absent `label-map`: masks hold LiTS/MSD's 0, 1, 2).
+ */
+export const ResolvedSpec = Type.Object(
+  {
+    ...SEED_PARAMS,
+    ...OUR_PARAMS,
+    'run-name': Type.Optional(OUR_PARAMS['run-name']),
+    'cache-path': Type.Optional(OUR_PARAMS['cache-path']),
+    'label-map': Type.Optional(OUR_PARAMS['label-map']),
+  },
+  { additionalProperties: false, title: 'ResolvedSpec' },
+);
+export type ResolvedSpec = Static<typeof ResolvedSpec>;
 
 export const SEED_PARAM_NAMES = Object.keys(SEED_PARAMS) as Array<keyof typeof SEED_PARAMS>;

@@ -1,5 +1,18 @@
-import { describe, expect, it } from 'vitest';
-import { microBatchesPerStep, resolveSpec, SEED_PARAM_NAMES } from '../src/index.js';
+import Value from 'typebox/value';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import {
+  checkJson,
+  DETERMINISM_MODES,
+  ENGINE_KINDS,
+  ENGINES,
+  microBatchesPerStep,
+  ResolvedSpec,
+  resolveSpec,
+  SEED_PARAM_NAMES,
+  type DeterminismMode,
+  type EngineName,
+  type ExperimentSpecInput,
+} from '../src/index.js';
 
 describe('experiment spec', () => {
   it("carries the seed's 18 MLproject parameters with their MLproject defaults", () => {
@@ -122,5 +135,34 @@ describe('experiment spec', () => {
     const input = { lr: 0.001 };
     resolveSpec(input);
     expect(input).toEqual({ lr: 0.001 });
+  });
+
+  it('describes a resolved spec by its schema: resolveSpec output checks against ResolvedSpec, fields typed from it', () => {
+    for (const raw of [{}, { 'run-name': 'r', 'label-map': '5:1,*:0', engine: 'node', gpus: 0 }]) {
+      const r = resolveSpec(raw);
+      expect(r.ok && Value.Check(ResolvedSpec, r.spec)).toBe(true);
+    }
+    const r = resolveSpec({});
+    if (!r.ok) throw new Error('the default spec resolves');
+    const { workers: _w, ...withoutWorkers } = r.spec;
+    expect(() => checkJson(ResolvedSpec, withoutWorkers, 'stored spec')).toThrow(/workers/);
+    expect(() => checkJson(ResolvedSpec, { ...r.spec, engine: 'tpu' }, 'stored spec')).toThrow(/engine/);
+    // Compile-time: the Static<> types are the literal unions and optionals callers had from the interface.
+    expectTypeOf<ResolvedSpec['determinism']>().toEqualTypeOf<DeterminismMode>();
+    expectTypeOf<ResolvedSpec['engine']>().toEqualTypeOf<EngineName>();
+    expectTypeOf<ResolvedSpec['split']>().toEqualTypeOf<'auto' | 'lits' | 'seeded'>();
+    expectTypeOf<ResolvedSpec['label-map']>().toEqualTypeOf<string | undefined>();
+    expectTypeOf<ResolvedSpec['workers']>().toEqualTypeOf<number>();
+    expectTypeOf<ExperimentSpecInput>().toEqualTypeOf<Partial<ResolvedSpec>>();
+    expect(DETERMINISM_MODES).toContain(r.spec.determinism);
+  });
+
+  it("lists the engines once: a spec asks for one of ENGINE_KINDS or 'auto'", () => {
+    expect(ENGINES).toEqual(['auto', ...ENGINE_KINDS]);
+    for (const engine of ENGINES) expect(resolveSpec({ engine }).ok).toBe(true);
+    const bad = resolveSpec({ engine: 'tpu' });
+    expect(!bad.ok && bad.errors).toEqual([
+      { path: '/engine', message: 'must be one of "auto", "gpu", "node", "cpu"' },
+    ]);
   });
 });

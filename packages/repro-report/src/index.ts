@@ -2,14 +2,14 @@ export {
   REPRO_MODES,
   RUN_VARIANTS,
   RUN_STATUSES,
-  RunRecordError,
   parseRunRecord,
-  readRunRecords,
   type ReproMode,
   type RunVariant,
   type RunStatus,
   type ReproRunRecord,
 } from './run-record.js';
+export { RunRecordError } from './errors.js';
+export { readReproReport, readRunRecords, type ReproReportFile } from './read-report.js';
 export { sampleStats, boxStats, quantileSorted, type SampleStats, type BoxStats } from './statistics.js';
 export {
   summariseRuns,

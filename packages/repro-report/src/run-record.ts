@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { RunRecordError } from './errors.js';
 
 export const REPRO_MODES = ['random', 'seed', 'deterministic'] as const;
 export type ReproMode = (typeof REPRO_MODES)[number];
@@ -42,10 +42,6 @@ export interface ReproRunRecord {
    */
   resumedFrom?: { epoch: number } | null;
   error?: string;
-}
-
-export class RunRecordError extends Error {
-  override readonly name = 'RunRecordError';
 }
 
 type Check = (value: unknown) => string | undefined;
@@ -111,26 +107,4 @@ export function parseRunRecord(value: unknown, where: string): ReproRunRecord {
   if (obj.error !== undefined && typeof obj.error !== 'string')
     throw new RunRecordError(`${where}.error: must be a string`);
   return obj as unknown as ReproRunRecord;
-}
-
-/** Reads the `runs` array of a report's runs.json (or a bare array of records), validating every record. */
-export async function readRunRecords(file: string): Promise<ReproRunRecord[]> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(await readFile(file, 'utf8'));
-  } catch (err) {
-    throw new RunRecordError(`${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-  }
-  const runs = Array.isArray(parsed) ? parsed : (parsed as { runs?: unknown } | null)?.runs;
-  if (!Array.isArray(runs))
-    throw new RunRecordError(`${file}: expected an array of runs or { "runs": [...] }`);
-  const records = runs.map((r, i) => parseRunRecord(r, `${file}: runs[${i}]`));
-  const classes = records[0]?.iou.length;
-  records.forEach((r, i) => {
-    if (r.iou.length !== classes)
-      throw new RunRecordError(
-        `${file}: runs[${i}].iou: has ${r.iou.length} classes, runs[0] has ${classes}`,
-      );
-  });
-  return records;
 }

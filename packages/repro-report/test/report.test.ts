@@ -7,8 +7,10 @@ import {
   buildBoxplot,
   MODE_COLOURS,
   panelY,
+  readReproReport,
   readRunRecords,
   renderPng,
+  RunRecordError,
   writeReproReport,
   type ReproMode,
 } from '../src/index.js';
@@ -99,6 +101,17 @@ describe('report folder', () => {
     };
     expect(json.createdAt).toBe('2025-01-01T00:00:00.000Z');
     expect(json.summary).toEqual(report.summary);
+    // What `lits repro --from` re-renders with: the records, the configuration and the figure's titles.
+    const titled = await writeReproReport(join(dir, 't'), runs, {
+      configuration: { epochs: 40 },
+      title: 'T',
+      subtitle: 'S',
+    });
+    expect(await readReproReport(titled.files.json)).toEqual({
+      runs,
+      configuration: { epochs: 40 },
+      figure: { title: 'T', subtitle: 'S' },
+    });
   });
 
   it('a bad record is refused naming the file, the run and the field', async () => {
@@ -126,5 +139,12 @@ describe('report folder', () => {
     await expect(readRunRecords(file)).rejects.toThrow(/expected an array of runs/);
     await writeFile(file, '{not json');
     await expect(readRunRecords(file)).rejects.toThrow(new RegExp(`^${file.replace(/[.\\/]/g, '\\$&')}: `));
+    await expect(readRunRecords(file)).rejects.toMatchObject({ code: 'JSON_INVALID' });
+    await writeFile(file, JSON.stringify({ runs: studyRecords(), configuration: { epochs: [40] } }));
+    await expect(readReproReport(file)).rejects.toThrow(`${file}: field /configuration/epochs`);
+    await expect(readRunRecords(join(dir, 'missing.json'))).rejects.toBeInstanceOf(RunRecordError);
+    await expect(readRunRecords(join(dir, 'missing.json'))).rejects.toMatchObject({
+      code: 'RUN_RECORD_INVALID',
+    });
   });
 });

@@ -6,4 +6,7 @@ export {
 } from './worker-main.js';
 export { WorkerAgent, type WorkerAgentOptions } from './worker-agent.js';
 export { collectSystemInfo } from './system-info.js';
-export { runTraining, TrainingStopped, type TrainingContext } from './training/train-run.js';
+export * from './gpu-devices.js';
+export { runTraining } from './training/train-run.js';
+export type { TrainingContext } from './training/training-loop.js';
+export * from './errors.js';

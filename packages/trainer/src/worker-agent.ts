@@ -3,13 +3,16 @@ import { hostname } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { Redis } from 'ioredis';
 import {
+  decodeJson,
+  JsonDecodeError,
   workerKeys,
+  WorkerCommand,
   type EngineThreads,
   type SystemInfo,
-  type WorkerCommand,
   type WorkerInfo,
   type WorkerState,
 } from '@lits-ddp/protocol';
+import { WorkerUsageError } from './errors.js';
 
 export interface WorkerAgentOptions {
   redisUrl: string;
@@ -26,25 +29,6 @@ export interface WorkerAgentOptions {
   heartbeatIntervalS?: number;
 }
 
-function parseCommand(raw: string): WorkerCommand | undefined {
-  try {
-    const cmd = JSON.parse(raw) as Partial<WorkerCommand>;
-    if (
-      cmd.type === 'assign' &&
-      typeof cmd.runId === 'string' &&
-      Number.isInteger(cmd.generation) &&
-      Number.isInteger(cmd.rank)
-    ) {
-      return cmd as WorkerCommand;
-    }
-    if (cmd.type === 'abort' && typeof cmd.runId === 'string') return cmd as WorkerCommand;
-    if (cmd.type === 'shutdown') return cmd as WorkerCommand;
-  } catch {
-    // fall through
-  }
-  return undefined;
-}
-
 /** Registers the worker, heartbeats from a separate thread, and hands out commands from its inbox. */
 export class WorkerAgent {
   readonly id: string;
@@ -56,7 +40,7 @@ export class WorkerAgent {
   constructor(private readonly opts: WorkerAgentOptions) {
     this.id = opts.workerId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
     if (!/^[\w.-]{1,128}$/.test(this.id))
-      throw new Error(`worker id "${this.id}" may only hold letters, digits, _ . -`);
+      throw new WorkerUsageError(`worker id "${this.id}" may only hold letters, digits, _ . -`);
     this.redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
     this.blocking = this.redis.duplicate();
     this.info = {
@@ -101,21 +85,26 @@ export class WorkerAgent {
   }
 
   /**
-   * Waits for the next valid command; malformed inbox entries are reported and skipped. Gives up
-   * (undefined) when `signal` aborts or, checked about every second, `stop()` says so.
+   * Waits for the next valid command; malformed inbox entries are reported (with what is wrong with
+   * them) and skipped. Gives up (undefined) when `signal` aborts or, checked about every second,
+   * `stop()` says so.
    */
   async nextCommand(
     signal?: AbortSignal,
-    onInvalid?: (raw: string) => void,
+    onInvalid?: (raw: string, problem: string) => void,
     stop?: () => Promise<boolean>,
   ): Promise<WorkerCommand | undefined> {
+    const inbox = workerKeys.inbox(this.id);
     while (!signal?.aborted) {
       if (stop && (await stop())) return undefined;
-      const popped = await this.blocking.blpop(workerKeys.inbox(this.id), 1);
+      const popped = await this.blocking.blpop(inbox, 1);
       if (!popped) continue;
-      const cmd = parseCommand(popped[1]);
-      if (cmd) return cmd;
-      onInvalid?.(popped[1]);
+      try {
+        return decodeJson(WorkerCommand, popped[1], `command in ${inbox}`);
+      } catch (err) {
+        if (!(err instanceof JsonDecodeError)) throw err;
+        onInvalid?.(popped[1], err.message);
+      }
     }
     return undefined;
   }

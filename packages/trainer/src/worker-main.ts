@@ -1,17 +1,21 @@
 import { parseArgs } from 'node:util';
 import type { Redis } from 'ioredis';
+import { errorMessage } from '@lits-ddp/errors';
 import { loadEngine, parseThreadCount, type Engine } from '@lits-ddp/unet';
 import {
+  decodeJson,
   DEFAULT_ENGINE_THREADS,
+  JsonDecodeError,
   runEventXadd,
   runKeys,
+  RunPlan,
   type RunEvent,
-  type RunPlan,
   type WorkerCommand,
 } from '@lits-ddp/protocol';
+import { RunPlanError, TrainingStopped, WorkerUsageError } from './errors.js';
 import { collectSystemInfo } from './system-info.js';
 import { WorkerAgent } from './worker-agent.js';
-import { runTraining, TrainingStopped } from './training/train-run.js';
+import { runTraining } from './training/train-run.js';
 
 const USAGE = `lits worker — one training worker process (one per GPU)
 
@@ -54,11 +58,12 @@ async function publish(redis: Redis, runId: string, event: RunEvent): Promise<vo
 }
 
 async function readPlan(redis: Redis, cmd: Extract<WorkerCommand, { type: 'assign' }>): Promise<RunPlan> {
-  const raw = await redis.get(runKeys.plan(cmd.runId));
-  if (!raw) throw new Error(`run ${cmd.runId}: no plan in Redis`);
-  const plan = JSON.parse(raw) as RunPlan;
+  const key = runKeys.plan(cmd.runId);
+  const raw = await redis.get(key);
+  if (!raw) throw new RunPlanError(`run ${cmd.runId}: no plan in Redis`);
+  const plan = decodeJson(RunPlan, raw, `run plan ${key}`);
   if (plan.generation !== cmd.generation) {
-    throw new Error(
+    throw new RunPlanError(
       `run ${cmd.runId}: plan is generation ${plan.generation}, assignment is ${cmd.generation}`,
     );
   }
@@ -116,7 +121,7 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<numb
     while (!stopping.signal.aborted) {
       const cmd = await agent.nextCommand(
         stopping.signal,
-        (raw) => log(`ignoring malformed command: ${raw.slice(0, 200)}`),
+        (raw, problem) => log(`ignoring malformed command (${problem}): ${raw.slice(0, 200)}`),
         runIsOver,
       );
       if (!cmd || cmd.type === 'shutdown') break;
@@ -129,7 +134,15 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<numb
       try {
         plan = await readPlan(agent.redis, cmd);
       } catch (err) {
-        log(err instanceof Error ? err.message : String(err));
+        log(errorMessage(err));
+        // A plan that does not decode fails the generation now: the run would otherwise wait for this rank.
+        if (err instanceof JsonDecodeError)
+          await publish(agent.redis, cmd.runId, {
+            type: 'failed',
+            generation: cmd.generation,
+            rank: cmd.rank,
+            error: err.message,
+          });
         continue;
       }
       serving = { runId: cmd.runId, rank: cmd.rank };
@@ -146,8 +159,7 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<numb
           log,
         });
       } catch (err) {
-        const message = err instanceof Error ? err.message : String(err);
-        if (!(err instanceof TrainingStopped)) log(`rank ${cmd.rank} of ${cmd.runId}: ${message}`);
+        if (!(err instanceof TrainingStopped)) log(`rank ${cmd.rank} of ${cmd.runId}: ${errorMessage(err)}`);
       } finally {
         serving = undefined;
         // A stopping worker must not look free to a supervisor that is leasing a new generation.
@@ -184,10 +196,10 @@ export async function runWorkerCli(argv: string[]): Promise<number> {
     return 0;
   }
   const redisUrl = values.redis ?? process.env.REDIS_URL;
-  if (!redisUrl) throw new Error('lits worker needs Redis: pass --redis URL or set REDIS_URL');
+  if (!redisUrl) throw new WorkerUsageError('lits worker needs Redis: pass --redis URL or set REDIS_URL');
   const heartbeat = values['heartbeat-s'] !== undefined ? Number(values['heartbeat-s']) : undefined;
   if (heartbeat !== undefined && !(heartbeat > 0))
-    throw new Error(`--heartbeat-s must be a positive number, got ${values['heartbeat-s']}`);
+    throw new WorkerUsageError(`--heartbeat-s must be a positive number, got ${values['heartbeat-s']}`);
   return runWorkerProcess({
     redisUrl,
     ...(values.id ? { workerId: values.id } : {}),

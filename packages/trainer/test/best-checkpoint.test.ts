@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunEvent, RunPlan } from '@lits-ddp/protocol';
 import { loadEngine, saveCheckpoint, UNet3D, type Engine } from '@lits-ddp/unet';
-import { bestCheckpointModel, type TrainingContext } from '../src/training/train-run.js';
+import { bestCheckpointModel, type TrainingContext } from '../src/training/training-loop.js';
 
 describe('the test phase takes the best checkpoint, and says so when it cannot', () => {
   let engine: Engine;

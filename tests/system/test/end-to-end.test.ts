@@ -4,14 +4,27 @@ import { dirname, join } from 'node:path';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
 import { chromium } from 'playwright-core';
 import { ensureChromium } from '@lits-ddp/local-services';
 import { serviceUrl } from '@lits-ddp/local-services/vitest';
 import { MlflowClient } from '@lits-ddp/mlflow-client';
 import type { RunEvent } from '@lits-ddp/protocol';
 import { CoordinatorClient } from '@lits-ddp/coordinator-client';
-import { CoordinatorProcess, phantomHome, tinySpec, TOKEN, waitFor, Workers } from './process-harness.js';
+import {
+  CoordinatorProcess,
+  lastRunEventId,
+  phantomHome,
+  tinySpec,
+  TOKEN,
+  waitFor,
+  waitForRunEvent,
+  Workers,
+} from './process-harness.js';
 
+const keyPrefix = `e2e-${randomBytes(3).toString('hex')}`;
+// The processes get it in their environment; this one needs it to name the runs' keys when it reads Redis itself.
+process.env.LITS_KEY_PREFIX = keyPrefix;
 const redisUrl = serviceUrl('redis');
 const trackingUri = serviceUrl('mlflow');
 const SEED_METRICS = ['avg_loss', 'avg_acc', 'mean_iou', 'iou_0', 'iou_1', 'iou_2'];
@@ -24,7 +37,6 @@ async function mlflowRuns(mlflow: MlflowClient, experimentName: string, id: stri
 }
 
 describe.skipIf(!redisUrl || !trackingUri)('coordinator, 2 workers, Redis and MLflow as processes', () => {
-  const keyPrefix = `e2e-${randomBytes(3).toString('hex')}`;
   let coordinator: CoordinatorProcess;
   let workers: Workers;
   let client: CoordinatorClient;
@@ -177,9 +189,9 @@ describe.skipIf(!redisUrl || !trackingUri)('coordinator, 2 workers, Redis and ML
 
   it('survives kill -9 of the coordinator mid-run: the run completes exactly once', async () => {
     const experimentName = `e2e-${keyPrefix}`;
-    // Long enough that the restarted coordinator adopts it (lock 10 s + stalled check 3 s after the kill) while the
-    // workers still train: width 6 makes each epoch several times slower than the width-2 default, so even on a quiet
-    // machine the run outlasts the adoption by many seconds.
+    // Long enough that the coordinator is killed while the workers train (after epoch 1 of 20). The assertions hold
+    // however the run and the adoption (lock 10 s + stalled check 3 s after the restart) interleave, so they hold
+    // on a loaded machine too: what is checked is the outcome, not when things happened.
     const spec = tinySpec({
       'unet-width': 6,
       max_epochs: 20,
@@ -192,42 +204,49 @@ describe.skipIf(!redisUrl || !trackingUri)('coordinator, 2 workers, Redis and ML
       const d = await client.get(id);
       return d.progress && d.progress.epoch >= 1 ? d : undefined;
     });
-    await coordinator.kill('SIGKILL');
-    const killedAt = Date.now();
-    await new Promise((r) => setTimeout(r, 4000));
-    const restartedAt = Date.now();
+    const stream = new Redis(redisUrl as string, { maxRetriesPerRequest: null });
+    try {
+      await coordinator.kill('SIGKILL');
+      // The workers train on without a coordinator: their next step reaches the stream while none is up.
+      await waitForRunEvent(
+        stream,
+        id,
+        await lastRunEventId(stream, id),
+        'a progress event while no coordinator is up',
+        (e) => e.type === 'progress',
+      );
+    } finally {
+      stream.disconnect();
+    }
     await coordinator.restart();
 
-    const events: Array<{ at: number; event: RunEvent }> = [];
+    const events: RunEvent[] = [];
     const end = await client.follow(id, (m) => {
-      if (m.kind === 'event') events.push({ at: Number(m.id.split('-')[0]), event: m.event });
+      if (m.kind === 'event') events.push(m.event);
     });
+    // Finished once: one preparation, one start, one end, and no restart.
     expect(end.status).toBe('finished');
     expect(end.restarts).toBe(0);
-    // The workers kept training while no coordinator was up.
-    expect(events.some((e) => e.event.type === 'progress' && e.at > killedAt && e.at < restartedAt)).toBe(
-      true,
-    );
-    // The new coordinator adopted the run and followed the rest of it live.
-    const adoption = readFileSync(join(logsDir, 'coordinator-2.log'), 'utf8')
-      .split('\n')
-      .filter((l) => l.includes('adopting run'))
-      .map((l) => (JSON.parse(l) as { time: number }).time);
-    expect(adoption).toHaveLength(1);
-    expect(events.some((e) => e.event.type === 'progress' && e.at > adoption[0]!)).toBe(true);
-    // One copy of the training: each rank started once, in generation 1; one preparation; no restart.
-    const started = events.flatMap((e) => (e.event.type === 'started' ? [e.event] : []));
+    const statuses = events.flatMap((e) => (e.type === 'status' ? [e.status] : []));
+    expect(statuses).toEqual(['queued', 'preparing', 'running', 'finished']);
+    // No second generation: each rank started once, in generation 1, and every step came from generation 1.
+    const started = events.flatMap((e) => (e.type === 'started' ? [e] : []));
     expect(started.map((e) => [e.rank, e.generation]).sort()).toEqual([
       [0, 1],
       [1, 1],
     ]);
-    const statuses = events.flatMap((e) => (e.event.type === 'status' ? [e.event.status] : []));
-    expect(statuses).toEqual(['queued', 'preparing', 'running', 'finished']);
-    const epochsTrained = events.flatMap((e) =>
-      e.event.type === 'progress' && e.event.rank === 0 && e.event.step === 0 ? [e.event.epoch] : [],
-    );
+    const progress = events.flatMap((e) => (e.type === 'progress' ? [e] : []));
+    expect(new Set(progress.map((e) => e.generation))).toEqual(new Set([1]));
+    const epochsTrained = progress.flatMap((e) => (e.rank === 0 && e.step === 0 ? [e.epoch] : []));
     expect(epochsTrained).toEqual([...Array(20).keys()]);
+    // The restarted coordinator took the run over from its stream instead of starting it again.
+    const adoption = readFileSync(join(logsDir, 'coordinator-2.log'), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('adopting run'));
+    expect(adoption).toHaveLength(1);
+    expect((await client.get(id)).status).toBe('finished');
 
+    // Metrics neither lost nor duplicated, whichever coordinator delivered them: every step exactly once.
     const runs = await mlflowRuns(mlflow, experimentName, id);
     expect(runs.map((r) => r.info.runName)).toEqual(['crash']);
     const run = runs[0]!;

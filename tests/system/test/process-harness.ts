@@ -3,9 +3,11 @@ import { createWriteStream, mkdirSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Redis } from 'ioredis';
 import { freePort } from '@lits-ddp/local-services';
 import { generatePhantomDataset } from '@lits-ddp/lits-data';
-import type { ExperimentSpecInput } from '@lits-ddp/protocol';
+import { readEvents, type StreamedEvent } from '@lits-ddp/orchestrator';
+import { runKeys, type ExperimentSpecInput, type RunEvent } from '@lits-ddp/protocol';
 import { appBin } from './app-bins.js';
 
 export const TOKEN = 'test-token-0123456789abcdef';
@@ -174,5 +176,34 @@ export async function waitFor<T>(
     if (v !== undefined) return v;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** The id of the newest event in a run's stream in Redis ('0' when it has none): where a wait for the next begins. */
+export async function lastRunEventId(redis: Redis, runId: string): Promise<string> {
+  const [newest] = await redis.xrevrange(runKeys.events(runId), '+', '-', 'COUNT', 1);
+  return newest?.[0] ?? '0';
+}
+
+/**
+ * Waits for the first event after `afterId` in a run's stream that `match` accepts. It reads Redis, not the
+ * coordinator, so it also sees what the workers publish while no coordinator is up. `redis` should be a connection
+ * of its own: each read blocks it for up to a second.
+ */
+export async function waitForRunEvent(
+  redis: Redis,
+  runId: string,
+  afterId: string,
+  what: string,
+  match: (event: RunEvent) => boolean,
+  timeoutMs = 120_000,
+): Promise<StreamedEvent> {
+  const deadline = Date.now() + timeoutMs;
+  for (let cursor = afterId; ;) {
+    for (const entry of await readEvents(redis, runId, cursor, 1000)) {
+      if (match(entry.event)) return entry;
+      cursor = entry.id;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} in the events of run ${runId}`);
   }
 }

@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { errorMessage } from '@lits-ddp/errors';
 import { parseLabelMap, type LabelMap } from '@lits-ddp/lits-data';
 import {
   evaluatePaths,
@@ -56,7 +57,7 @@ export async function runEvaluate(argv: string[]): Promise<number> {
       },
     });
   } catch (error) {
-    process.stderr.write(`lits evaluate: ${(error as Error).message}\n\n${USAGE}\n`);
+    process.stderr.write(`lits evaluate: ${errorMessage(error)}\n\n${USAGE}\n`);
     return 2;
   }
   const { values } = parsed;
@@ -88,7 +89,7 @@ export async function runEvaluate(argv: string[]): Promise<number> {
       if (values['pred-label-map'] !== undefined)
         predLabelMap = parseLabelMap(values['pred-label-map'], '--pred-label-map');
     } catch (error) {
-      mapProblem = (error as Error).message;
+      mapProblem = errorMessage(error);
     }
   if (usage ?? mapProblem) {
     process.stderr.write(`lits evaluate: ${usage ?? mapProblem}\n\n${USAGE}\n`);
@@ -124,7 +125,7 @@ export async function runEvaluate(argv: string[]): Promise<number> {
     return 0;
   } catch (error) {
     process.stderr.write(
-      `lits evaluate: ${values.verbose && error instanceof Error ? error.stack : (error as Error).message}\n`,
+      `lits evaluate: ${values.verbose && error instanceof Error ? error.stack : errorMessage(error)}\n`,
     );
     return 1;
   }

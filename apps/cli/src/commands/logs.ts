@@ -150,6 +150,7 @@ export async function runLogs(argv: string[]): Promise<number> {
         { signal: quiet.signal },
       );
     } catch (err) {
+      // Our own abort (the stream went quiet) ends the listing; anything else is a real failure.
       if (!quiet.signal.aborted) throw err;
     } finally {
       clearTimeout(timer);

@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
+import { errorMessage } from '@lits-ddp/errors';
 import {
   checkOutputFile,
   checkOutputFolder,
@@ -8,11 +9,14 @@ import {
   maskExtensionProblem,
   predictFolder,
   predictVolume,
+  type PredictFolderResult,
+  type Predictor,
   type PredictProgress,
   type PredictVolumeResult,
 } from '@lits-ddp/inference';
 import type { PreprocessConfigInput } from '@lits-ddp/lits-data';
 import { parseEngineRequest } from '@lits-ddp/unet';
+import { UsageError } from '../errors.js';
 
 const USAGE = `lits predict --model DIR INPUT --out PATH [options]
 
@@ -43,8 +47,6 @@ mask on the CT's own voxel grid as a uint8 NIfTI (0 background, 1 liver, 2 tumou
                             use this preprocessing instead of the run's (missing values: lits-data defaults)
   --json                    the last stdout line is one JSON object
   --quiet                   no progress on stderr`;
-
-class UsageError extends Error {}
 
 function numberFlag(name: string, value: string | undefined, check: (n: number) => boolean, what: string) {
   if (value === undefined) return undefined;
@@ -117,156 +119,192 @@ function summary(r: PredictVolumeResult): string {
   return `${r.input} → ${r.output}: liver ${r.voxels.liver} voxels, tumour ${r.voxels.tumour} (${r.windows} windows${crop}, ${seconds.toFixed(1)} s)${r.overlay ? `, overlay ${r.overlay}` : ''}${r.nonFinite ? `; ${r.nonFinite.voxels} NaN/±Inf voxels filled` : ''}`;
 }
 
-export async function runPredict(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        model: { type: 'string' },
-        out: { type: 'string' },
-        overlay: { type: 'string' },
-        'largest-component': { type: 'boolean', default: false },
-        'no-liver-crop': { type: 'boolean', default: false },
-        'nan-fill': { type: 'boolean', default: false },
-        overlap: { type: 'string' },
-        window: { type: 'string' },
-        batch: { type: 'string' },
-        engine: { type: 'string' },
-        preprocessing: { type: 'string' },
-        'preprocess-slices': { type: 'string' },
-        'preprocess-downscale': { type: 'string' },
-        'cube-size': { type: 'string' },
-        json: { type: 'boolean', default: false },
-        quiet: { type: 'boolean', default: false },
-        verbose: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
+function parsePredictArgs(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      model: { type: 'string' },
+      out: { type: 'string' },
+      overlay: { type: 'string' },
+      'largest-component': { type: 'boolean', default: false },
+      'no-liver-crop': { type: 'boolean', default: false },
+      'nan-fill': { type: 'boolean', default: false },
+      overlap: { type: 'string' },
+      window: { type: 'string' },
+      batch: { type: 'string' },
+      engine: { type: 'string' },
+      preprocessing: { type: 'string' },
+      'preprocess-slices': { type: 'string' },
+      'preprocess-downscale': { type: 'string' },
+      'cube-size': { type: 'string' },
+      json: { type: 'boolean', default: false },
+      quiet: { type: 'boolean', default: false },
+      verbose: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+}
+
+type PredictArgs = ReturnType<typeof parsePredictArgs>;
+
+/** A checked command line: what to segment, with which model, where the masks go, and the numeric options. */
+interface PredictRequest {
+  model: string;
+  input: string;
+  isFolder: boolean;
+  out: string;
+  overlap: number | undefined;
+  window: number | undefined;
+  batchSize: number | undefined;
+  preprocessing: PreprocessConfigInput | undefined;
+}
+
+/** Checks the command line without touching the model; a `UsageError` says what is wrong. */
+async function requestOf({ values, positionals }: PredictArgs): Promise<PredictRequest> {
+  if (!values.model) throw new UsageError('--model DIR is required');
+  if (!values.out) throw new UsageError('--out PATH is required');
+  if (positionals.length !== 1)
+    throw new UsageError(`give exactly one INPUT (a volume or a folder), got ${positionals.length}`);
+  if (values.engine !== undefined) {
+    try {
+      parseEngineRequest(values.engine, '--engine');
+    } catch (error) {
+      throw new UsageError(errorMessage(error), { cause: error });
+    }
+  }
+  const input = positionals[0]!;
+  // An input that cannot be stat'ed is taken as one volume: reading it later names the file and the errno.
+  const isFolder = (await stat(input).catch(() => null))?.isDirectory() ?? false;
+  const badName = isFolder ? null : maskExtensionProblem(values.out);
+  if (badName) throw new UsageError(`--out ${values.out}: ${badName}`);
+  return {
+    model: values.model,
+    input,
+    isFolder,
+    out: values.out,
+    overlap: numberFlag('overlap', values.overlap, (n) => n >= 0 && n < 1, 'a number in [0, 1)'),
+    window: numberFlag(
+      'window',
+      values.window,
+      (n) => positiveInteger(n) && n % 4 === 0,
+      'a positive multiple of 4',
+    ),
+    batchSize: numberFlag('batch', values.batch, positiveInteger, 'a positive integer'),
+    preprocessing: preprocessingOverride(values),
+  };
+}
+
+/** Before the model loads: a mask (or overlay) that cannot be written should fail at once, naming the path. */
+async function checkOutputs(request: PredictRequest, overlay: string | undefined): Promise<void> {
+  if (request.isFolder) {
+    await checkOutputFolder(request.out, 'the masks');
+    if (overlay) await checkOutputFolder(overlay, 'the overlays');
+  } else {
+    await checkOutputFile(request.out, 'the mask', { nifti: true });
+    if (overlay) await checkOutputFile(overlay, 'the overlay');
+  }
+}
+
+/** Segments the one volume, or every volume of the folder (a failing case is recorded and the others go on). */
+async function predictAll(
+  predictor: Predictor,
+  request: PredictRequest,
+  values: PredictArgs['values'],
+): Promise<PredictFolderResult> {
+  const common = {
+    model: predictor,
+    largestComponent: values['largest-component'],
+    liverCrop: !values['no-liver-crop'],
+    nanFill: values['nan-fill'],
+    // Even with --quiet: the mask was made from changed voxels.
+    onWarning: (message: string) => process.stderr.write(`warning: ${message}\n`),
+    ...(request.overlap === undefined ? {} : { overlap: request.overlap }),
+    ...(request.window === undefined ? {} : { window: request.window }),
+    ...(request.batchSize === undefined ? {} : { batchSize: request.batchSize }),
+    onProgress: progressLine(values.quiet),
+  };
+  if (request.isFolder)
+    return predictFolder({
+      ...common,
+      inputDir: request.input,
+      outputDir: request.out,
+      ...(values.overlay ? { overlayDir: values.overlay } : {}),
+      onCase: (i, n, input) => {
+        if (!values.quiet) process.stderr.write(`[${i + 1}/${n}] ${input}\n`);
       },
     });
+  const result = await predictVolume({
+    ...common,
+    input: request.input,
+    output: request.out,
+    ...(values.overlay ? { overlay: values.overlay } : {}),
+  });
+  return { results: [result], failures: [] };
+}
+
+/** The outcome: one JSON line (model, cases, failures) with --json, else one summary line per case. */
+function printOutcome(predictor: Predictor, outcome: PredictFolderResult, json: boolean): void {
+  const { results, failures } = outcome;
+  if (json) {
+    process.stdout.write(
+      `${JSON.stringify({
+        model: {
+          checkpointDir: predictor.checkpointDir,
+          runDir: predictor.runDir,
+          preprocessing: predictor.preprocessing,
+          preprocessingFrom: predictor.preprocessingFrom,
+          engine: predictor.engine,
+        },
+        cases: results,
+        failures,
+      })}\n`,
+    );
+    return;
+  }
+  for (const r of results) process.stdout.write(`${summary(r)}\n`);
+}
+
+export async function runPredict(argv: string[]): Promise<number> {
+  let args: PredictArgs;
+  try {
+    args = parsePredictArgs(argv);
   } catch (error) {
-    process.stderr.write(`lits predict: ${(error as Error).message}\n\n${USAGE}\n`);
+    process.stderr.write(`lits predict: ${errorMessage(error)}\n\n${USAGE}\n`);
     return 2;
   }
-  const { values, positionals } = parsed;
+  const { values } = args;
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  let options;
+  let request: PredictRequest;
   try {
-    if (!values.model) throw new UsageError('--model DIR is required');
-    if (!values.out) throw new UsageError('--out PATH is required');
-    if (positionals.length !== 1)
-      throw new UsageError(`give exactly one INPUT (a volume or a folder), got ${positionals.length}`);
-    if (values.engine !== undefined) {
-      try {
-        parseEngineRequest(values.engine, '--engine');
-      } catch (error) {
-        throw new UsageError((error as Error).message);
-      }
-    }
-    const input = positionals[0]!;
-    const isFolder = (await stat(input).catch(() => null))?.isDirectory() ?? false;
-    const badName = isFolder ? null : maskExtensionProblem(values.out);
-    if (badName) throw new UsageError(`--out ${values.out}: ${badName}`);
-    options = {
-      model: values.model,
-      input,
-      isFolder,
-      out: values.out,
-      overlap: numberFlag('overlap', values.overlap, (n) => n >= 0 && n < 1, 'a number in [0, 1)'),
-      window: numberFlag(
-        'window',
-        values.window,
-        (n) => positiveInteger(n) && n % 4 === 0,
-        'a positive multiple of 4',
-      ),
-      batchSize: numberFlag('batch', values.batch, positiveInteger, 'a positive integer'),
-      preprocessing: preprocessingOverride(values),
-    };
+    request = await requestOf(args);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     process.stderr.write(`lits predict: ${error.message}\n\n${USAGE}\n`);
     return 2;
   }
   try {
-    // Before the model loads: a mask that cannot be written should fail at once, naming the path.
-    const { isFolder } = options;
-    if (isFolder) {
-      await checkOutputFolder(options.out, 'the masks');
-      if (values.overlay) await checkOutputFolder(values.overlay, 'the overlays');
-    } else {
-      await checkOutputFile(options.out, 'the mask', { nifti: true });
-      if (values.overlay) await checkOutputFile(values.overlay, 'the overlay');
-    }
+    await checkOutputs(request, values.overlay);
     const predictor = await loadPredictor({
-      model: options.model,
+      model: request.model,
       ...(values.engine ? { engine: values.engine } : {}),
-      ...(options.preprocessing ? { preprocessing: options.preprocessing } : {}),
+      ...(request.preprocessing ? { preprocessing: request.preprocessing } : {}),
     });
     if (!values.quiet)
       process.stderr.write(
         `model ${predictor.checkpointDir} (${predictor.engine}); preprocessing ${JSON.stringify(predictor.preprocessing)} from ${predictor.preprocessingFrom}\n`,
       );
     if (predictor.engineFallback) process.stderr.write(`warning: ${predictor.engineFallback}\n`);
-    const common = {
-      largestComponent: values['largest-component'],
-      liverCrop: !values['no-liver-crop'],
-      nanFill: values['nan-fill'],
-      // Even with --quiet: the mask was made from changed voxels.
-      onWarning: (message: string) => process.stderr.write(`warning: ${message}\n`),
-      ...(options.overlap === undefined ? {} : { overlap: options.overlap }),
-      ...(options.window === undefined ? {} : { window: options.window }),
-      ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
-      onProgress: progressLine(values.quiet),
-    };
-    let results: PredictVolumeResult[];
-    let failures: Array<{ input: string; error: string }> = [];
-    if (isFolder) {
-      ({ results, failures } = await predictFolder({
-        ...common,
-        model: predictor,
-        inputDir: options.input,
-        outputDir: options.out,
-        ...(values.overlay ? { overlayDir: values.overlay } : {}),
-        onCase: (i, n, input) => {
-          if (!values.quiet) process.stderr.write(`[${i + 1}/${n}] ${input}\n`);
-        },
-      }));
-    } else {
-      results = [
-        await predictVolume({
-          ...common,
-          model: predictor,
-          input: options.input,
-          output: options.out,
-          ...(values.overlay ? { overlay: values.overlay } : {}),
-        }),
-      ];
-    }
-    for (const f of failures) process.stderr.write(`lits predict: ${f.error}\n`);
-    if (values.json) {
-      process.stdout.write(
-        `${JSON.stringify({
-          model: {
-            checkpointDir: predictor.checkpointDir,
-            runDir: predictor.runDir,
-            preprocessing: predictor.preprocessing,
-            preprocessingFrom: predictor.preprocessingFrom,
-            engine: predictor.engine,
-          },
-          cases: results,
-          failures,
-        })}\n`,
-      );
-    } else {
-      for (const r of results) process.stdout.write(`${summary(r)}\n`);
-    }
-    return failures.length > 0 ? 1 : 0;
+    const outcome = await predictAll(predictor, request, values);
+    for (const f of outcome.failures) process.stderr.write(`lits predict: ${f.error}\n`);
+    printOutcome(predictor, outcome, values.json);
+    return outcome.failures.length > 0 ? 1 : 0;
   } catch (error) {
     process.stderr.write(
-      `lits predict: ${values.verbose && error instanceof Error ? error.stack : (error as Error).message}\n`,
+      `lits predict: ${values.verbose && error instanceof Error ? error.stack : errorMessage(error)}\n`,
     );
     return 1;
   }

@@ -1,24 +1,23 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { cpus, platform } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import type { ExperimentResult } from '@lits-ddp/orchestrator';
 import { generatePhantomDataset, LITS_TEST_IDS } from '@lits-ddp/lits-data';
-import { RedisServer, REDIS_INSTALL_HINT } from '@lits-ddp/local-services';
 import { microBatchesPerStep, resolveSpec, type ResolvedSpec } from '@lits-ddp/protocol';
 import {
   planStudy,
-  readRunRecords,
+  readReproReport,
   summaryJson,
   writeReproReport,
   type PlannedRun,
   type ReproRunRecord,
   type WrittenReport,
 } from '@lits-ddp/repro-report';
-import { launchLocalRun } from '../launcher/local-run.js';
-import { FlagError, specFromArgs } from '../spec-flags.js';
+import { UsageError } from '../errors.js';
+import { launchLocalRun, startEmbeddedRedis } from '../launcher/local-run.js';
+import { specFromArgs } from '../spec-flags.js';
 import { DEMO_PHANTOMS, demoSpec } from './demo.js';
 import { crashPointOf, CrashWatcher, type CrashPoint } from './repro-crash.js';
+import { describeRun, recordOf } from './repro-record.js';
 import { engineLine } from './result-output.js';
 
 const USAGE = `lits repro [--runs 10] [--workers 2] [--epochs N] [--config spec.json] [--dataset-path DIR]
@@ -58,8 +57,6 @@ const EXTRA_FLAGS = new Set([
 const REPRO_TRAIN_IDS = 9;
 const REPRO_TEST_IDS = LITS_TEST_IDS.filter((id) => id === 17 || id === 27 || id === 38);
 
-class UsageError extends Error {}
-
 function positiveInt(flag: string, value: string | boolean | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   const n = typeof value === 'string' ? Number(value) : Number.NaN;
@@ -83,58 +80,6 @@ async function ensureReproPhantoms(dir: string, log: (s: string) => void): Promi
   await generatePhantomDataset({ outDir: dir, cases: REPRO_TRAIN_IDS, size, seed });
   for (const id of REPRO_TEST_IDS)
     await generatePhantomDataset({ outDir: dir, cases: 1, firstId: id, size, seed });
-}
-
-async function testCasesOf(runDir: string): Promise<number[]> {
-  try {
-    const split = JSON.parse(await readFile(join(runDir, 'split.json'), 'utf8')) as {
-      testCases: Array<{ caseId: number }>;
-    };
-    return split.testCases.map((c) => c.caseId);
-  } catch {
-    return [];
-  }
-}
-
-async function recordOf(
-  planned: PlannedRun,
-  result: ExperimentResult,
-  classes: number,
-  wallS: number,
-  crash: CrashWatcher | undefined,
-): Promise<ReproRunRecord> {
-  const metric = (name: string): number | null => {
-    const v = result.testMetrics?.[name];
-    return typeof v === 'number' && Number.isFinite(v) ? v : null;
-  };
-  const hashes = result.weightHashes ?? [];
-  const finished = result.status === 'finished';
-  return {
-    ...planned,
-    status: result.status,
-    runId: result.runId,
-    seeds: result.seeds,
-    iou: Array.from({ length: classes }, (_, c) => metric(`test_iou_${c}`)),
-    meanIou: metric('test_mean_iou'),
-    weightHash: finished ? (hashes[0] ?? null) : null,
-    ranksAgree: hashes.length > 0 && new Set(hashes).size === 1,
-    restarts: result.restarts,
-    testCases: await testCasesOf(result.runDir),
-    wallS: Math.round(wallS * 10) / 10,
-    ...(crash ? { killed: crash.killed, resumedFrom: crash.resumedFrom } : {}),
-    ...(result.error ? { error: result.error } : {}),
-  };
-}
-
-const short = (hash: string | null): string => (hash ? `${hash.slice(0, 12)}…` : '-');
-
-function describeRun(r: ReproRunRecord): string {
-  const iou = r.iou.map((v) => (v === null ? '-' : v.toFixed(4))).join(' / ');
-  const extra =
-    r.variant === 'crash'
-      ? `, killed ${r.killed ? `rank ${r.killed.rank} in epoch ${r.killed.epoch}` : 'nobody'}, restarts ${r.restarts}, ${r.resumedFrom ? `resumed from the checkpoint of epoch ${r.resumedFrom.epoch}` : 'no resume from a checkpoint'}`
-      : '';
-  return `${r.status} in ${r.wallS.toFixed(0)} s: test IoU ${iou}, weights ${short(r.weightHash)}${extra}${r.error ? ` — ${r.error}` : ''}`;
 }
 
 /** The figure's subtitle: what was run, from the report's configuration. */
@@ -169,6 +114,186 @@ async function finish(report: WrittenReport, json: boolean, interrupted: boolean
   return code;
 }
 
+/** `--from`: the report of earlier runs, drawn again from their runs.json (into its folder unless --out). */
+async function rerenderReport(from: string, outDir: string | undefined, json: boolean): Promise<number> {
+  const previous = await readReproReport(from);
+  const { configuration, figure } = previous;
+  const report = await writeReproReport(outDir ?? dirname(resolve(from)), previous.runs, {
+    configuration,
+    ...figure,
+    ...(figure.subtitle || !configuration['runs per mode'] ? {} : { subtitle: subtitleOf(configuration) }),
+  });
+  return finish(report, json, false);
+}
+
+/** What the study runs: its plan, a resolved spec per (mode, world size), and where the crash run kills a rank. */
+interface ReproStudy {
+  plan: PlannedRun[];
+  /** By `${mode}/${workers}`. */
+  specs: Map<string, ResolvedSpec>;
+  /** The deterministic spec at the study's world size: the configuration the report shows. */
+  baseSpec: ResolvedSpec;
+  runs: number;
+  workers: number;
+  /** Micro-batches per step. */
+  k: number;
+  crashPoint: CrashPoint | undefined;
+}
+
+/**
+ * The raw spec every run starts from: the demo's small configuration unless --config, the phantom set in
+ * `phantomDir` unless --dataset-path, the flags, and --epochs with test-epochs capped so the crash run has a
+ * checkpoint to resume from.
+ */
+function studyRawSpec(
+  argv: string[],
+  flags: Record<string, unknown>,
+  epochs: number | undefined,
+  phantomDir: string,
+): Record<string, unknown> {
+  const phantoms = flags['dataset-path'] === undefined;
+  const hasConfig = argv.some((a) => a === '--config' || a.startsWith('--config='));
+  const base: Record<string, unknown> = hasConfig
+    ? {}
+    : { ...demoSpec(phantomDir, epochs ?? 40, 2), 'experiment-name': 'lits-ddp-repro' };
+  const raw: Record<string, unknown> = {
+    ...base,
+    ...(phantoms ? { 'dataset-path': phantomDir, split: 'lits' } : {}),
+    ...flags,
+    ...(epochs ? { max_epochs: epochs } : {}),
+  };
+  const first = resolveSpec(raw);
+  if (first.ok && epochs) {
+    // Unless given, checkpoint by the middle epoch at the latest, so the crash run resumes from a checkpoint.
+    const cap = flags['test-epochs'] === undefined ? Math.max(1, Math.floor(epochs / 2)) : epochs;
+    raw['test-epochs'] = Math.min(first.spec['test-epochs'], cap);
+  }
+  return raw;
+}
+
+/**
+ * Plans the study and checks every spec of it before the first run starts. A string list says what is wrong (exit
+ * 2): spec fields per mode and world size, or a crash run that could not resume from a checkpoint.
+ */
+function planReproStudy(
+  raw: Record<string, unknown>,
+  rest: Record<string, string | boolean>,
+  runs: number,
+): ReproStudy | string[] {
+  const first = resolveSpec(raw);
+  const workers = typeof raw.workers === 'number' ? raw.workers : first.ok ? first.spec.workers : 2;
+  const k = first.ok ? microBatchesPerStep(first.spec) : 1;
+  const plan = planStudy({
+    runs,
+    workers,
+    worldSizes: worldSizesOf(rest['world-sizes'], k, workers),
+    crash: rest['no-crash'] === undefined,
+  });
+  const specs = new Map<string, ResolvedSpec>();
+  const problems: string[] = [];
+  for (const p of plan) {
+    const key = `${p.mode}/${p.workers}`;
+    if (specs.has(key)) continue;
+    const r = resolveSpec({ ...raw, determinism: p.mode, workers: p.workers });
+    if (r.ok) specs.set(key, r.spec);
+    else
+      for (const e of r.errors)
+        problems.push(`spec ${e.path}: ${e.message} (${p.mode} mode, ${p.workers} workers)`);
+  }
+  if (problems.length > 0) return [...new Set(problems)];
+  const baseSpec = specs.get(`deterministic/${workers}`) as ResolvedSpec;
+  let crashPoint: CrashPoint | undefined;
+  if (plan.some((p) => p.variant === 'crash')) {
+    const point = crashPointOf(baseSpec);
+    if (typeof point === 'string') return [`lits repro: the crash run: ${point}`];
+    crashPoint = point;
+  }
+  return { plan, specs, baseSpec, runs, workers, k, crashPoint };
+}
+
+/**
+ * The report's "what was run" list (summary.md, runs.json), `phantomDir` null for a given data set; the engine and
+ * wall time are filled in later.
+ */
+function studyConfiguration(
+  study: ReproStudy,
+  phantomDir: string | null,
+): Record<string, string | number | boolean> {
+  const { baseSpec, plan, crashPoint } = study;
+  return {
+    'data set':
+      phantomDir !== null
+        ? `phantoms (${phantomDir}; test ids ${REPRO_TEST_IDS.join(', ')})`
+        : baseSpec['dataset-path'],
+    'runs per mode': study.runs,
+    workers: study.workers,
+    'other world sizes':
+      plan
+        .filter((p) => p.variant === 'world-size')
+        .map((p) => p.workers)
+        .join(', ') || 'none',
+    'crash run': crashPoint ? `kill -9 rank ${crashPoint.rank} in epoch ${crashPoint.epoch}` : 'none',
+    epochs: baseSpec.max_epochs,
+    'test epochs': baseSpec['test-epochs'],
+    'micro-batches per step (K)': study.k,
+    'cube size': baseSpec['cube-size'],
+    'unet width': baseSpec['unet-width'],
+    lr: baseSpec.lr,
+    engine: baseSpec.engine,
+    node: process.version,
+    cpu: `${cpus()[0]?.model ?? 'unknown'} × ${cpus().length} (${platform()})`,
+  };
+}
+
+interface StudyRunOptions {
+  home: string;
+  redisUrl: string;
+  verbose: boolean;
+  log: (line: string) => void;
+  /** Gets the engine line of the first run (the spec may say auto). */
+  configuration: Record<string, string | number | boolean>;
+}
+
+/** Runs the planned trainings one after another; stops early, `interrupted`, when one is cancelled (Ctrl-C). */
+async function runStudy(
+  study: ReproStudy,
+  options: StudyRunOptions,
+): Promise<{ records: ReproRunRecord[]; interrupted: boolean }> {
+  const { plan, specs, baseSpec, crashPoint } = study;
+  const { log, configuration } = options;
+  const records: ReproRunRecord[] = [];
+  for (const [i, planned] of plan.entries()) {
+    const spec = { ...(specs.get(`${planned.mode}/${planned.workers}`) as ResolvedSpec) };
+    spec['run-name'] = `repro-${planned.mode}-${planned.variant}-${planned.index}-n${planned.workers}`;
+    const label = `[${String(i + 1).padStart(String(plan.length).length)}/${plan.length}] ${planned.mode} ${planned.variant === 'repeat' ? `#${planned.index}` : planned.variant} (N=${planned.workers})`;
+    const crash =
+      planned.variant === 'crash' && crashPoint
+        ? new CrashWatcher(crashPoint, (line) => log(`  ${label}: ${line}`))
+        : undefined;
+    const t0 = Date.now();
+    const result = await launchLocalRun({
+      spec,
+      json: false,
+      quiet: true,
+      home: options.home,
+      redisUrl: options.redisUrl,
+      onEvent: (e, procs) => {
+        if (options.verbose && e.type === 'metrics' && e.metrics.train_avg_loss !== undefined)
+          log(`  ${label} epoch ${e.epoch}: train loss ${e.metrics.train_avg_loss.toFixed(4)}`);
+        crash?.onEvent(e, procs);
+      },
+    });
+    const record = await recordOf(planned, result, baseSpec['n-class'], (Date.now() - t0) / 1000, crash);
+    records.push(record);
+    // The engine the runs got (the spec may say auto), as the first run's ranks ran it.
+    if (result.engine && configuration.engine === baseSpec.engine)
+      configuration.engine = engineLine(result.engine, result.libtensorflow);
+    log(`${label} ${describeRun(record)}`);
+    if (result.status === 'cancelled') return { records, interrupted: true };
+  }
+  return { records, interrupted: false };
+}
+
 export async function runRepro(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(`${USAGE}\n`);
@@ -180,171 +305,51 @@ export async function runRepro(argv: string[]): Promise<number> {
     const json = rest.json === true;
     const home = resolve(typeof rest.home === 'string' ? rest.home : '.lits');
     const outFlag = typeof rest.out === 'string' ? resolve(rest.out) : undefined;
-
     if (rest.from !== undefined) {
       if (typeof rest.from !== 'string') throw new UsageError('--from needs a runs.json file');
-      const runs = await readRunRecords(rest.from);
-      const previous = JSON.parse(await readFile(rest.from, 'utf8')) as {
-        configuration?: Record<string, string>;
-        figure?: { title?: string; subtitle?: string };
-      };
-      const report = await writeReproReport(outFlag ?? dirname(resolve(rest.from)), runs, {
-        configuration: previous.configuration ?? {},
-        ...previous.figure,
-        ...(previous.figure?.subtitle || !previous.configuration?.['runs per mode']
-          ? {}
-          : { subtitle: subtitleOf(previous.configuration) }),
-      });
-      return await finish(report, json, false);
+      return await rerenderReport(rest.from, outFlag, json);
     }
 
     const runs = positiveInt('runs', rest.runs, 10);
-    const epochsFlag = rest.epochs === undefined ? undefined : positiveInt('epochs', rest.epochs, 1);
-    const phantoms = flags['dataset-path'] === undefined;
+    const epochs = rest.epochs === undefined ? undefined : positiveInt('epochs', rest.epochs, 1);
     const phantomDir = join(home, 'repro-phantoms');
-    const hasConfig = argv.some((a) => a === '--config' || a.startsWith('--config='));
-    const base: Record<string, unknown> = hasConfig
-      ? {}
-      : { ...demoSpec(phantomDir, epochsFlag ?? 40, 2), 'experiment-name': 'lits-ddp-repro' };
-    const raw: Record<string, unknown> = {
-      ...base,
-      ...(phantoms ? { 'dataset-path': phantomDir, split: 'lits' } : {}),
-      ...flags,
-      ...(epochsFlag ? { max_epochs: epochsFlag } : {}),
-    };
-    const first = resolveSpec(raw);
-    if (first.ok && epochsFlag) {
-      // Unless given, checkpoint by the middle epoch at the latest, so the crash run resumes from a checkpoint.
-      const cap = flags['test-epochs'] === undefined ? Math.max(1, Math.floor(epochsFlag / 2)) : epochsFlag;
-      raw['test-epochs'] = Math.min(first.spec['test-epochs'], cap);
-    }
-
-    const workers = typeof raw.workers === 'number' ? raw.workers : first.ok ? first.spec.workers : 2;
-    const k = first.ok ? microBatchesPerStep(first.spec) : 1;
-    const plan = planStudy({
-      runs,
-      workers,
-      worldSizes: worldSizesOf(rest['world-sizes'], k, workers),
-      crash: rest['no-crash'] === undefined,
-    });
-    // Every spec of the study is checked before the first run starts.
-    const specs = new Map<string, ResolvedSpec>();
-    const problems: string[] = [];
-    for (const p of plan) {
-      const key = `${p.mode}/${p.workers}`;
-      if (specs.has(key)) continue;
-      const r = resolveSpec({ ...raw, determinism: p.mode, workers: p.workers });
-      if (r.ok) specs.set(key, r.spec);
-      else
-        for (const e of r.errors)
-          problems.push(`spec ${e.path}: ${e.message} (${p.mode} mode, ${p.workers} workers)`);
-    }
-    if (problems.length > 0) {
-      for (const line of [...new Set(problems)]) log(line);
+    const phantoms = flags['dataset-path'] === undefined;
+    const study = planReproStudy(studyRawSpec(argv, flags, epochs, phantomDir), rest, runs);
+    if (Array.isArray(study)) {
+      for (const line of study) log(line);
       return 2;
-    }
-    const baseSpec = specs.get(`deterministic/${workers}`) as ResolvedSpec;
-    let crashPoint: CrashPoint | undefined;
-    if (plan.some((p) => p.variant === 'crash')) {
-      const point = crashPointOf(baseSpec);
-      if (typeof point === 'string') {
-        log(`lits repro: the crash run: ${point}`);
-        return 2;
-      }
-      crashPoint = point;
     }
     if (phantoms) await ensureReproPhantoms(phantomDir, log);
 
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
     const outDir = outFlag ?? join(home, 'repro', stamp);
-    const configuration: Record<string, string | number | boolean> = {
-      'data set': phantoms
-        ? `phantoms (${phantomDir}; test ids ${REPRO_TEST_IDS.join(', ')})`
-        : baseSpec['dataset-path'],
-      'runs per mode': runs,
-      workers,
-      'other world sizes':
-        plan
-          .filter((p) => p.variant === 'world-size')
-          .map((p) => p.workers)
-          .join(', ') || 'none',
-      'crash run': crashPoint ? `kill -9 rank ${crashPoint.rank} in epoch ${crashPoint.epoch}` : 'none',
-      epochs: baseSpec.max_epochs,
-      'test epochs': baseSpec['test-epochs'],
-      'micro-batches per step (K)': k,
-      'cube size': baseSpec['cube-size'],
-      'unet width': baseSpec['unet-width'],
-      lr: baseSpec.lr,
-      engine: baseSpec.engine,
-      node: process.version,
-      cpu: `${cpus()[0]?.model ?? 'unknown'} × ${cpus().length} (${platform()})`,
-    };
+    const configuration = studyConfiguration(study, phantoms ? phantomDir : null);
     log(
-      `lits repro: ${plan.length} runs (${runs} per mode at ${workers} workers, K = ${k}); report → ${outDir}`,
+      `lits repro: ${study.plan.length} runs (${runs} per mode at ${study.workers} workers, K = ${study.k}); report → ${outDir}`,
     );
-
-    let redisServer: RedisServer | undefined;
-    let redisUrl = process.env.REDIS_URL;
-    if (!redisUrl) {
-      try {
-        redisServer = await RedisServer.start({ install: false });
-      } catch (err) {
-        throw new Error(
-          `no REDIS_URL and no redis-server to embed. Install it: ${REDIS_INSTALL_HINT} (npm run demo does it once)`,
-          {
-            cause: err,
-          },
-        );
-      }
-      redisUrl = redisServer.url;
-    }
-    const records: ReproRunRecord[] = [];
-    let interrupted = false;
+    const redisServer = process.env.REDIS_URL ? undefined : await startEmbeddedRedis();
+    const redisUrl = redisServer?.url ?? (process.env.REDIS_URL as string);
     const started = Date.now();
+    let outcome: { records: ReproRunRecord[]; interrupted: boolean };
     try {
-      for (const [i, planned] of plan.entries()) {
-        const spec = { ...(specs.get(`${planned.mode}/${planned.workers}`) as ResolvedSpec) };
-        spec['run-name'] = `repro-${planned.mode}-${planned.variant}-${planned.index}-n${planned.workers}`;
-        const label = `[${String(i + 1).padStart(String(plan.length).length)}/${plan.length}] ${planned.mode} ${planned.variant === 'repeat' ? `#${planned.index}` : planned.variant} (N=${planned.workers})`;
-        const crash =
-          planned.variant === 'crash' && crashPoint
-            ? new CrashWatcher(crashPoint, (line) => log(`  ${label}: ${line}`))
-            : undefined;
-        const t0 = Date.now();
-        const result = await launchLocalRun({
-          spec,
-          json: false,
-          quiet: true,
-          home,
-          redisUrl,
-          onEvent: (e, procs) => {
-            if (rest.verbose === true && e.type === 'metrics' && e.metrics.train_avg_loss !== undefined)
-              log(`  ${label} epoch ${e.epoch}: train loss ${e.metrics.train_avg_loss.toFixed(4)}`);
-            crash?.onEvent(e, procs);
-          },
-        });
-        const record = await recordOf(planned, result, baseSpec['n-class'], (Date.now() - t0) / 1000, crash);
-        records.push(record);
-        // The engine the runs got (the spec may say auto), as the first run's ranks ran it.
-        if (result.engine && configuration.engine === baseSpec.engine)
-          configuration.engine = engineLine(result.engine, result.libtensorflow);
-        log(`${label} ${describeRun(record)}`);
-        if (result.status === 'cancelled') {
-          interrupted = true;
-          break;
-        }
-      }
+      outcome = await runStudy(study, {
+        home,
+        redisUrl,
+        verbose: rest.verbose === true,
+        log,
+        configuration,
+      });
     } finally {
       await redisServer?.dispose();
     }
     configuration['wall time'] = `${((Date.now() - started) / 60_000).toFixed(1)} min`;
-    const report = await writeReproReport(outDir, records, {
+    const report = await writeReproReport(outDir, outcome.records, {
       configuration,
       subtitle: subtitleOf(configuration),
     });
-    return await finish(report, json, interrupted);
+    return await finish(report, json, outcome.interrupted);
   } catch (err) {
-    if (err instanceof UsageError || err instanceof FlagError) {
+    if (err instanceof UsageError) {
       log(`lits repro: ${err.message}\n\n${USAGE}`);
       return 2;
     }

@@ -1,5 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { errorMessage } from '@lits-ddp/errors';
+import { readSpecFile } from '../spec-flags.js';
 import { CLIENT_ENV_HELP, clientFrom, exitCodeOf, followExperiment, reportApiError } from './logs.js';
 
 const USAGE = `lits submit spec.json [--wait] [--priority 0-100] [--id ID] [--idempotency-key KEY] [--url URL] [--json]
@@ -31,15 +32,12 @@ export async function runSubmit(argv: string[]): Promise<number> {
     process.stderr.write(`lits submit: give exactly one spec file\n\n${USAGE}\n`);
     return 2;
   }
-  let spec: unknown;
+  let spec: Record<string, unknown>;
   try {
-    spec = JSON.parse(await readFile(file, 'utf8'));
+    // The coordinator checks the fields (resolveSpec) and answers 400 naming each bad one.
+    spec = await readSpecFile(file);
   } catch (err) {
-    process.stderr.write(`lits submit: ${file}: ${err instanceof Error ? err.message : String(err)}\n`);
-    return 2;
-  }
-  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) {
-    process.stderr.write(`lits submit: ${file}: the spec must be a JSON object\n`);
+    process.stderr.write(`lits submit: ${errorMessage(err)}\n`);
     return 2;
   }
   const priority = values.priority !== undefined ? Number(values.priority) : undefined;
@@ -51,7 +49,7 @@ export async function runSubmit(argv: string[]): Promise<number> {
   }
   const client = clientFrom(values.url);
   try {
-    const accepted = await client.submit(spec as Record<string, unknown>, {
+    const accepted = await client.submit(spec, {
       ...(values.id ? { id: values.id } : {}),
       ...(priority !== undefined ? { priority } : {}),
       ...(values['idempotency-key'] ? { idempotencyKey: values['idempotency-key'] } : {}),

@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { errorMessage } from '@lits-ddp/errors';
 import { runExperiment, type ExperimentResult } from '@lits-ddp/orchestrator';
 import { RedisServer, REDIS_INSTALL_HINT } from '@lits-ddp/local-services';
 import type { ResolvedSpec, RunEvent } from '@lits-ddp/protocol';
+import { RedisUnavailableError } from '../errors.js';
 import { createDisplay, displayModeOf, silentDisplay } from '../display/run-display.js';
 import { WorkerProcesses } from './worker-processes.js';
 
@@ -25,6 +27,18 @@ export interface LocalRunOptions {
 export const newRunId = (): string =>
   `run-${new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`;
 
+/** A redis-server on a free port, for runs without REDIS_URL; a `RedisUnavailableError` saying how to install one. */
+export async function startEmbeddedRedis(): Promise<RedisServer> {
+  try {
+    return await RedisServer.start({ install: false });
+  } catch (err) {
+    throw new RedisUnavailableError(
+      `no REDIS_URL and no redis-server to embed (${errorMessage(err).split('\n')[0]}). Install it: ${REDIS_INSTALL_HINT} (npm run demo does it once)`,
+      { cause: err },
+    );
+  }
+}
+
 /**
  * The local launcher behind `lits train` and `lits demo`: Redis (embedded if needed), one worker
  * process per rank, the coordinator core in this process, progress on stderr (NDJSON with --json).
@@ -39,14 +53,7 @@ export async function launchLocalRun(opts: LocalRunOptions): Promise<ExperimentR
   let redisUrl = opts.redisUrl ?? process.env.REDIS_URL;
   const trackingUri = opts.trackingUri ?? process.env.MLFLOW_TRACKING_URI;
   if (!redisUrl) {
-    try {
-      redisServer = await RedisServer.start({ install: false });
-    } catch (err) {
-      throw new Error(
-        `no REDIS_URL and no redis-server to embed (${err instanceof Error ? err.message.split('\n')[0] : String(err)}). Install it: ${REDIS_INSTALL_HINT}`,
-        { cause: err },
-      );
-    }
+    redisServer = await startEmbeddedRedis();
     redisUrl = redisServer.url;
     display.log('info', `embedded redis-server at ${redisUrl}`);
   }

@@ -1,7 +1,8 @@
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { discoverGpus, gpuPinningEnv, type GpuDevice } from '@lits-ddp/trainer';
 
 export interface WorkerProcessSpec {
   redisUrl: string;
@@ -12,31 +13,18 @@ export interface WorkerProcessSpec {
   logDir: string;
 }
 
-/** GPUs that `nvidia-smi -L` lists; 0 without nvidia-smi. */
-export function gpuCount(): number {
-  try {
-    return execFileSync('nvidia-smi', ['-L'], { stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 })
-      .toString()
-      .split('\n')
-      .filter((l) => l.startsWith('GPU ')).length;
-  } catch {
-    return 0;
-  }
-}
-
 /**
- * The environment of the worker at `index`: REDIS_URL, and with `gpus` > 0 one GPU per worker,
- * round robin (CUDA_VISIBLE_DEVICES = index mod gpus, replacing an inherited value).
+ * The environment of the worker at `index`: REDIS_URL, and with GPUs visible one GPU per worker, round robin over
+ * `gpus` (the launcher's visible GPUs: CUDA_VISIBLE_DEVICES = that GPU's index, CUDA_DEVICE_ORDER = PCI_BUS_ID).
+ * Without one the worker inherits the launcher's CUDA variables.
  */
 export function workerEnv(
   base: NodeJS.ProcessEnv,
   redisUrl: string,
   index: number,
-  gpus: number,
+  gpus: readonly GpuDevice[],
 ): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...base, REDIS_URL: redisUrl };
-  if (gpus > 0) env.CUDA_VISIBLE_DEVICES = String(index % gpus);
-  return env;
+  return { ...base, REDIS_URL: redisUrl, ...gpuPinningEnv(gpus, index) };
 }
 
 /**
@@ -46,9 +34,13 @@ export function workerEnv(
  */
 export class WorkerProcesses {
   private readonly children = new Map<string, ChildProcess>();
-  private readonly gpus = gpuCount();
-  /** This CLI's own entry: each worker is `lits worker …`, the same shell as a hand-started one. */
-  private readonly entry = fileURLToPath(new URL('../main.js', import.meta.url));
+  /** The GPUs this launcher may use: an inherited CUDA_VISIBLE_DEVICES restricts them. */
+  private readonly gpus = discoverGpus();
+  /**
+   * This CLI's built entry (dist/main.js, two folders up from src/launcher or dist/launcher alike, so tests that
+   * load the sources start the built CLI): each worker is `lits worker …`, the same shell as a hand-started one.
+   */
+  private readonly entry = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 
   constructor(
     readonly ids: readonly string[],

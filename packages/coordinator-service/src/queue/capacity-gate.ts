@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import { keyPrefix } from '@lits-ddp/protocol';
+import type { ChainableCommander, Redis } from 'ioredis';
+import type { Static } from 'typebox';
+import { admissionKeys, decodeJson } from '@lits-ddp/protocol';
 import type { WorkerPool } from '@lits-ddp/orchestrator';
+import { Reservation, WaitingEntry } from './stored-schemas.js';
 
 export interface GateEntry {
   id: string;
@@ -20,13 +22,16 @@ export interface GateOptions {
   reservationTtlMs?: number;
 }
 
-interface Waiting extends GateEntry {
-  since: number;
-  beat: number;
-}
+/** A GateEntry in Redis, with when it started waiting and its last beat (stale after STALE_MS). */
+type Waiting = Static<typeof WaitingEntry>;
 
 const STALE_MS = 30_000;
 const RELEASE_LOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+/** A MULTI's replies carry each command's error: the first one is thrown, not dropped. */
+async function execAll(tx: ChainableCommander): Promise<void> {
+  for (const [err] of (await tx.exec()) ?? []) if (err) throw err;
+}
 
 /**
  * Admits queued experiments to the workers. Order: priority, then submission time. An experiment
@@ -50,10 +55,6 @@ export class CapacityGate {
     this.reservationTtlMs = opts.reservationTtlMs ?? 15 * 60_000;
   }
 
-  private key(part: string): string {
-    return `${keyPrefix()}:coord:admission:${part}`;
-  }
-
   private static score(e: GateEntry): number {
     return (100 - e.priority) * 1e13 + e.submittedAt;
   }
@@ -68,11 +69,12 @@ export class CapacityGate {
       for (;;) {
         if (await shouldStop()) return 'stopped';
         const waiting: Waiting = { ...entry, since, beat: Date.now() };
-        await this.redis
-          .multi()
-          .zadd(this.key('queue'), CapacityGate.score(entry), entry.id)
-          .hset(this.key('meta'), entry.id, JSON.stringify(waiting))
-          .exec();
+        await execAll(
+          this.redis
+            .multi()
+            .zadd(admissionKeys.queue(), CapacityGate.score(entry), entry.id)
+            .hset(admissionKeys.meta(), entry.id, JSON.stringify(waiting)),
+        );
         if (await this.tryAdmit(entry)) return 'admitted';
         await new Promise((r) => setTimeout(r, this.pollMs));
       }
@@ -83,37 +85,39 @@ export class CapacityGate {
 
   /** Frees the reservation once the run holds its leases (or ended). */
   async release(id: string): Promise<void> {
-    await this.redis.hdel(this.key('reserved'), id);
+    await this.redis.hdel(admissionKeys.reserved(), id);
   }
 
   /** Where an experiment stands in the admission queue (1 = next), or undefined. */
   async position(id: string): Promise<number | undefined> {
-    const rank = await this.redis.zrank(this.key('queue'), id);
+    const rank = await this.redis.zrank(admissionKeys.queue(), id);
     return rank === null ? undefined : rank + 1;
   }
 
   private async leaveQueue(id: string): Promise<void> {
-    await this.redis.multi().zrem(this.key('queue'), id).hdel(this.key('meta'), id).exec();
+    await execAll(this.redis.multi().zrem(admissionKeys.queue(), id).hdel(admissionKeys.meta(), id));
   }
 
   private async tryAdmit(entry: GateEntry): Promise<boolean> {
     const token = randomBytes(8).toString('hex');
-    const lock = this.key('lock');
+    const lock = admissionKeys.lock();
     if ((await this.redis.set(lock, token, 'PX', 5000, 'NX')) !== 'OK') return false;
     try {
       const now = Date.now();
       let free = (await this.pool.freeWorkers()).length;
-      for (const [id, raw] of Object.entries(await this.redis.hgetall(this.key('reserved')))) {
-        const r = JSON.parse(raw) as { needs: number; at: number };
-        if (now - r.at > this.reservationTtlMs) await this.redis.hdel(this.key('reserved'), id);
+      for (const [id, raw] of Object.entries(await this.redis.hgetall(admissionKeys.reserved()))) {
+        const r = decodeJson(Reservation, raw, `capacity gate ${admissionKeys.reserved()} field ${id}`);
+        if (now - r.at > this.reservationTtlMs) await this.redis.hdel(admissionKeys.reserved(), id);
         else free -= r.needs;
       }
-      const ids = await this.redis.zrange(this.key('queue'), 0, -1);
-      const metas = ids.length > 0 ? await this.redis.hmget(this.key('meta'), ...ids) : [];
+      const ids = await this.redis.zrange(admissionKeys.queue(), 0, -1);
+      const metas = ids.length > 0 ? await this.redis.hmget(admissionKeys.meta(), ...ids) : [];
       for (const [i, id] of ids.entries()) {
         if (id === entry.id) break;
         const meta = metas[i];
-        const ahead = meta ? (JSON.parse(meta) as Waiting) : undefined;
+        const ahead = meta
+          ? decodeJson(WaitingEntry, meta, `capacity gate ${admissionKeys.meta()} field ${id}`)
+          : undefined;
         if (!ahead || now - ahead.beat > STALE_MS) {
           await this.leaveQueue(id);
           continue;
@@ -123,7 +127,11 @@ export class CapacityGate {
         if (now - ahead.since > this.starvationMs) free -= ahead.needs;
       }
       if (entry.needs > free) return false;
-      await this.redis.hset(this.key('reserved'), entry.id, JSON.stringify({ needs: entry.needs, at: now }));
+      await this.redis.hset(
+        admissionKeys.reserved(),
+        entry.id,
+        JSON.stringify({ needs: entry.needs, at: now }),
+      );
       return true;
     } finally {
       await this.redis.eval(RELEASE_LOCK, 1, lock, token);

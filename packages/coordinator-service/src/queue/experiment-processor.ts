@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { keyPrefix, runKeys, type RunEvent } from '@lits-ddp/protocol';
+import { errorMessage } from '@lits-ddp/errors';
+import { decodeJson, experimentKeys, runKeys, type RunEvent } from '@lits-ddp/protocol';
 import {
   runExperiment,
   type ExperimentOptions,
@@ -17,6 +18,7 @@ import {
 import { CapacityGate, type GateOptions } from './capacity-gate.js';
 import { bullPrefix, QUEUE_NAME, type ExperimentJobData } from './experiment-queue.js';
 import type { ExperimentRecord, ExperimentStore } from './experiment-store.js';
+import { PlanRanks } from './stored-schemas.js';
 
 export interface ProcessorOptions {
   connection: ConnectionOptions;
@@ -70,7 +72,8 @@ export class ExperimentProcessor {
   private readonly startedAt = Date.now();
 
   constructor(private readonly opts: ProcessorOptions) {
-    this.gate = new CapacityGate(opts.redis, new WorkerPool(opts.redis), opts.gate);
+    const pool = new WorkerPool(opts.redis, { warn: (message) => opts.log.warn(message) });
+    this.gate = new CapacityGate(opts.redis, pool, opts.gate);
     this.worker = new Worker<ExperimentJobData>(QUEUE_NAME, (job, token) => this.process(job, token), {
       connection: opts.connection,
       prefix: bullPrefix(),
@@ -97,10 +100,6 @@ export class ExperimentProcessor {
     }
   }
 
-  private ownerKey(id: string): string {
-    return `${keyPrefix()}:coord:exp:${id}:owner`;
-  }
-
   private async process(job: Job<ExperimentJobData>, token?: string): Promise<string> {
     const { id } = job.data;
     const log = this.opts.log.child({ runId: id, jobId: job.id });
@@ -112,14 +111,15 @@ export class ExperimentProcessor {
     if (rec.done) return rec.status;
     const owner = `${this.instance}:${token ?? ''}`;
     // One supervisor per run, even if a stalled job were handed out while its old processor lives on.
-    while ((await this.opts.redis.set(this.ownerKey(id), owner, 'PX', OWNER_TTL_MS, 'NX')) !== 'OK') {
+    while ((await this.opts.redis.set(experimentKeys.owner(id), owner, 'PX', OWNER_TTL_MS, 'NX')) !== 'OK') {
       if (this.detach.signal.aborted) return this.handBack(job, token);
       await sleep(1000);
     }
     const renew = setInterval(() => {
-      void this.opts.redis
-        .eval(RENEW_OWNER, 1, this.ownerKey(id), owner, OWNER_TTL_MS)
-        .catch(() => undefined);
+      // A missed renewal is retried at the next tick; several in a row let another processor in.
+      this.opts.redis
+        .eval(RENEW_OWNER, 1, experimentKeys.owner(id), owner, OWNER_TTL_MS)
+        .catch((err: unknown) => log.warn({ err }, 'could not renew the ownership of the run'));
     }, OWNER_TTL_MS / 5);
     try {
       return await this.supervise(job, token, rec, log);
@@ -128,7 +128,7 @@ export class ExperimentProcessor {
       await this.opts.redis.eval(
         `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`,
         1,
-        this.ownerKey(id),
+        experimentKeys.owner(id),
         owner,
       );
     }
@@ -252,7 +252,7 @@ export class ExperimentProcessor {
           engineThreads: spec['engine-threads'],
         });
       } catch (err) {
-        const error = err instanceof Error ? err.message : String(err);
+        const error = errorMessage(err);
         log.error(error);
         fail.abort(error);
         return;
@@ -301,7 +301,9 @@ export class ExperimentProcessor {
         this.opts.redis
           .get(runKeys.plan(id))
           .then(async (raw) => {
-            if (raw) await store.update(id, { workers: (JSON.parse(raw) as { ranks: string[] }).ranks });
+            if (!raw) return;
+            const plan = decodeJson(PlanRanks, raw, `run plan ${runKeys.plan(id)}`);
+            await store.update(id, { workers: plan.ranks });
           })
           .catch(fail);
       }

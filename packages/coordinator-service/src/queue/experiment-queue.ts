@@ -1,14 +1,14 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
-import { keyPrefix } from '@lits-ddp/protocol';
+import { experimentQueueKeys } from '@lits-ddp/protocol';
 
-export const QUEUE_NAME = 'experiments';
+export const QUEUE_NAME = experimentQueueKeys.name;
 
 export interface ExperimentJobData {
   id: string;
 }
 
 /** BullMQ keys live under the deployment's prefix, next to ours (`lits:bull:experiments:…`). */
-export const bullPrefix = (): string => `${keyPrefix()}:bull`;
+export const bullPrefix = (): string => experimentQueueKeys.prefix();
 
 /** API priority (0–100, higher first) → BullMQ priority (1 = first). FIFO holds within one priority. */
 export const bullPriority = (priority: number): number => 101 - priority;
@@ -46,12 +46,8 @@ export class ExperimentQueue {
     if (!job) return false;
     const state = await job.getState();
     if (!['waiting', 'prioritized', 'delayed', 'waiting-children'].includes(state)) return false;
-    try {
-      await job.remove();
-      return true;
-    } catch {
-      return false; // taken by a processor meanwhile
-    }
+    // 0: a processor took and locked it meanwhile (Redis errors still throw).
+    return (await this.queue.remove(id)) === 1;
   }
 
   async counts(): Promise<Record<string, number>> {

@@ -1,14 +1,20 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import type { Static } from 'typebox';
 import {
-  keyPrefix,
+  checkJson,
+  decodeJson,
+  EXPERIMENT_ID_PATTERN,
+  experimentKeys,
   runKeys,
   RUN_EVENTS_MAXLEN,
   RUN_EVENT_FIELD,
+  type ExperimentStatus as ApiExperimentStatus,
   type ResolvedSpec,
   type RunEvent,
   type RunStatus,
 } from '@lits-ddp/protocol';
+import { RECORD_JSON_FIELDS, StoredRecord } from './stored-schemas.js';
 
 export type ExperimentStatus = 'queued' | RunStatus;
 export const EXPERIMENT_STATUSES: readonly ExperimentStatus[] = [
@@ -20,6 +26,9 @@ export const EXPERIMENT_STATUSES: readonly ExperimentStatus[] = [
   'failed',
   'cancelled',
 ];
+/** Compile-time check that the API's statuses (protocol's ExperimentStatus) are these. */
+const _apiStatuses = (s: ExperimentStatus): ApiExperimentStatus => s;
+const _storeStatuses = (s: ApiExperimentStatus): ExperimentStatus => s;
 export const TERMINAL_STATUSES: ReadonlySet<ExperimentStatus> = new Set(['finished', 'failed', 'cancelled']);
 
 /** The service's record of one submitted experiment (a Redis hash; JSON where structured). */
@@ -44,16 +53,17 @@ export interface ExperimentRecord {
   cancelRequested?: string;
 }
 
-/** Ids double as BullMQ job ids and Redis key parts: no ':' and never all digits. */
-export const EXPERIMENT_ID_PATTERN = '^[A-Za-z][A-Za-z0-9._-]{0,127}$';
+/** Ids double as BullMQ job ids and Redis key parts (protocol's EXPERIMENT_ID_PATTERN, the API's too). */
 const ID_RE = new RegExp(EXPERIMENT_ID_PATTERN);
 export const isExperimentId = (id: string): boolean => ID_RE.test(id);
 
 export const newExperimentId = (): string =>
   `exp-${new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14)}-${randomBytes(4).toString('hex')}`;
 
-const JSON_FIELDS = ['spec', 'workers', 'latestMetrics', 'testMetrics'] as const;
+const JSON_FIELDS = Object.keys(RECORD_JSON_FIELDS) as ReadonlyArray<keyof typeof RECORD_JSON_FIELDS>;
 const NUMBER_FIELDS = ['priority', 'submittedAt', 'startedAt', 'endedAt', 'restarts'] as const;
+/** Compile-time check that every record the store writes is one StoredRecord accepts. */
+const _recordIsStorable = (r: ExperimentRecord): Static<typeof StoredRecord> => r;
 
 /** What identifies a submission's content, to tell a retry from a different experiment. */
 export const submissionDigest = (spec: ResolvedSpec, priority: number): string =>
@@ -82,20 +92,8 @@ export class ExperimentStore {
       redis.defineCommand('litsCreateExperiment', { numberOfKeys: 4, lua: CREATE_SCRIPT });
   }
 
-  private get base(): string {
-    return `${keyPrefix()}:coord`;
-  }
-  recordKey(id: string): string {
-    return `${this.base}:exp:${id}`;
-  }
-  metricsKey(id: string): string {
-    return `${this.base}:exp:${id}:metrics`;
-  }
-  private indexKey(): string {
-    return `${this.base}:experiments`;
-  }
-  private idemKey(key: string): string {
-    return `${this.base}:idem:${createHash('sha256').update(key).digest('hex')}`;
+  private static idempotencyKey(key: string): string {
+    return experimentKeys.idempotency(createHash('sha256').update(key).digest('hex'));
   }
 
   /**
@@ -121,9 +119,9 @@ export class ExperimentStore {
       .litsCreateExperiment as (...args: string[]) => Promise<[number, string]>;
     const [created, id] = (await create.call(
       this.redis,
-      this.recordKey(rec.id),
-      this.indexKey(),
-      rec.idempotencyKey ? this.idemKey(rec.idempotencyKey) : '',
+      experimentKeys.record(rec.id),
+      experimentKeys.index(),
+      rec.idempotencyKey ? ExperimentStore.idempotencyKey(rec.idempotencyKey) : '',
       runKeys.events(rec.id),
       rec.id,
       String(now),
@@ -134,11 +132,13 @@ export class ExperimentStore {
   }
 
   async digestOf(id: string): Promise<string | undefined> {
-    return (await this.redis.hget(this.recordKey(id), 'digest')) ?? undefined;
+    return (await this.redis.hget(experimentKeys.record(id), 'digest')) ?? undefined;
   }
 
+  /** The record, or undefined when there is none; a corrupt one throws a JsonDecodeError naming its key. */
   async get(id: string): Promise<ExperimentRecord | undefined> {
-    return decodeRecord(await this.redis.hgetall(this.recordKey(id)));
+    const key = experimentKeys.record(id);
+    return decodeRecord(key, await this.redis.hgetall(key));
   }
 
   async update(id: string, patch: Partial<Omit<ExperimentRecord, 'id'>>): Promise<void> {
@@ -149,24 +149,24 @@ export class ExperimentStore {
       else if (k === 'done') fields[k] = v ? '1' : '0';
       else fields[k] = String(v);
     }
-    if (Object.keys(fields).length > 0) await this.redis.hset(this.recordKey(id), fields);
+    if (Object.keys(fields).length > 0) await this.redis.hset(experimentKeys.record(id), fields);
   }
 
   /** Moves the status forward unless the record already reached a terminal one. */
   async setStatus(id: string, status: ExperimentStatus, restarts?: number): Promise<void> {
-    const current = (await this.redis.hget(this.recordKey(id), 'status')) as ExperimentStatus | null;
+    const current = (await this.redis.hget(experimentKeys.record(id), 'status')) as ExperimentStatus | null;
     if (current && TERMINAL_STATUSES.has(current)) return;
     await this.update(id, { status, ...(restarts !== undefined ? { restarts } : {}) });
   }
 
   /** Records a metric point once (the first value of a (metric, step) pair wins, as in tracking). */
   async addMetricPoint(id: string, key: string, step: number, value: number): Promise<void> {
-    await this.redis.hsetnx(this.metricsKey(id), `${key}@${step}`, String(value));
+    await this.redis.hsetnx(experimentKeys.metrics(id), `${key}@${step}`, String(value));
   }
 
   async metricHistory(id: string): Promise<Record<string, Array<{ step: number; value: number }>>> {
     const out: Record<string, Array<{ step: number; value: number }>> = {};
-    for (const [field, value] of Object.entries(await this.redis.hgetall(this.metricsKey(id)))) {
+    for (const [field, value] of Object.entries(await this.redis.hgetall(experimentKeys.metrics(id)))) {
       const at = field.lastIndexOf('@');
       (out[field.slice(0, at)] ??= []).push({ step: Number(field.slice(at + 1)), value: Number(value) });
     }
@@ -180,47 +180,61 @@ export class ExperimentStore {
     offset: number;
     limit: number;
   }): Promise<{ total: number; items: ExperimentRecord[] }> {
-    const ids = await this.redis.zrevrange(this.indexKey(), 0, -1);
+    const ids = await this.redis.zrevrange(experimentKeys.index(), 0, -1);
     let matching = ids;
     if (opts.status) {
       const pipe = this.redis.pipeline();
-      for (const id of ids) pipe.hget(this.recordKey(id), 'status');
-      const statuses = ((await pipe.exec()) ?? []).map(([, s]) => s as string | null);
+      for (const id of ids) pipe.hget(experimentKeys.record(id), 'status');
+      const statuses = pipelineResults(await pipe.exec()).map((s) => s as string | null);
       matching = ids.filter((_, i) => statuses[i] === opts.status);
     }
     const page = matching.slice(opts.offset, opts.offset + opts.limit);
     const pipe = this.redis.pipeline();
-    for (const id of page) pipe.hgetall(this.recordKey(id));
-    const items = ((await pipe.exec()) ?? [])
-      .map(([, h]) => decodeRecord(h as Record<string, string>))
+    for (const id of page) pipe.hgetall(experimentKeys.record(id));
+    // An indexed id without a record is skipped (absent); a corrupt record throws.
+    const items = pipelineResults(await pipe.exec())
+      .map((h, i) => decodeRecord(experimentKeys.record(page[i] as string), h as Record<string, string>))
       .filter((r): r is ExperimentRecord => r !== undefined);
     return { total: matching.length, items };
   }
 
   async countByStatus(): Promise<Record<ExperimentStatus, number>> {
-    const ids = await this.redis.zrange(this.indexKey(), 0, -1);
+    const ids = await this.redis.zrange(experimentKeys.index(), 0, -1);
     const pipe = this.redis.pipeline();
-    for (const id of ids) pipe.hget(this.recordKey(id), 'status');
+    for (const id of ids) pipe.hget(experimentKeys.record(id), 'status');
     const counts = Object.fromEntries(EXPERIMENT_STATUSES.map((s) => [s, 0])) as Record<
       ExperimentStatus,
       number
     >;
-    for (const [, s] of (await pipe.exec()) ?? []) {
+    for (const s of pipelineResults(await pipe.exec())) {
       if (typeof s === 'string' && s in counts) counts[s as ExperimentStatus]++;
     }
     return counts;
   }
 }
 
-function decodeRecord(h: Record<string, string>): ExperimentRecord | undefined {
-  if (!h.id || !h.spec) return undefined;
+/** The replies of a pipeline; the first failed command's error is thrown, not dropped. */
+function pipelineResults(results: Array<[Error | null, unknown]> | null): unknown[] {
+  return (results ?? []).map(([err, value]) => {
+    if (err) throw err;
+    return value;
+  });
+}
+
+/**
+ * A record hash as an ExperimentRecord: undefined for no hash at all, a JsonDecodeError naming `key`
+ * (and the field) for one that does not decode, so a corrupt record is never taken for a missing one.
+ */
+function decodeRecord(key: string, h: Record<string, string>): ExperimentRecord | undefined {
+  if (Object.keys(h).length === 0) return undefined;
   const out: Record<string, unknown> = { ...h, done: h.done === '1' };
-  try {
-    for (const k of JSON_FIELDS) if (h[k] !== undefined) out[k] = JSON.parse(h[k]);
-  } catch {
-    return undefined;
+  delete out.digest;
+  for (const k of JSON_FIELDS) {
+    const raw = h[k];
+    if (raw !== undefined)
+      out[k] = decodeJson(RECORD_JSON_FIELDS[k], raw, `experiment record ${key} field ${k}`);
   }
   for (const k of NUMBER_FIELDS) if (h[k] !== undefined) out[k] = Number(h[k]);
-  delete out.digest;
-  return out as unknown as ExperimentRecord;
+  // Metric values may be null (see stored-schemas): passed on as they always were.
+  return checkJson(StoredRecord, out, `experiment record ${key}`) as ExperimentRecord;
 }

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { errorMessage } from '@lits-ddp/errors';
 import { loadKubernetesJobLauncher, launcherKind, readJobSettings } from '@lits-ddp/orchestrator';
+import { CoordinatorConfigError } from '../errors.js';
 import { startCoordinator } from './start-coordinator.js';
 
 const USAGE = `lits serve — the coordinator: REST API, queue, live events and the dashboard
@@ -27,7 +29,9 @@ const MIN_TOKEN_LENGTH = 16;
 /** Refuses a weak token, saying where it came from but never echoing it. */
 function checkToken(token: string, where: string): string {
   if (token.length < MIN_TOKEN_LENGTH || /\s/.test(token))
-    throw new Error(`${where}: API tokens must be at least ${MIN_TOKEN_LENGTH} characters without spaces`);
+    throw new CoordinatorConfigError(
+      `${where}: API tokens must be at least ${MIN_TOKEN_LENGTH} characters without spaces`,
+    );
   return token;
 }
 
@@ -43,16 +47,14 @@ export function readTokens(env: string | undefined, file: string | undefined): s
     try {
       text = readFileSync(file, 'utf8');
     } catch (err) {
-      throw new Error(`token file ${file}: ${err instanceof Error ? err.message : String(err)}`, {
-        cause: err,
-      });
+      throw new CoordinatorConfigError(`token file ${file}: ${errorMessage(err)}`, { cause: err });
     }
     const fromFile = text
       .split('\n')
       .map((line, i) => ({ token: line.trim(), line: i + 1 }))
       .filter(({ token }) => token && !token.startsWith('#'))
       .map(({ token, line }) => checkToken(token, `token file ${file} line ${line}`));
-    if (fromFile.length === 0) throw new Error(`token file ${file} holds no token`);
+    if (fromFile.length === 0) throw new CoordinatorConfigError(`token file ${file} holds no token`);
     tokens.push(...fromFile);
   }
   return tokens;
@@ -61,7 +63,8 @@ export function readTokens(env: string | undefined, file: string | undefined): s
 const positiveInt = (name: string, v: string | undefined): number | undefined => {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got ${v}`);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new CoordinatorConfigError(`${name} must be a positive integer, got ${v}`);
   return n;
 };
 
@@ -71,7 +74,9 @@ export function resolvePort(flag: string | undefined, env: string | undefined): 
   if (raw === undefined) return 8080;
   const port = Number(raw);
   if (!/^\d+$/.test(raw) || port < 1 || port > 65_535)
-    throw new Error(`${name} must be a port number from 1 to 65535, got ${JSON.stringify(raw)}`);
+    throw new CoordinatorConfigError(
+      `${name} must be a port number from 1 to 65535, got ${JSON.stringify(raw)}`,
+    );
   return port;
 }
 
@@ -97,14 +102,17 @@ export async function runServeCli(argv: string[]): Promise<number> {
     return 0;
   }
   const redisUrl = values.redis ?? process.env.REDIS_URL;
-  if (!redisUrl) throw new Error('lits serve needs Redis: pass --redis URL or set REDIS_URL');
+  if (!redisUrl)
+    throw new CoordinatorConfigError('lits serve needs Redis: pass --redis URL or set REDIS_URL');
   const port = resolvePort(values.port, process.env.PORT);
   const tokens = readTokens(
     process.env.LITS_API_TOKEN,
     values['token-file'] ?? process.env.LITS_API_TOKEN_FILE,
   );
   if (tokens.length === 0 && !values['no-auth'])
-    throw new Error('no API token: set LITS_API_TOKEN or --token-file (or pass --no-auth for local use)');
+    throw new CoordinatorConfigError(
+      'no API token: set LITS_API_TOKEN or --token-file (or pass --no-auth for local use)',
+    );
   const concurrency = positiveInt('--concurrency', values.concurrency);
   const lockDurationMs = positiveInt('--lock-ms', values['lock-ms']);
   const stalledIntervalMs = positiveInt('--stalled-ms', values['stalled-ms']);

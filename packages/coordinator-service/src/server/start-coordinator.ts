@@ -2,7 +2,9 @@ import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { ExperimentProcessor, type ProcessorOptions } from '../queue/experiment-processor.js';
-import { buildApp, createLogger, type AppOptions, type CoordinatorApp } from './build-app.js';
+import type { AppOptions, CoordinatorApp } from './app-context.js';
+import { buildApp } from './build-app.js';
+import { createLogger } from './logger.js';
 
 export interface CoordinatorOptions extends AppOptions {
   port: number;
@@ -57,8 +59,11 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     (closing ??= (async () => {
       logger.info('shutting down: handing running experiments back to the queue');
       await processor?.close();
-      await (processor?.worker.opts.connection as Redis | undefined)?.quit().catch(() => undefined);
-      await processorRedis?.quit().catch(() => undefined);
+      // Shutting down goes on past a connection that cannot quit (Redis down): logged, not fatal.
+      const quit = (what: string, client: Redis | undefined): Promise<unknown> | undefined =>
+        client?.quit().catch((err: unknown) => logger.warn({ err }, `could not close the ${what}`));
+      await quit('queue worker connection', processor?.worker.opts.connection as Redis | undefined);
+      await quit('processor Redis connection', processorRedis);
       await app.close();
       logger.info('stopped');
     })());

@@ -1,5 +1,6 @@
 import { realpathSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { errorMessage } from '@lits-ddp/errors';
 import { resolveSpec, type ResolvedSpec, type SpecFieldError } from '@lits-ddp/protocol';
 import { isExperimentId } from '../queue/experiment-store.js';
 
@@ -17,11 +18,18 @@ const inside = (root: string, path: string): boolean => {
 // realpath(3) directly: one system call, no trip through libuv's small thread pool under load.
 const realpath = (path: string): string => realpathSync.native(path);
 
+/** Not there (yet): any other failure (a symlink loop, no permission) is a real one. */
+const isMissing = (err: unknown): boolean => {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+};
+
 /** The nearest existing ancestor's real path, joined with the rest (for paths still to be created). */
 function realpathOfExisting(path: string): string {
   try {
     return realpath(path);
-  } catch {
+  } catch (err) {
+    if (!isMissing(err)) throw err;
     const parent = dirname(path);
     if (parent === path) return path;
     return resolve(realpathOfExisting(parent), relative(parent, path));
@@ -40,18 +48,24 @@ export async function confinePath(
 ): Promise<{ path: string } | SpecFieldError> {
   if (given.includes('\0')) return { path: field, message: 'must not contain NUL characters' };
   if (given.split(/[\\/]+/).includes('..')) return { path: field, message: "must not contain '..' segments" };
-  const realRoot = realpathOfExisting(resolve(root));
-  const candidate = isAbsolute(given) ? resolve(given) : resolve(realRoot, given);
-  if (!inside(resolve(root), candidate) && !inside(realRoot, candidate))
-    return { path: field, message: `must lie inside the ${opts.rootName} ${root} (got ${given})` };
+  let realRoot: string;
+  let candidate: string;
   let real: string;
-  if (opts.mustExist) {
-    try {
-      real = realpath(candidate);
-    } catch {
+  try {
+    realRoot = realpathOfExisting(resolve(root));
+    candidate = isAbsolute(given) ? resolve(given) : resolve(realRoot, given);
+    if (!inside(resolve(root), candidate) && !inside(realRoot, candidate))
+      return { path: field, message: `must lie inside the ${opts.rootName} ${root} (got ${given})` };
+    real = opts.mustExist ? realpath(candidate) : realpathOfExisting(candidate);
+  } catch (err) {
+    // The client's path cannot be resolved: its field says why (a 400, never a 500).
+    if (opts.mustExist && isMissing(err))
       return { path: field, message: `${given} does not exist in the ${opts.rootName}` };
-    }
-  } else real = realpathOfExisting(candidate);
+    return {
+      path: field,
+      message: `${given} cannot be resolved in the ${opts.rootName}: ${errorMessage(err)}`,
+    };
+  }
   if (!inside(realRoot, real))
     return { path: field, message: `${given} leaves the ${opts.rootName} through a symbolic link` };
   return { path: real };

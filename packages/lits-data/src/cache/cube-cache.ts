@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, open, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { errorMessage } from '@lits-ddp/errors';
 import { fileSystemError, LitsDataError } from '../errors.js';
 import { DEFAULT_GEOMETRY_TOLERANCE, VALIDATION_RULES_VERSION } from '../dataset/rules.js';
 import { preprocessCase, type CaseFiles } from '../preprocess/case.js';
@@ -27,7 +28,7 @@ async function fileIdentity(file: string, mode: SourceIdentityMode): Promise<str
   } catch (error) {
     throw new LitsDataError(
       file,
-      (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (error as Error).message,
+      (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : errorMessage(error),
       {
         cause: error,
       },
@@ -112,6 +113,7 @@ export interface CacheOptions extends CaseOptions {
 /** The nearest existing ancestor of `path` (itself included) that is not a folder, or null. */
 async function fileInTheWay(path: string): Promise<string | null> {
   for (let p = resolve(path); ; p = dirname(p)) {
+    // Only explains a failed mkdir: a path that cannot be stat'ed is taken as absent and its parent is tried.
     const info = await stat(p).catch(() => null);
     if (info) return info.isDirectory() ? null : p;
     if (dirname(p) === p) return null;
@@ -147,6 +149,7 @@ async function present(file: string): Promise<boolean> {
   try {
     return (await stat(file)).isFile();
   } catch {
+    // A cube that cannot be stat'ed is made again; writing it reports a cache folder that cannot be used.
     return false;
   }
 }

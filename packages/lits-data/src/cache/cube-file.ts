@@ -5,7 +5,10 @@ import { endianness } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
+import { errorMessage } from '@lits-ddp/errors';
+import { checkJson, decodeJson, JsonDecodeError } from '@lits-ddp/protocol';
 import { fileSystemError, LitsDataError } from '../errors.js';
+import { CubeFileHeaderSchema, CubeFormatField } from './cube-header-schema.js';
 import type { Cube } from '../preprocess/case.js';
 import type { PreprocessConfig } from '../preprocess/config.js';
 import type { PreprocessGeometry } from '../preprocess/geometry.js';
@@ -66,6 +69,22 @@ export async function writeCubeFile(file: string, cube: Cube, config: Preprocess
   }
 }
 
+/** The header's JSON, checked: its format version first, then every field against the schema. */
+function decodeHeader(file: string, json: string): CubeFileHeader {
+  try {
+    const header = decodeJson(CubeFormatField, json, 'cube header');
+    if (header.format !== CUBE_FORMAT_VERSION)
+      throw new LitsDataError(
+        file,
+        `cube format ${header.format}; this version reads ${CUBE_FORMAT_VERSION}`,
+      );
+    return checkJson(CubeFileHeaderSchema, header, 'cube header');
+  } catch (error) {
+    if (!(error instanceof JsonDecodeError)) throw error;
+    throw new LitsDataError(file, `corrupt cube header (${error.problem})`, { cause: error });
+  }
+}
+
 function decode(
   file: string,
   bytes: Buffer,
@@ -80,14 +99,7 @@ function decode(
     throw new LitsDataError(file, 'not a lits-data cube file');
   const jsonLength = bytes.readUInt32LE(8);
   if (12 + jsonLength > bytes.length) throw new LitsDataError(file, 'cube file truncated inside its header');
-  let header: CubeFileHeader;
-  try {
-    header = JSON.parse(bytes.toString('utf8', 12, 12 + jsonLength)) as CubeFileHeader;
-  } catch (error) {
-    throw new LitsDataError(file, `corrupt cube header (${(error as Error).message})`, { cause: error });
-  }
-  if (header.format !== CUBE_FORMAT_VERSION)
-    throw new LitsDataError(file, `cube format ${header.format}; this version reads ${CUBE_FORMAT_VERSION}`);
+  const header = decodeHeader(file, bytes.toString('utf8', 12, 12 + jsonLength));
   const count = header.shape[0] * header.shape[1] * header.shape[2];
   const imageOffset = 12 + jsonLength + ((8 - ((12 + jsonLength) % 8)) % 8);
   const expected = imageOffset + count * 5;
@@ -113,7 +125,7 @@ export function loadCube(file: string): Cube & { config: PreprocessConfig } {
     bytes = readFileSync(file);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new LitsDataError(file, code === 'ENOENT' ? 'cube not in the cache' : (error as Error).message, {
+    throw new LitsDataError(file, code === 'ENOENT' ? 'cube not in the cache' : errorMessage(error), {
       cause: error,
     });
   }

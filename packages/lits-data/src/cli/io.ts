@@ -1,3 +1,5 @@
+import { UsageError } from '../errors.js';
+
 /** Where the CLI writes: stdout carries results (one JSON object with --json), stderr carries progress and errors. */
 export interface CliIo {
   stdout: { write(text: string): unknown; isTTY?: boolean };
@@ -5,9 +7,6 @@ export interface CliIo {
 }
 
 export const processIo: CliIo = { stdout: process.stdout, stderr: process.stderr };
-
-/** A bad command line: exit 2 with usage. */
-export class UsageError extends Error {}
 
 export function parseShape(flag: string, text: string): [number, number, number] {
   const parts = text.toLowerCase().split('x').map(Number);

@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
-import { LitsDataError } from '../errors.js';
+import { LitsDataError, UsageError } from '../errors.js';
 import { parseLabelMap, type LabelMap } from '../dataset/label-map.js';
 import type { PreprocessConfigInput } from '../preprocess/config.js';
-import { parseInteger, parseNumbers, UsageError } from './io.js';
+import { parseInteger, parseNumbers } from './io.js';
 
 export const OPTIONS = {
   json: { type: 'boolean' },

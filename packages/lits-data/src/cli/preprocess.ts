@@ -3,7 +3,8 @@ import { validateDataset } from '../dataset/validate.js';
 import { ensureCacheDir, preprocessDataset } from '../cache/cube-cache.js';
 import { labelMapOf, preprocessConfigOf, type Flags } from './options.js';
 import { progressReporter } from './progress.js';
-import { UsageError, type CliIo } from './io.js';
+import { UsageError } from '../errors.js';
+import type { CliIo } from './io.js';
 
 function plural(n: number, what: string): string {
   return `${n} ${what}${n === 1 ? '' : 's'}`;

@@ -1,10 +1,11 @@
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
-import { LitsDataError } from '../errors.js';
+import { errorMessage } from '@lits-ddp/errors';
+import { LitsDataError, UsageError } from '../errors.js';
 import { validateDataset } from '../dataset/validate.js';
 import { generatePhantomDataset } from '../phantom/phantom.js';
 import { inspectNifti, type InspectReport } from './inspect.js';
-import { parseInteger, parseSeed, parseShape, processIo, UsageError, type CliIo } from './io.js';
+import { parseInteger, parseSeed, parseShape, processIo, type CliIo } from './io.js';
 import { joinNegativeValues, labelMapOf, OPTIONS, preprocessConfigOf, type Flags } from './options.js';
 import { preprocess } from './preprocess.js';
 
@@ -128,7 +129,7 @@ export async function runLitsDataCli(argv: string[], io: CliIo = processIo): Pro
   } catch (error) {
     const usage =
       error instanceof UsageError || (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS');
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     io.stderr.write(`lits-data: ${message.split('\n')[0]}\n`);
     if (flags.verbose && error instanceof Error && error.stack) io.stderr.write(`${error.stack}\n`);
     if (flags.json)

@@ -1,6 +1,9 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { LitsDataError } from '../errors.js';
+import Type from 'typebox';
+import { errorMessage } from '@lits-ddp/errors';
+import { checkJson, JsonDecodeError } from '@lits-ddp/protocol';
+import { fileSystemError, LitsDataError } from '../errors.js';
 import type { CaseFiles } from '../preprocess/case.js';
 
 export type DatasetLayout = 'lits' | 'msd';
@@ -35,7 +38,7 @@ async function listDir(dir: string): Promise<Array<{ name: string; isDir: boolea
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new LitsDataError(dir, 'folder not found', { cause: error });
     if (code === 'ENOTDIR') throw new LitsDataError(dir, 'is a file, not a folder', { cause: error });
-    throw new LitsDataError(dir, (error as Error).message, { cause: error });
+    throw new LitsDataError(dir, errorMessage(error), { cause: error });
   }
 }
 
@@ -43,6 +46,8 @@ async function isDir(path: string): Promise<boolean> {
   try {
     return (await stat(path)).isDirectory();
   } catch {
+    // Asked only of imagesTr/labelsTr inside a folder just listed: anything but a folder there means "not MSD by
+    // name", and the LiTS discovery that runs next lists (and reports) what it cannot read.
     return false;
   }
 }
@@ -116,8 +121,36 @@ async function discoverLits(root: string): Promise<Dataset | null> {
   return { root, layout: 'lits', ...paired };
 }
 
-interface MsdJson {
-  training?: unknown;
+/** The part of MSD's dataset.json that discovery reads; other fields (name, labels, test, …) are ignored. */
+const MsdDatasetJson = Type.Object({
+  training: Type.Array(Type.Object({ image: Type.String(), label: Type.String() })),
+});
+
+/** dataset.json's training pairs, or null when there is no dataset.json. */
+async function readMsdTraining(jsonFile: string): Promise<Array<{ image: string; label: string }> | null> {
+  let text: string;
+  try {
+    text = await readFile(jsonFile, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return null;
+    throw fileSystemError(jsonFile, error, 'reading the MSD data set description');
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new LitsDataError(jsonFile, `invalid JSON (${errorMessage(error)})`, { cause: error });
+  }
+  try {
+    return checkJson(MsdDatasetJson, value, jsonFile).training;
+  } catch (error) {
+    if (!(error instanceof JsonDecodeError)) throw error;
+    // The schema names the first bad field; the start of the reason says what dataset.json should hold.
+    throw new LitsDataError(jsonFile, `"training" must be a list of {image, label} (${error.problem})`, {
+      cause: error,
+    });
+  }
 }
 
 function caseIdOf(file: string): number | null {
@@ -132,20 +165,9 @@ async function discoverMsd(root: string): Promise<Dataset | null> {
   const jsonFile = join(root, 'dataset.json');
   const images = new Map<number, string[]>();
   const labels = new Map<number, string[]>();
-  const text = await readFile(jsonFile, 'utf8').catch(() => null);
-  if (text !== null) {
-    let parsed: MsdJson;
-    try {
-      parsed = JSON.parse(text) as MsdJson;
-    } catch (error) {
-      throw new LitsDataError(jsonFile, `invalid JSON (${(error as Error).message})`, { cause: error });
-    }
-    if (!Array.isArray(parsed.training))
-      throw new LitsDataError(jsonFile, '"training" must be a list of {image, label}');
-    parsed.training.forEach((item: unknown, i: number) => {
-      const pair = item as { image?: unknown; label?: unknown };
-      if (typeof pair?.image !== 'string' || typeof pair?.label !== 'string')
-        throw new LitsDataError(jsonFile, `training[${i}] must have string "image" and "label"`);
+  const training = await readMsdTraining(jsonFile);
+  if (training !== null) {
+    training.forEach((pair, i) => {
       const id = caseIdOf(pair.image);
       if (id === null)
         throw new LitsDataError(jsonFile, `training[${i}].image "${pair.image}" has no case number`);

@@ -1,3 +1,4 @@
+import { errorMessage } from '@lits-ddp/errors';
 import { LitsDataError } from '../errors.js';
 import { readNifti, readNiftiHeader, scalingOf } from '../nifti/read.js';
 import type { NiftiHeaderInfo } from '../nifti/header.js';
@@ -48,7 +49,7 @@ export interface ValidateOptions {
 
 function problemOf(error: unknown, caseId: number, fallbackFile: string): DatasetProblem {
   if (error instanceof LitsDataError) return { file: error.file, caseId, reason: error.reason };
-  return { file: fallbackFile, caseId, reason: (error as Error).message };
+  return { file: fallbackFile, caseId, reason: errorMessage(error) };
 }
 
 async function readHeader(

@@ -1,4 +1,5 @@
 import { NIFTI1, NIFTI2 } from 'nifti-reader-js';
+import { errorMessage } from '@lits-ddp/errors';
 import { LitsDataError } from '../errors.js';
 import { datatypeByCode, type Datatype } from './datatypes.js';
 import { orientationCode, qformToAffine, type Matrix4, type Quaternion } from './affine.js';
@@ -107,7 +108,7 @@ export function parseHeader(bytes: Uint8Array, file: string, imageFile: string):
   try {
     h.readHeader(buffer);
   } catch (error) {
-    throw new LitsDataError(file, `corrupt NIfTI header (${(error as Error).message})`, { cause: error });
+    throw new LitsDataError(file, `corrupt NIfTI header (${errorMessage(error)})`, { cause: error });
   }
   const view = new DataView(buffer);
   const dims = h.dims.map(Number);

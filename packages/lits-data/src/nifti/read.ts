@@ -1,6 +1,7 @@
 import { open, readFile, stat } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { createGunzip } from 'node:zlib';
+import { errorMessage } from '@lits-ddp/errors';
 import { LitsDataError, formatBytes } from '../errors.js';
 import { datatypeByCode, swapBytesInPlace, type NiftiData } from './datatypes.js';
 import { headerBytesNeeded, parseHeader, type NiftiHeaderInfo } from './header.js';
@@ -48,6 +49,7 @@ async function exists(path: string): Promise<boolean> {
     await stat(path);
     return true;
   } catch {
+    // Probes partner-file candidates; the chosen file's own read reports why it cannot be read.
     return false;
   }
 }
@@ -81,7 +83,7 @@ function fsError(file: string, error: unknown): LitsDataError {
     return new LitsDataError(file, 'file larger than 2 GiB; Node cannot read it in one piece', {
       cause: error,
     });
-  return new LitsDataError(file, (error as Error).message, { cause: error });
+  return new LitsDataError(file, errorMessage(error), { cause: error });
 }
 
 /** Inflates a whole gzip file into one buffer sized from the gzip trailer, so there is no final concatenation. */

@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { NIFTI1 } from 'nifti-reader-js';
+import { errorMessage } from '@lits-ddp/errors';
 import { LitsDataError } from '../errors.js';
 import { datatypeOfArray, swapBytesInPlace, type NiftiData } from './datatypes.js';
 import { affineToQform, type Matrix4 } from './affine.js';
@@ -144,6 +145,6 @@ export async function writeNifti(
   } catch (error) {
     await rm(temp, { force: true });
     if (error instanceof LitsDataError) throw error;
-    throw new LitsDataError(path, `cannot write: ${(error as Error).message}`, { cause: error });
+    throw new LitsDataError(path, `cannot write: ${errorMessage(error)}`, { cause: error });
   }
 }

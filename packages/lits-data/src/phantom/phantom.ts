@@ -42,18 +42,28 @@ interface Ellipsoid {
   phase: [number, number, number];
 }
 
-/** One synthetic abdominal CT: body of fat and muscle, spine and ribs, a deformed liver with 0–4 tumours. */
-export function generatePhantomVolumes(
-  seed: PurposePart,
-  caseIndex: number,
-  options: PhantomOptions = {},
-): PhantomVolumes {
-  const size = options.size ?? [64, 64, 32];
-  const [nx, ny, nz] = size;
-  if (size.some((n) => !Number.isInteger(n) || n < 4 || n > 32767))
-    throw new RangeError(`phantom size must be 3 integers in 4..32767, got ${size.join('x')}`);
-  const spacing: Shape3 = options.spacing ?? (FOV_MM.map((f, a) => f / size[a]!) as Shape3);
-  const sigma = options.noiseSigma ?? 15;
+/** The body's elliptic cross-section: semi-axes and vertical offset, in normalised coordinates. */
+interface Body {
+  a: number;
+  b: number;
+  cy: number;
+}
+
+interface Tumour {
+  c: Shape3;
+  r: Shape3;
+}
+
+/** What a case's anatomy stream decides: the body's ellipse, the liver's ellipsoid and HU, and the tumours. */
+interface Anatomy {
+  body: Body;
+  liver: Ellipsoid;
+  liverHu: number;
+  tumours: Tumour[];
+}
+
+// The draws keep their order (body, then liver centre, radii, wobble, phase, HU): a phantom is defined by it.
+function drawAnatomy(seed: PurposePart, caseIndex: number): Anatomy {
   const anatomy = CounterRng.derive(seed, 'phantom', caseIndex, 'anatomy');
   const body = {
     a: 0.8 + 0.08 * anatomy.float64(),
@@ -72,64 +82,71 @@ export function generatePhantomVolumes(
   };
   const liverHu = PHANTOM_HU.liver + 10 * (anatomy.float64() - 0.5);
   const tumours = placeTumours(CounterRng.derive(seed, 'phantom', caseIndex, 'tumours'), liver);
+  return { body, liver, liverHu, tumours };
+}
 
-  const image = new Int16Array(nx * ny * nz);
-  const label = new Uint8Array(nx * ny * nz);
-  const hu = new Float32Array(nx);
-  const noise = CounterRng.derive(seed, 'phantom', caseIndex, 'noise');
+const RIB_ANGLES = Array.from({ length: 8 }, (_, i) => (Math.PI * (i + 0.5)) / 8 + Math.PI * 0.06);
+
+/**
+ * One row (fixed y, z) of the body: fat, muscle inside it, the spine, and the ribs above the lower abdomen.
+ * `a`, `b` are the body's semi-axes tapered for this slice, `v`, `w` the row's normalised y and z.
+ */
+function paintBodyRow(hu: Float32Array, body: Body, a: number, b: number, v: number, w: number): void {
+  const nx = hu.length;
+  hu.fill(PHANTOM_HU.air);
+  const dy = (v - body.cy) / b;
+  if (Math.abs(dy) >= 1) return;
+  const half = a * Math.sqrt(1 - dy * dy);
+  const inner = Math.abs(dy) < 0.86 ? 0.86 * a * Math.sqrt(1 - (dy / 0.86) ** 2) : -1;
+  fillSpan(hu, nx, -half, half, PHANTOM_HU.fat);
+  if (inner > 0) fillSpan(hu, nx, -inner, inner, PHANTOM_HU.muscle);
   const spine = { cy: body.cy + body.b * 0.62, r: 0.085 };
-  const ribs = Array.from({ length: 8 }, (_, i) => (Math.PI * (i + 0.5)) / 8 + Math.PI * 0.06);
-  for (let z = 0; z < nz; z++) {
-    const w = ((z + 0.5) / nz) * 2 - 1;
-    const taper = 1 - 0.08 * w * w;
-    const a = body.a * taper;
-    const b = body.b * taper;
-    for (let y = 0; y < ny; y++) {
-      const v = ((y + 0.5) / ny) * 2 - 1;
-      hu.fill(PHANTOM_HU.air);
-      const dy = (v - body.cy) / b;
-      if (Math.abs(dy) < 1) {
-        const half = a * Math.sqrt(1 - dy * dy);
-        const inner = Math.abs(dy) < 0.86 ? 0.86 * a * Math.sqrt(1 - (dy / 0.86) ** 2) : -1;
-        fillSpan(hu, nx, -half, half, PHANTOM_HU.fat);
-        if (inner > 0) fillSpan(hu, nx, -inner, inner, PHANTOM_HU.muscle);
-        fillCircle(hu, nx, 0, v - spine.cy, spine.r, PHANTOM_HU.bone);
-        if (w > -0.3)
-          for (const t of ribs)
-            fillCircle(
-              hu,
-              nx,
-              0.8 * a * Math.cos(t),
-              v - body.cy + 0.8 * b * Math.sin(t) * -0.95,
-              0.028,
-              PHANTOM_HU.bone,
-            );
-      }
-      const base = nx * (y + ny * z);
-      const dv = (v - liver.c[1]) / liver.r[1];
-      const dw = (w - liver.c[2]) / liver.r[2];
-      if (dv * dv + dw * dw <= LIVER_REACH) {
-        const reach = Math.sqrt(LIVER_REACH - dv * dv - dw * dw) * liver.r[0];
-        const x0 = Math.max(0, Math.floor(((liver.c[0] - reach + 1) / 2) * nx - 0.5));
-        const x1 = Math.min(nx - 1, Math.ceil(((liver.c[0] + reach + 1) / 2) * nx - 0.5));
-        for (let x = x0; x <= x1; x++) {
-          if (hu[x] !== PHANTOM_HU.muscle) continue;
-          const uu = ((x + 0.5) / nx) * 2 - 1;
-          if (!insideLiver(liver, uu, v, w)) continue;
-          let tumour = false;
-          for (const t of tumours)
-            if (
-              ((uu - t.c[0]) / t.r[0]) ** 2 + ((v - t.c[1]) / t.r[1]) ** 2 + ((w - t.c[2]) / t.r[2]) ** 2 <
-              1
-            )
-              tumour = true;
-          hu[x] = tumour ? PHANTOM_HU.tumour : liverHu;
-          label[base + x] = tumour ? 2 : 1;
-        }
-      }
-      addNoise(noise, base, hu, sigma, image);
-    }
+  fillCircle(hu, nx, 0, v - spine.cy, spine.r, PHANTOM_HU.bone);
+  if (w > -0.3)
+    for (const t of RIB_ANGLES)
+      fillCircle(
+        hu,
+        nx,
+        0.8 * a * Math.cos(t),
+        v - body.cy + 0.8 * b * Math.sin(t) * -0.95,
+        0.028,
+        PHANTOM_HU.bone,
+      );
+}
+
+/** Liver and tumours of one row: only muscle voxels inside the deformed liver change, in `hu` and in `label`. */
+function paintLiverRow(
+  hu: Float32Array,
+  label: Uint8Array,
+  base: number,
+  anatomy: Anatomy,
+  v: number,
+  w: number,
+): void {
+  const nx = hu.length;
+  const { liver, liverHu, tumours } = anatomy;
+  const dv = (v - liver.c[1]) / liver.r[1];
+  const dw = (w - liver.c[2]) / liver.r[2];
+  if (dv * dv + dw * dw > LIVER_REACH) return;
+  const reach = Math.sqrt(LIVER_REACH - dv * dv - dw * dw) * liver.r[0];
+  const x0 = Math.max(0, Math.floor(((liver.c[0] - reach + 1) / 2) * nx - 0.5));
+  const x1 = Math.min(nx - 1, Math.ceil(((liver.c[0] + reach + 1) / 2) * nx - 0.5));
+  for (let x = x0; x <= x1; x++) {
+    if (hu[x] !== PHANTOM_HU.muscle) continue;
+    const uu = ((x + 0.5) / nx) * 2 - 1;
+    if (!insideLiver(liver, uu, v, w)) continue;
+    let tumour = false;
+    for (const t of tumours)
+      if (((uu - t.c[0]) / t.r[0]) ** 2 + ((v - t.c[1]) / t.r[1]) ** 2 + ((w - t.c[2]) / t.r[2]) ** 2 < 1)
+        tumour = true;
+    hu[x] = tumour ? PHANTOM_HU.tumour : liverHu;
+    label[base + x] = tumour ? 2 : 1;
   }
+}
+
+/** LPS placement centred on the origin: the affine, and the same as NIfTI qform/sform fields. */
+function phantomPlacement(size: Shape3, spacing: Shape3): { affine: Matrix4; transform: NiftiTransform } {
+  const [nx, ny, nz] = size;
   const affine: Matrix4 = [
     [-spacing[0], 0, 0, ((nx - 1) / 2) * spacing[0]],
     [0, -spacing[1], 0, ((ny - 1) / 2) * spacing[1]],
@@ -146,7 +163,47 @@ export function generatePhantomVolumes(
     xyztUnits: 2,
     dimInfo: 0,
   };
-  return { image, label, shape: size, spacing, affine, transform, tumours: tumours.length };
+  return { affine, transform };
+}
+
+/** One synthetic abdominal CT: body of fat and muscle, spine and ribs, a deformed liver with 0–4 tumours. */
+export function generatePhantomVolumes(
+  seed: PurposePart,
+  caseIndex: number,
+  options: PhantomOptions = {},
+): PhantomVolumes {
+  const size = options.size ?? [64, 64, 32];
+  const [nx, ny, nz] = size;
+  if (size.some((n) => !Number.isInteger(n) || n < 4 || n > 32767))
+    throw new RangeError(`phantom size must be 3 integers in 4..32767, got ${size.join('x')}`);
+  const spacing: Shape3 = options.spacing ?? (FOV_MM.map((f, a) => f / size[a]!) as Shape3);
+  const sigma = options.noiseSigma ?? 15;
+  const anatomy = drawAnatomy(seed, caseIndex);
+  const { body } = anatomy;
+
+  const image = new Int16Array(nx * ny * nz);
+  const label = new Uint8Array(nx * ny * nz);
+  const hu = new Float32Array(nx);
+  const noise = CounterRng.derive(seed, 'phantom', caseIndex, 'noise');
+  for (let z = 0; z < nz; z++) {
+    const w = ((z + 0.5) / nz) * 2 - 1;
+    const taper = 1 - 0.08 * w * w;
+    for (let y = 0; y < ny; y++) {
+      const v = ((y + 0.5) / ny) * 2 - 1;
+      const base = nx * (y + ny * z);
+      paintBodyRow(hu, body, body.a * taper, body.b * taper, v, w);
+      paintLiverRow(hu, label, base, anatomy, v, w);
+      addNoise(noise, base, hu, sigma, image);
+    }
+  }
+  return {
+    image,
+    label,
+    shape: size,
+    spacing,
+    ...phantomPlacement(size, spacing),
+    tumours: anatomy.tumours.length,
+  };
 }
 
 /** Noise of voxel i uses half of word ⌊i/2⌋ of the stream (low 16 bits for even i) as a normal-table index. */
@@ -178,7 +235,7 @@ function insideLiver(e: Ellipsoid, u: number, v: number, w: number): boolean {
   return q < bump * bump;
 }
 
-function placeTumours(rng: CounterRng, liver: Ellipsoid): Array<{ c: Shape3; r: Shape3 }> {
+function placeTumours(rng: CounterRng, liver: Ellipsoid): Tumour[] {
   const count = rng.int(5);
   return Array.from({ length: count }, () => {
     let p: Shape3;

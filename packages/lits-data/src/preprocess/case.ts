@@ -1,4 +1,4 @@
-import { LitsDataError } from '../errors.js';
+import { LitsDataError, NoLiverError } from '../errors.js';
 import { readNifti, readNiftiHeader, readNiftiObserved, scalingOf, type NiftiVolume } from '../nifti/read.js';
 import { checkImageValues, checkPairHeaders, mappedLabelGrid, type CaseOptions } from './checked-input.js';
 import { realMin, StoredRange } from './downscale.js';
@@ -7,7 +7,6 @@ import { resolvePreprocessConfig, type PreprocessConfig, type PreprocessConfigIn
 import { shape3, type Grid } from './grid.js';
 import { improvedPresetCube, improvedPresetWhole } from './improved-preset.js';
 import {
-  NoLiverError,
   seedImageStage,
   seedLabelStage,
   seedPresetCube,

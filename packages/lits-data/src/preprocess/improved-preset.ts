@@ -3,7 +3,8 @@ import { cropCube, cubeCropStart, liverCentre, toSeedOrder } from './blocks.js';
 import type { ImprovedPresetConfig } from './config.js';
 import { outputGeometry, type AxisMap, type InputGeometry } from './geometry.js';
 import type { Grid, Shape3 } from './grid.js';
-import { NoLiverError, type CubeResult, type WholeVolumeResult } from './seed-preset.js';
+import { NoLiverError } from '../errors.js';
+import type { CubeResult, WholeVolumeResult } from './seed-preset.js';
 
 /**
  * Output axis a runs along world axis a (R, A, S) at the target spacing; each maps to the source axis that points

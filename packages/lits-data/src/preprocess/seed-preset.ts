@@ -5,9 +5,7 @@ import { outputGeometry, type AxisMap, type PreprocessGeometry } from './geometr
 import type { Grid, Shape3 } from './grid.js';
 import type { Matrix4 } from '../nifti/affine.js';
 import { voxelSizes } from '../nifti/affine.js';
-
-/** Where the liver was not found, so no cube can be centred. */
-export class NoLiverError extends Error {}
+import { NoLiverError } from '../errors.js';
 
 export interface CubeResult {
   image: Float32Array;

@@ -1,5 +1,13 @@
 import { createHash } from 'node:crypto';
-import type { V1EnvVar, V1Job, V1ResourceRequirements } from '@kubernetes/client-node';
+import type {
+  V1EnvVar,
+  V1Job,
+  V1PodFailurePolicy,
+  V1PodSpec,
+  V1ResourceRequirements,
+} from '@kubernetes/client-node';
+import type { EngineName } from '@lits-ddp/protocol';
+import { JobInputError } from '../errors.js';
 
 /** Where and how experiment Jobs run: read once from the environment (`readJobSettings`). */
 export interface JobSettings {
@@ -8,7 +16,7 @@ export interface JobSettings {
   image: string;
   imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
   /** `lits worker --engine`. */
-  engine: 'auto' | 'gpu' | 'node' | 'cpu';
+  engine: EngineName;
   /** `nvidia.com/gpu` limit per pod; 0 for CPU-only clusters. */
   gpusPerPod: number;
   /** The PVC with the data sets and LITS_HOME, mounted at `dataMountPath` (as in the coordinator). */
@@ -75,27 +83,20 @@ export function experimentWorkerIds(experimentId: string, workers: number): stri
   return Array.from({ length: workers }, (_, i) => `${experimentId}-w${i}`);
 }
 
-/**
- * One Indexed Job per experiment: completions = parallelism = workers, one worker pod per index,
- * whose worker id (and so its rank) is derived from JOB_COMPLETION_INDEX and survives pod
- * replacement. The pods serve that experiment only and exit when it ends (`--exit-when-run-ends`).
- */
-export function buildExperimentJob(input: ExperimentJobInput, settings: JobSettings): V1Job {
-  const { experimentId, workers, maxRestarts } = input;
+/** Refuses inputs no Job can have (the spec's own checks let none through; this guards other callers). */
+function checkJobInput(input: ExperimentJobInput): void {
+  const { workers, maxRestarts, engineThreads } = input;
   if (!Number.isInteger(workers) || workers < 1)
-    throw new Error(`workers must be a positive integer, got ${workers}`);
+    throw new JobInputError(`workers must be a positive integer, got ${workers}`);
   if (!Number.isInteger(maxRestarts) || maxRestarts < 0)
-    throw new Error(`max-restarts must be a non-negative integer, got ${maxRestarts}`);
-  if (!Number.isInteger(input.engineThreads) || input.engineThreads < 1)
-    throw new Error(`engine-threads must be a positive integer, got ${input.engineThreads}`);
-  const name = experimentJobName(experimentId);
-  const labels = {
-    'app.kubernetes.io/name': 'lits-worker',
-    'app.kubernetes.io/part-of': 'lits-ddp',
-    'app.kubernetes.io/component': 'experiment',
-    [EXPERIMENT_LABEL]: experimentLabelValue(experimentId),
-  };
-  const env: V1EnvVar[] = [
+    throw new JobInputError(`max-restarts must be a non-negative integer, got ${maxRestarts}`);
+  if (!Number.isInteger(engineThreads) || engineThreads < 1)
+    throw new JobInputError(`engine-threads must be a positive integer, got ${engineThreads}`);
+}
+
+/** The worker's environment: its rank comes from the pod's completion index, and its id from that. */
+function workerEnv(experimentId: string, settings: JobSettings): V1EnvVar[] {
+  return [
     { name: 'LITS_EXPERIMENT_ID', value: experimentId },
     // Set before LITS_WORKER_ID, so that $(LITS_WORKER_INDEX) expands in it.
     {
@@ -105,6 +106,9 @@ export function buildExperimentJob(input: ExperimentJobInput, settings: JobSetti
     { name: 'LITS_WORKER_ID', value: `${experimentId}-w$(LITS_WORKER_INDEX)` },
     { name: 'TFJS_ENGINE', value: settings.engine },
   ];
+}
+
+function workerResources(settings: JobSettings): V1ResourceRequirements {
   const resources: V1ResourceRequirements = {};
   const limits: Record<string, string> = {};
   const requests: Record<string, string> = {};
@@ -114,11 +118,83 @@ export function buildExperimentJob(input: ExperimentJobInput, settings: JobSetti
   if (settings.memoryRequest) requests.memory = settings.memoryRequest;
   if (Object.keys(limits).length > 0) resources.limits = limits;
   if (Object.keys(requests).length > 0) resources.requests = requests;
+  return resources;
+}
+
+function podFailurePolicy(): V1PodFailurePolicy {
+  return {
+    rules: [
+      // The run itself failed: a new pod cannot help, so the Job fails at once and says why.
+      // Crashes (exit 1 included) fall through to backoffLimit and get a replacement pod.
+      {
+        action: 'FailJob',
+        onExitCodes: { containerName: WORKER_CONTAINER, operator: 'In', values: [RUN_FAILED_EXIT_CODE] },
+      },
+      // Preemption and node drains do not use up the retries.
+      { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
+    ],
+  };
+}
+
+/** One worker pod: `lits worker` serving this experiment only, unprivileged, with the data claim mounted. */
+function workerPodSpec(input: ExperimentJobInput, settings: JobSettings): V1PodSpec {
+  const { experimentId } = input;
+  return {
+    restartPolicy: 'Never',
+    automountServiceAccountToken: false,
+    ...(settings.serviceAccountName ? { serviceAccountName: settings.serviceAccountName } : {}),
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: settings.runAsUser,
+      runAsGroup: settings.runAsUser,
+      fsGroup: settings.runAsUser,
+    },
+    terminationGracePeriodSeconds: 60,
+    containers: [
+      {
+        name: WORKER_CONTAINER,
+        image: settings.image,
+        ...(settings.imagePullPolicy ? { imagePullPolicy: settings.imagePullPolicy } : {}),
+        args: [
+          'worker',
+          '--id',
+          '$(LITS_WORKER_ID)',
+          '--engine',
+          settings.engine,
+          '--threads',
+          String(input.engineThreads),
+          '--exit-when-run-ends',
+          experimentId,
+        ],
+        env: workerEnv(experimentId, settings),
+        ...(settings.envConfigMap ? { envFrom: [{ configMapRef: { name: settings.envConfigMap } }] } : {}),
+        resources: workerResources(settings),
+        volumeMounts: [{ name: 'data', mountPath: settings.dataMountPath }],
+      },
+    ],
+    volumes: [{ name: 'data', persistentVolumeClaim: { claimName: settings.dataClaim } }],
+  };
+}
+
+/**
+ * One Indexed Job per experiment: completions = parallelism = workers, one worker pod per index,
+ * whose worker id (and so its rank) is derived from JOB_COMPLETION_INDEX and survives pod
+ * replacement. The pods serve that experiment only and exit when it ends (`--exit-when-run-ends`).
+ */
+export function buildExperimentJob(input: ExperimentJobInput, settings: JobSettings): V1Job {
+  checkJobInput(input);
+  const { experimentId, workers, maxRestarts } = input;
+  const labels = {
+    'app.kubernetes.io/name': 'lits-worker',
+    'app.kubernetes.io/part-of': 'lits-ddp',
+    'app.kubernetes.io/component': 'experiment',
+    [EXPERIMENT_LABEL]: experimentLabelValue(experimentId),
+  };
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
     metadata: {
-      name,
+      name: experimentJobName(experimentId),
       namespace: settings.namespace,
       labels,
       annotations: { [EXPERIMENT_ANNOTATION]: experimentId },
@@ -131,58 +207,8 @@ export function buildExperimentJob(input: ExperimentJobInput, settings: JobSetti
       backoffLimit: maxRestarts,
       ttlSecondsAfterFinished: settings.ttlSecondsAfterFinished,
       ...(settings.activeDeadlineSeconds ? { activeDeadlineSeconds: settings.activeDeadlineSeconds } : {}),
-      podFailurePolicy: {
-        rules: [
-          // The run itself failed: a new pod cannot help, so the Job fails at once and says why.
-          // Crashes (exit 1 included) fall through to backoffLimit and get a replacement pod.
-          {
-            action: 'FailJob',
-            onExitCodes: { containerName: WORKER_CONTAINER, operator: 'In', values: [RUN_FAILED_EXIT_CODE] },
-          },
-          // Preemption and node drains do not use up the retries.
-          { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
-        ],
-      },
-      template: {
-        metadata: { labels },
-        spec: {
-          restartPolicy: 'Never',
-          automountServiceAccountToken: false,
-          ...(settings.serviceAccountName ? { serviceAccountName: settings.serviceAccountName } : {}),
-          securityContext: {
-            runAsNonRoot: true,
-            runAsUser: settings.runAsUser,
-            runAsGroup: settings.runAsUser,
-            fsGroup: settings.runAsUser,
-          },
-          terminationGracePeriodSeconds: 60,
-          containers: [
-            {
-              name: WORKER_CONTAINER,
-              image: settings.image,
-              ...(settings.imagePullPolicy ? { imagePullPolicy: settings.imagePullPolicy } : {}),
-              args: [
-                'worker',
-                '--id',
-                '$(LITS_WORKER_ID)',
-                '--engine',
-                settings.engine,
-                '--threads',
-                String(input.engineThreads),
-                '--exit-when-run-ends',
-                experimentId,
-              ],
-              env,
-              ...(settings.envConfigMap
-                ? { envFrom: [{ configMapRef: { name: settings.envConfigMap } }] }
-                : {}),
-              resources,
-              volumeMounts: [{ name: 'data', mountPath: settings.dataMountPath }],
-            },
-          ],
-          volumes: [{ name: 'data', persistentVolumeClaim: { claimName: settings.dataClaim } }],
-        },
-      },
+      podFailurePolicy: podFailurePolicy(),
+      template: { metadata: { labels }, spec: workerPodSpec(input, settings) },
     },
   };
 }

@@ -1,4 +1,8 @@
 import { ApiException, BatchV1Api, CoreV1Api, KubeConfig, type V1Job } from '@kubernetes/client-node';
+import Type from 'typebox';
+import { errorMessage } from '@lits-ddp/errors';
+import { decodeJson, JsonDecodeError } from '@lits-ddp/protocol';
+import { KubernetesApiError } from '../errors.js';
 import {
   buildExperimentJob,
   experimentJobName,
@@ -35,18 +39,25 @@ const status = (err: unknown): number | undefined => (err instanceof ApiExceptio
 const failedCondition = (job: V1Job) =>
   job.status?.conditions?.find((c) => c.type === 'Failed' && c.status === 'True');
 
+/** The part of a Kubernetes `Status` error body worth showing. */
+const ApiStatusBody = Type.Object({ message: Type.Optional(Type.String()) });
+
+/** The `message` of a Status body; undefined when the body is something else (plain text, a proxy's page). */
+function statusMessage(body: string): string | undefined {
+  try {
+    return decodeJson(ApiStatusBody, body, 'Kubernetes API error body').message;
+  } catch (err) {
+    if (err instanceof JsonDecodeError) return undefined;
+    throw err;
+  }
+}
+
 function describe(err: unknown): string {
   if (err instanceof ApiException) {
     const body = typeof err.body === 'string' ? err.body : JSON.stringify(err.body);
-    let message = body;
-    try {
-      message = (JSON.parse(body) as { message?: string }).message ?? body;
-    } catch {
-      // not JSON: keep the raw body
-    }
-    return `HTTP ${err.code}: ${message}`;
+    return `HTTP ${err.code}: ${statusMessage(body) ?? body}`;
   }
-  return err instanceof Error ? err.message : String(err);
+  return errorMessage(err);
 }
 
 /** One Indexed Job per experiment, through the Kubernetes API (in-cluster credentials or a kubeconfig). */
@@ -83,9 +94,9 @@ export class KubernetesJobLauncher implements ExperimentLauncher {
       await this.batch.createNamespacedJob({ namespace: this.settings.namespace, body });
     } catch (err) {
       if (status(err) === 409) return; // created before (a coordinator that took the run over)
-      throw new Error(
+      throw new KubernetesApiError(
         `could not create Kubernetes Job ${body.metadata?.name} in namespace ${this.settings.namespace}: ${describe(err)}`,
-        { cause: err },
+        err,
       );
     }
   }
@@ -151,7 +162,7 @@ export class KubernetesJobLauncher implements ExperimentLauncher {
       });
     } catch (err) {
       if (status(err) === 404) return;
-      throw new Error(`could not delete Kubernetes Job ${name}: ${describe(err)}`, { cause: err });
+      throw new KubernetesApiError(`could not delete Kubernetes Job ${name}: ${describe(err)}`, err);
     }
   }
 }

@@ -1,8 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { ENGINES } from '@lits-ddp/protocol';
+import { JobSettingsError } from '../errors.js';
 import type { JobSettings } from './experiment-job.js';
 
 const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
-const ENGINES = ['auto', 'gpu', 'node', 'cpu'] as const;
 const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -12,7 +13,7 @@ type Env = Readonly<Record<string, string | undefined>>;
 export function launcherKind(env: Env = process.env): 'local' | 'kubernetes' {
   const v = env.LITS_LAUNCHER ?? 'local';
   if (v !== 'local' && v !== 'kubernetes')
-    throw new Error(`LITS_LAUNCHER must be local or kubernetes, got "${v}"`);
+    throw new JobSettingsError(`LITS_LAUNCHER must be local or kubernetes, got "${v}"`);
   return v;
 }
 
@@ -24,14 +25,15 @@ export function readJobSettings(env: Env = process.env): JobSettings {
   const str = (name: string, fallback?: string): string => {
     const v = env[name] ?? fallback;
     if (v === undefined || v.trim() === '')
-      throw new Error(`${name} must be set for LITS_LAUNCHER=kubernetes`);
+      throw new JobSettingsError(`${name} must be set for LITS_LAUNCHER=kubernetes`);
     return v.trim();
   };
   const int = (name: string, fallback: number, min: number): number => {
     const raw = env[name];
     if (raw === undefined || raw === '') return fallback;
     const n = Number(raw);
-    if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min}, got "${raw}"`);
+    if (!Number.isInteger(n) || n < min)
+      throw new JobSettingsError(`${name} must be an integer ≥ ${min}, got "${raw}"`);
     return n;
   };
   const oneOf = <T extends string>(
@@ -42,13 +44,13 @@ export function readJobSettings(env: Env = process.env): JobSettings {
     const v = env[name] ?? fallback;
     if (v === undefined) return undefined;
     if (!(allowed as readonly string[]).includes(v))
-      throw new Error(`${name} must be one of ${allowed.join(', ')}, got "${v}"`);
+      throw new JobSettingsError(`${name} must be one of ${allowed.join(', ')}, got "${v}"`);
     return v as T;
   };
   const name = (key: string, fallback?: string): string => {
     const v = str(key, fallback);
     if (!DNS_LABEL.test(v) || v.length > 63)
-      throw new Error(`${key} must be a DNS label (a Kubernetes name), got "${v}"`);
+      throw new JobSettingsError(`${key} must be a DNS label (a Kubernetes name), got "${v}"`);
     return v;
   };
   const ownNamespace = existsSync(SERVICE_ACCOUNT_NAMESPACE)
@@ -58,7 +60,8 @@ export function readJobSettings(env: Env = process.env): JobSettings {
   const pull = oneOf('LITS_K8S_IMAGE_PULL_POLICY', PULL_POLICIES, undefined);
   const deadline = int('LITS_K8S_ACTIVE_DEADLINE_SECONDS', 0, 0);
   const mount = str('LITS_K8S_DATA_MOUNT', '/data');
-  if (!mount.startsWith('/')) throw new Error(`LITS_K8S_DATA_MOUNT must be an absolute path, got "${mount}"`);
+  if (!mount.startsWith('/'))
+    throw new JobSettingsError(`LITS_K8S_DATA_MOUNT must be an absolute path, got "${mount}"`);
   const configMap = optional('LITS_K8S_ENV_CONFIGMAP');
   const serviceAccount = optional('LITS_K8S_WORKER_SERVICE_ACCOUNT');
   return {

@@ -1,9 +1,10 @@
 // Which workers a run may lease: every rank of a run runs one engine identity (engine and native thread pools),
 // because a native engine's bits depend on both. `auto` prefers native engines; choosing pure JS is a fallback
 // that the run's tags and log name.
-import type { ResolvedSpec, RunEngine, WorkerInfo } from '@lits-ddp/protocol';
+import { ENGINE_KINDS, type ResolvedSpec, type RunEngine, type WorkerInfo } from '@lits-ddp/protocol';
 
-const PREFERENCE: readonly RunEngine['name'][] = ['gpu', 'node', 'cpu'];
+/** `auto`'s order of preference: protocol's engine kinds, GPU first. */
+const PREFERENCE: readonly RunEngine['name'][] = ENGINE_KINDS;
 
 /** The engine a registered worker runs; undefined for an engine name this coordinator does not know. */
 export function workerEngine(info: WorkerInfo): RunEngine | undefined {

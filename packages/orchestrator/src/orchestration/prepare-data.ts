@@ -1,118 +1,88 @@
-import { relative } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { ResolvedSpec } from '@lits-ddp/protocol';
+import type { PreparationOptions, PreparedData } from './data-preparation.js';
 import {
-  ensureCacheDir,
-  litsSeedSplit,
-  parseLabelMap,
-  preprocessDataset,
-  seededSplit,
-  validateDataset,
-  LITS_TEST_IDS,
-  type CaseFiles,
-  type LabelMap,
-  type PreprocessConfigInput,
-  type PreprocessProgress,
-} from '@lits-ddp/lits-data';
-import type { CaseRef, ResolvedSpec } from '@lits-ddp/protocol';
+  decodePrepareError,
+  type PrepareThreadInput,
+  type PrepareThreadMessage,
+} from './prepare-thread-messages.js';
 
-/** The data set failed validation: `problems` name each file and the reason. */
-export class DatasetInvalidError extends Error {
-  constructor(
-    readonly root: string,
-    readonly problems: ReadonlyArray<{ file: string; reason: string }>,
-  ) {
-    const shown = problems.slice(0, 10).map((p) => `  ${p.file}: ${p.reason}`);
-    const more = problems.length > 10 ? [`  … and ${problems.length - 10} more`] : [];
-    super([`data set ${root} is not valid:`, ...shown, ...more].join('\n'));
-  }
+export { DatasetInvalidError } from '../errors.js';
+export {
+  labelMapOf,
+  preprocessConfigOf,
+  type PreparationOptions,
+  type PreparedData,
+} from './data-preparation.js';
+
+export interface PrepareOptions extends PreparationOptions {
+  /**
+   * Aborting stops the preparation thread at once and `prepareData` rejects with the signal's reason. The cubes
+   * written so far stay valid (each is renamed into place whole), so a later preparation reuses them.
+   */
+  signal?: AbortSignal;
 }
 
-export interface PreparedData {
-  layout: 'lits' | 'msd';
-  split: 'lits' | 'seeded';
-  trainCases: CaseRef[];
-  testCases: CaseRef[];
-}
+// Built, the thread's JavaScript sits beside this file. Run from the TypeScript sources (vitest imports src/), a
+// worker thread still needs JavaScript: the package's built copy, which the test task builds first.
+const THREAD_ENTRY = import.meta.url.endsWith('.ts')
+  ? new URL('../../dist/orchestration/prepare-thread.js', import.meta.url)
+  : new URL('./prepare-thread.js', import.meta.url);
 
-export interface PrepareOptions {
-  datasetPath: string;
-  cacheDir: string;
-  dataSeed: number;
-  onValidate?: (done: number, total: number) => void;
-  onPreprocess?: (p: PreprocessProgress) => void;
-}
-
-export function preprocessConfigOf(spec: ResolvedSpec): PreprocessConfigInput {
-  return spec.preprocessing === 'improved'
-    ? { preset: 'improved', cubeSize: spec['cube-size'] }
-    : {
-        preset: 'seed',
-        targetSlices: spec['preprocess-slices'],
-        downscale: spec['preprocess-downscale'],
-        cubeSize: spec['cube-size'],
-      };
-}
-
-/** The spec's `label-map` (already checked by `resolveSpec`), or null: LiTS/MSD's own 0/1/2. */
-export function labelMapOf(spec: ResolvedSpec): LabelMap | null {
-  const text = spec['label-map'];
-  return text === undefined ? null : parseLabelMap(text, 'spec /label-map');
-}
+const abortReasonOf = (signal: AbortSignal): Error =>
+  signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason ?? 'aborted'));
 
 /**
  * Validates the data set with the rules of `lits data validate|preprocess` for this spec's preprocessing and
  * label map (every failing file named; one invalid case refuses the whole set, as a silently smaller set would
  * change the split), splits it (the seed's 13 LiTS test ids on the full LiTS set, a seeded split otherwise),
  * and preprocesses every case once into the shared cache.
+ *
+ * The work runs in a worker thread, so the caller's event loop stays free (the coordinator keeps answering HTTP and
+ * renewing its queue locks while a data set is preprocessed); progress callbacks run on the caller's thread, in
+ * order. A refused set rejects with `DatasetInvalidError`, a file or cache-folder problem with lits-data's
+ * `LitsDataError`, as on one thread. A callback that throws stops the preparation and rejects with its error.
  */
 export async function prepareData(spec: ResolvedSpec, opts: PrepareOptions): Promise<PreparedData> {
-  const labelMap = labelMapOf(spec);
-  const config = preprocessConfigOf(spec);
-  await ensureCacheDir(opts.cacheDir);
-  const report = await validateDataset(opts.datasetPath, {
-    labelMap,
-    preprocessing: config,
-    onProgress: (d, t) => opts.onValidate?.(d, t),
-  });
-  if (!report.ok || !report.layout) {
-    const problems =
-      report.problems.length > 0 ? report.problems : [{ file: opts.datasetPath, reason: 'no cases found' }];
-    throw new DatasetInvalidError(opts.datasetPath, problems);
-  }
-  const ids = [...report.validCases].sort((a, b) => a - b).slice(0, spec['dataset-size']);
-  const isFullLits = LITS_TEST_IDS.every((id) => ids.includes(id)) && ids.length >= 131;
-  const useLits = spec.split === 'lits' || (spec.split === 'auto' && isFullLits);
-  if (spec.split === 'lits' && !LITS_TEST_IDS.some((id) => ids.includes(id))) {
-    throw new DatasetInvalidError(opts.datasetPath, [
-      {
-        file: opts.datasetPath,
-        reason: `split 'lits' needs the seed's test cases (${LITS_TEST_IDS.join(', ')}); none is here`,
-      },
-    ]);
-  }
-  const split = useLits ? litsSeedSplit(ids) : seededSplit(ids, spec['test-percent'], opts.dataSeed);
-  if (split.train.length === 0 || split.test.length === 0) {
-    throw new DatasetInvalidError(opts.datasetPath, [
-      {
-        file: opts.datasetPath,
-        reason: `${ids.length} usable case(s) give ${split.train.length} train / ${split.test.length} test; need at least one of each`,
-      },
-    ]);
-  }
-  const byId = new Map<number, CaseFiles>(report.validCaseFiles.map((c) => [c.id, c]));
-  const wanted = [...split.train, ...split.test].map((id) => byId.get(id) as CaseFiles);
-  const manifest = await preprocessDataset(wanted, {
+  const { signal } = opts;
+  if (signal?.aborted) throw abortReasonOf(signal);
+  const input: PrepareThreadInput = {
+    spec,
+    datasetPath: opts.datasetPath,
     cacheDir: opts.cacheDir,
-    config,
-    labelMap,
-    onProgress: opts.onPreprocess,
-  });
-  const refOf = new Map<number, CaseRef>(
-    manifest.entries.map((e) => [e.caseId, { caseId: e.caseId, cacheFile: relative(opts.cacheDir, e.file) }]),
-  );
-  return {
-    layout: report.layout,
-    split: useLits ? 'lits' : 'seeded',
-    trainCases: split.train.map((id) => refOf.get(id) as CaseRef),
-    testCases: split.test.map((id) => refOf.get(id) as CaseRef),
+    dataSeed: opts.dataSeed,
   };
+  const thread = new Worker(THREAD_ENTRY, { workerData: input });
+  return new Promise<PreparedData>((resolve, reject) => {
+    let settled = false;
+    const settle = (outcome: () => void): void => {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener('abort', onAbort);
+      // A thread that posted its last message ends on its own; one still working is stopped here.
+      void thread.terminate();
+      outcome();
+    };
+    const onAbort = (): void => settle(() => reject(abortReasonOf(signal as AbortSignal)));
+    signal?.addEventListener('abort', onAbort, { once: true });
+
+    thread.on('message', (message: PrepareThreadMessage) => {
+      if (settled) return;
+      try {
+        if (message.type === 'validate') opts.onValidate?.(message.done, message.total);
+        else if (message.type === 'preprocess') opts.onPreprocess?.(message.progress);
+        else if (message.type === 'prepared') settle(() => resolve(message.result));
+        else settle(() => reject(decodePrepareError(message.error)));
+      } catch (error) {
+        settle(() => reject(error));
+      }
+    });
+    thread.on('error', (error) => settle(() => reject(error)));
+    thread.on('messageerror', (error) => settle(() => reject(error)));
+    thread.on('exit', (code) =>
+      settle(() =>
+        reject(new Error(`the data preparation thread stopped (exit code ${code}) before it finished`)),
+      ),
+    );
+  });
 }

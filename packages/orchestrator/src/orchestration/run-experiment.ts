@@ -5,21 +5,27 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { abortRun, cleanupRun } from '@lits-ddp/allreduce';
+import { errorMessage } from '@lits-ddp/errors';
 import { detectGitCommit } from '@lits-ddp/mlflow-client';
 import {
+  decodeJson,
   microBatchesPerStep,
   runKeys,
+  RunPlan,
   type RunEvent,
   type RunPaths,
-  type RunPlan,
+  type RunSeeds,
+  type RunSplitFile,
   type ResolvedSpec,
 } from '@lits-ddp/protocol';
+import { RunDetachedError } from '../errors.js';
 import { LocalRunTracker } from '../tracking/local-tracker.js';
 import { MlflowRunTracker } from '../tracking/mlflow-tracker.js';
 import type { RunTracker } from '../tracking/run-tracker.js';
 import { writeSystemReport } from '../tracking/system-report.js';
 import { prepareData } from './prepare-data.js';
-import { RunDetachedError, RunSupervisor, type RunOutcome } from './run-supervisor.js';
+import { decodeExperimentResult, type ExperimentResult, type RunOutcome } from './run-outcome.js';
+import { RunSupervisor } from './run-supervisor.js';
 import { loadRunRecord, saveRunRecord, type RunRecord } from './run-record.js';
 import { publishEvent } from './run-events.js';
 import { WorkerPool } from './worker-pool.js';
@@ -52,15 +58,8 @@ export interface ExperimentOptions {
   detach?: AbortSignal;
 }
 
-export interface ExperimentResult extends RunOutcome {
-  runId: string;
-  runDir: string;
-  seeds: { data: number; model: number };
-  tracker: { kind: 'mlflow' | 'local'; runId: string; location: string; delivered: boolean };
-}
-
 /** Seeds of a run: fixed by the spec, except in random mode, which draws fresh ones (and logs them). */
-export function runSeeds(spec: ResolvedSpec): { data: number; model: number } {
+export function runSeeds(spec: ResolvedSpec): RunSeeds {
   if (spec.determinism === 'random') return { data: randomInt(2 ** 31), model: randomInt(2 ** 31) };
   return { data: spec['general-seed'], model: spec['pytorch-seed'] };
 }
@@ -68,6 +67,15 @@ export function runSeeds(spec: ResolvedSpec): { data: number; model: number } {
 /** The commit of the code that runs: LITS_GIT_COMMIT (images), else the checkout this module lives in. */
 function codeGitCommit(): string | undefined {
   return detectGitCommit(fileURLToPath(new URL('.', import.meta.url)));
+}
+
+function runPaths(opts: ExperimentOptions): RunPaths {
+  const runDir = resolve(opts.home, 'runs', opts.runId);
+  return {
+    runDir,
+    cacheDir: resolve(opts.spec['cache-path'] ?? join(opts.home, 'cache')),
+    checkpointDir: join(runDir, 'checkpoints'),
+  };
 }
 
 async function openTracker(
@@ -92,26 +100,16 @@ async function openTracker(
 }
 
 /**
- * One experiment end to end: tracking, data validation and preprocessing, supervised training with
- * restarts, artifacts and the final status. The REST service and `lits train` both call this.
- *
- * Resumable: the seeds, the tracking run and the phase are kept in a Redis run record, so a
- * coordinator that calls this again for a run whose coordinator died continues that run (same
- * tracking run, training adopted from the event stream) instead of starting a second one.
+ * The run's tracking run: the recorded one when the run goes on, else a new one, recorded before
+ * anything is logged to it, with the spec, the seeds actually used and the run's tags.
  */
-export async function runExperiment(opts: ExperimentOptions): Promise<ExperimentResult> {
+async function startTracking(
+  opts: ExperimentOptions,
+  runDir: string,
+  record: RunRecord | undefined,
+  seeds: RunSeeds,
+): Promise<RunTracker> {
   const { spec, runId, redis } = opts;
-  const record = await loadRunRecord(redis, runId);
-  if (record?.phase === 'done' && record.result) return JSON.parse(record.result) as ExperimentResult;
-  const runDir = resolve(opts.home, 'runs', runId);
-  const paths: RunPaths = {
-    runDir,
-    cacheDir: resolve(spec['cache-path'] ?? join(opts.home, 'cache')),
-    checkpointDir: join(runDir, 'checkpoints'),
-  };
-  await mkdir(paths.checkpointDir, { recursive: true });
-  const seeds = record?.seeds ?? runSeeds(spec);
-  if (!record) await saveRunRecord(redis, runId, { seeds, phase: 'preparing' });
   const gitCommit = codeGitCommit();
   const tracker = await openTracker(opts, runDir, record?.tracker, gitCommit);
   if (!record?.tracker) {
@@ -138,78 +136,106 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
     );
   await writeFile(join(runDir, 'spec.json'), `${JSON.stringify(spec, null, 2)}\n`);
   tracker.logArtifact(join(runDir, 'spec.json'));
+  return tracker;
+}
 
-  const pool = new WorkerPool(redis);
-  let outcome: RunOutcome;
-  try {
-    const adopt = record !== undefined && (await redis.exists(runKeys.plan(runId))) === 1;
-    let data: Pick<RunPlan, 'trainCases' | 'testCases'>;
-    if (adopt) {
-      data = JSON.parse((await redis.get(runKeys.plan(runId))) as string) as RunPlan;
-    } else {
-      await redis.set(runKeys.status(runId), 'preparing');
-      await publishEvent(redis, runId, { type: 'status', status: 'preparing', restarts: 0 });
-      opts.onPhase?.('validating');
-      const prepared = await prepareData(spec, {
-        datasetPath: resolve(spec['dataset-path']),
-        cacheDir: paths.cacheDir,
-        dataSeed: seeds.data,
-        onValidate: (d, t) => opts.onPhase?.('validating', d, t),
-        onPreprocess: (p) => opts.onPhase?.('preprocessing', p.done, p.total),
-      });
-      tracker.setTags({ split: prepared.split, layout: prepared.layout });
-      await writeFile(
-        join(runDir, 'split.json'),
-        `${JSON.stringify({ split: prepared.split, trainCases: prepared.trainCases, testCases: prepared.testCases, cacheDir: paths.cacheDir }, null, 2)}\n`,
-      );
-      tracker.logArtifact(join(runDir, 'split.json'));
-      tracker.logParams({
-        'train-cases': prepared.trainCases.length,
-        'test-cases': prepared.testCases.length,
-      });
-      data = prepared;
-    }
-    if (existsSync(join(runDir, 'split.json')) && adopt) tracker.logArtifact(join(runDir, 'split.json'));
-    await saveRunRecord(redis, runId, { phase: 'training' });
-    opts.onPhase?.('training');
-    const supervisor = new RunSupervisor(
-      { runId, spec, seeds, trainCases: data.trainCases, testCases: data.testCases, paths },
-      {
-        redis,
-        pool,
-        tracker,
-        adopt,
-        abortCollectives: async (id, generation, reason) => {
-          await abortRun({ redis: opts.redisUrl, runId: id, generation, reason });
-        },
-        ...(opts.preferredWorkers ? { preferredWorkers: opts.preferredWorkers } : {}),
-        ...(opts.exclusiveWorkers ? { exclusiveWorkers: true } : {}),
-        ...(opts.fail ? { fail: opts.fail } : {}),
-        ...(opts.onWorkersLost ? { onWorkersLost: opts.onWorkersLost } : {}),
-        ...(opts.waitForWorkersMs ? { waitForWorkersMs: opts.waitForWorkersMs } : {}),
-        ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
-        ...(opts.log ? { log: opts.log } : {}),
-        ...(opts.signal ? { signal: opts.signal } : {}),
-        ...(opts.detach ? { detach: opts.detach } : {}),
+/** Validates and preprocesses the data set, and records the split (split.json, tags, params). */
+async function prepareRunData(
+  opts: ExperimentOptions,
+  paths: RunPaths,
+  seeds: RunSeeds,
+  tracker: RunTracker,
+): Promise<Pick<RunPlan, 'trainCases' | 'testCases'>> {
+  const { spec, runId, redis } = opts;
+  await redis.set(runKeys.status(runId), 'preparing');
+  await publishEvent(redis, runId, { type: 'status', status: 'preparing', restarts: 0 });
+  opts.onPhase?.('validating');
+  const prepared = await prepareData(spec, {
+    datasetPath: resolve(spec['dataset-path']),
+    cacheDir: paths.cacheDir,
+    dataSeed: seeds.data,
+    onValidate: (d, t) => opts.onPhase?.('validating', d, t),
+    onPreprocess: (p) => opts.onPhase?.('preprocessing', p.done, p.total),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
+  tracker.setTags({ split: prepared.split, layout: prepared.layout });
+  const splitFile = join(paths.runDir, 'split.json');
+  const splitRecord: RunSplitFile = {
+    split: prepared.split,
+    trainCases: prepared.trainCases,
+    testCases: prepared.testCases,
+    cacheDir: paths.cacheDir,
+  };
+  await writeFile(splitFile, `${JSON.stringify(splitRecord, null, 2)}\n`);
+  tracker.logArtifact(splitFile);
+  tracker.logParams({
+    'train-cases': prepared.trainCases.length,
+    'test-cases': prepared.testCases.length,
+  });
+  return prepared;
+}
+
+interface RunState {
+  record: RunRecord | undefined;
+  seeds: RunSeeds;
+  paths: RunPaths;
+  tracker: RunTracker;
+  pool: WorkerPool;
+}
+
+/**
+ * Prepares the data (or, for a run whose plan is in Redis, takes its cases from the plan) and
+ * supervises the training to its outcome.
+ */
+async function superviseTraining(opts: ExperimentOptions, state: RunState): Promise<RunOutcome> {
+  const { spec, runId, redis } = opts;
+  const { seeds, paths, tracker } = state;
+  const rawPlan = state.record ? await redis.get(runKeys.plan(runId)) : null;
+  const adopt = rawPlan !== null;
+  const data = adopt
+    ? decodeJson(RunPlan, rawPlan, `run plan ${runKeys.plan(runId)}`)
+    : await prepareRunData(opts, paths, seeds, tracker);
+  if (adopt && existsSync(join(paths.runDir, 'split.json')))
+    tracker.logArtifact(join(paths.runDir, 'split.json'));
+  await saveRunRecord(redis, runId, { phase: 'training' });
+  opts.onPhase?.('training');
+  const supervisor = new RunSupervisor(
+    { runId, spec, seeds, trainCases: data.trainCases, testCases: data.testCases, paths },
+    {
+      redis,
+      pool: state.pool,
+      tracker,
+      adopt,
+      abortCollectives: async (id, generation, reason) => {
+        await abortRun({ redis: opts.redisUrl, runId: id, generation, reason });
       },
-    );
-    outcome = await supervisor.run();
-  } catch (err) {
-    if (err instanceof RunDetachedError) {
-      // Hand over as much as can be delivered quickly; the next coordinator re-derives the rest.
-      await tracker.flush(5000).catch(() => undefined);
-      throw err;
-    }
-    const error = err instanceof Error ? err.message : String(err);
-    await redis.set(runKeys.status(runId), 'failed');
-    await publishEvent(redis, runId, { type: 'status', status: 'failed', message: error, restarts: 0 });
-    outcome = { status: 'failed', restarts: 0, generation: 0, error };
-  }
-  await saveRunRecord(redis, runId, { phase: 'finishing' });
+      ...(opts.preferredWorkers ? { preferredWorkers: opts.preferredWorkers } : {}),
+      ...(opts.exclusiveWorkers ? { exclusiveWorkers: true } : {}),
+      ...(opts.fail ? { fail: opts.fail } : {}),
+      ...(opts.onWorkersLost ? { onWorkersLost: opts.onWorkersLost } : {}),
+      ...(opts.waitForWorkersMs ? { waitForWorkersMs: opts.waitForWorkersMs } : {}),
+      ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
+      ...(opts.log ? { log: opts.log } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.detach ? { detach: opts.detach } : {}),
+    },
+  );
+  return supervisor.run();
+}
 
-  opts.onPhase?.('finishing');
-  await writeSystemReport(pool, runDir, runId, outcome.workers ?? []).catch((e: unknown) =>
-    opts.log?.('warn', `system report: ${String(e)}`),
+/** The outcome of a run that failed before or outside its supervision (bad data, a corrupt plan, …). */
+async function failedOutcome(redis: Redis, runId: string, error: string): Promise<RunOutcome> {
+  await redis.set(runKeys.status(runId), 'failed');
+  await publishEvent(redis, runId, { type: 'status', status: 'failed', message: error, restarts: 0 });
+  return { status: 'failed', restarts: 0, generation: 0, error };
+}
+
+/** The system report, the model summary, the checkpoints and the exported model, to the tracker. */
+async function logRunArtifacts(opts: ExperimentOptions, state: RunState, outcome: RunOutcome): Promise<void> {
+  const { paths, tracker } = state;
+  const { runDir } = paths;
+  await writeSystemReport(state.pool, runDir, opts.runId, outcome.workers ?? []).catch((e: unknown) =>
+    opts.log?.('warn', `system report: ${errorMessage(e)}`),
   );
   for (const [file, dir] of [
     ['system_report.json', 'reports'],
@@ -227,6 +253,14 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
     const dir = statSync(outcome.modelPath).isDirectory() ? outcome.modelPath : dirname(outcome.modelPath);
     tracker.logArtifact(dir, 'model');
   }
+}
+
+/** Ends the tracking run with the outcome's status; says so when not everything was delivered. */
+async function finishTracking(
+  opts: ExperimentOptions,
+  tracker: RunTracker,
+  outcome: RunOutcome,
+): Promise<boolean> {
   if (outcome.status === 'failed' && outcome.error)
     tracker.setTags({ 'lits.error': outcome.error.slice(0, 4000) });
   const finished = await tracker.finish(
@@ -237,18 +271,54 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
       'warn',
       `tracking incomplete: ${finished.pending} item(s) not delivered${finished.rejected ? `, ${finished.rejected} refused by the server` : ''} (${finished.lastError})`,
     );
+  return finished.delivered;
+}
+
+/**
+ * One experiment end to end: tracking, data validation and preprocessing, supervised training with
+ * restarts, artifacts and the final status. The REST service and `lits train` both call this.
+ *
+ * Resumable: the seeds, the tracking run and the phase are kept in a Redis run record, so a
+ * coordinator that calls this again for a run whose coordinator died continues that run (same
+ * tracking run, training adopted from the event stream) instead of starting a second one. A record
+ * that does not decode rejects with an error naming its key: the run is not started again.
+ */
+export async function runExperiment(opts: ExperimentOptions): Promise<ExperimentResult> {
+  const { spec, runId, redis } = opts;
+  const record = await loadRunRecord(redis, runId);
+  if (record?.phase === 'done' && record.result)
+    return decodeExperimentResult(record.result, `run record ${runKeys.record(runId)}, field result`);
+  const paths = runPaths(opts);
+  await mkdir(paths.checkpointDir, { recursive: true });
+  const seeds = record?.seeds ?? runSeeds(spec);
+  if (!record) await saveRunRecord(redis, runId, { seeds, phase: 'preparing' });
+  const tracker = await startTracking(opts, paths.runDir, record, seeds);
+  const log = opts.log;
+  const pool = new WorkerPool(redis, log ? { warn: (message) => log('warn', message) } : {});
+  const state: RunState = { record, seeds, paths, tracker, pool };
+  let outcome: RunOutcome;
+  try {
+    outcome = await superviseTraining(opts, state);
+  } catch (err) {
+    if (err instanceof RunDetachedError) {
+      // Hand over as much as can be delivered quickly; the next coordinator re-derives the rest.
+      await tracker.flush(5000).catch(() => undefined);
+      throw err;
+    }
+    outcome = await failedOutcome(redis, runId, errorMessage(err));
+  }
+  await saveRunRecord(redis, runId, { phase: 'finishing' });
+
+  opts.onPhase?.('finishing');
+  await logRunArtifacts(opts, state, outcome);
+  const delivered = await finishTracking(opts, tracker, outcome);
   await cleanupRun({ redis: opts.redisUrl, runId }).catch(() => undefined);
   const result: ExperimentResult = {
     ...outcome,
     runId,
-    runDir,
+    runDir: paths.runDir,
     seeds,
-    tracker: {
-      kind: tracker.kind,
-      runId: tracker.trackingRunId,
-      location: tracker.location,
-      delivered: finished.delivered,
-    },
+    tracker: { kind: tracker.kind, runId: tracker.trackingRunId, location: tracker.location, delivered },
   };
   await saveRunRecord(redis, runId, { phase: 'done', result: JSON.stringify(result) });
   return result;

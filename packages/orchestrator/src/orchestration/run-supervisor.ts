@@ -1,16 +1,20 @@
 import type { Redis } from 'ioredis';
+import { errorMessage } from '@lits-ddp/errors';
 import {
+  decodeJson,
   runKeys,
+  RunPlan,
   RUN_KEYS_TTL_S,
   type RunEngine,
   type RunEvent,
-  type RunPlan,
   type RunStatus,
 } from '@lits-ddp/protocol';
+import { GenerationFailedError, RunCancelledError, RunDetachedError, RunDoomedError } from '../errors.js';
 import type { RunTracker } from '../tracking/run-tracker.js';
 import { RunEngineChoice, sameEngine, workerEngine } from './engine-match.js';
 import { publishEvent, readEvents, readEventRange } from './run-events.js';
 import { RunLedger } from './run-ledger.js';
+import type { RunOutcome } from './run-outcome.js';
 import type { WorkerPool } from './worker-pool.js';
 
 export type RunSetup = Omit<RunPlan, 'generation' | 'ranks' | 'resumeFrom' | 'engine'>;
@@ -43,48 +47,6 @@ export interface SupervisorOptions {
   /** Take over a run whose supervisor died: replay the event stream instead of starting afresh. */
   adopt?: boolean;
 }
-
-export interface RunOutcome {
-  status: 'finished' | 'failed' | 'cancelled';
-  restarts: number;
-  generation: number;
-  error?: string;
-  testMetrics?: Record<string, number>;
-  /** Final weight hash of each rank (all equal when the run is healthy). */
-  weightHashes?: string[];
-  modelPath?: string;
-  bestCheckpoint?: string;
-  lastCheckpoint?: { path: string; epoch: number };
-  /** The latest value of every metric logged (train_*, val_*, test_*, lr). */
-  latestMetrics?: Record<string, number>;
-  /** Worker id of each rank in the last generation. */
-  workers?: string[];
-  /** The engine every rank ran (unset when no generation started). */
-  engine?: RunEngine;
-  /** libtensorflow's version on a native engine. */
-  libtensorflow?: string;
-  /** Why `auto` did not get the engine it prefers. */
-  engineFallback?: string;
-}
-
-/** Supervision stopped on request (shutdown); the run goes on and is adopted later. */
-export class RunDetachedError extends Error {
-  override readonly name = 'RunDetachedError';
-}
-
-class GenerationFailure extends Error {
-  constructor(
-    message: string,
-    readonly lostWorkers: string[] = [],
-  ) {
-    super(message);
-  }
-}
-
-class Cancelled extends Error {}
-
-/** Failed from outside (its workers cannot come back): no restart. */
-class Doomed extends Error {}
 
 /** Where an adopted run stands. */
 type Adoption =
@@ -130,7 +92,7 @@ export class RunSupervisor {
         if (next.kind === 'restart') generation = next.generation;
         next = { kind: 'fresh' };
         try {
-          if (restartReason !== undefined) throw new GenerationFailure(restartReason);
+          if (restartReason !== undefined) throw new GenerationFailedError(restartReason);
           const result = await this.runGeneration(generation, adopted);
           await this.setStatus('finished');
           return {
@@ -142,7 +104,7 @@ export class RunSupervisor {
           };
         } catch (err) {
           if (err instanceof RunDetachedError) throw err;
-          if (err instanceof Cancelled) {
+          if (err instanceof RunCancelledError) {
             await this.opts.abortCollectives(runId, generation, `cancelled: ${err.message}`);
             await this.setStatus('cancelled', err.message);
             return {
@@ -153,10 +115,10 @@ export class RunSupervisor {
               ...this.outcomeState(),
             };
           }
-          const message = err instanceof Error ? err.message : String(err);
+          const message = errorMessage(err);
           await this.opts.abortCollectives(runId, generation, message);
           const { restarts } = this.ledger;
-          if (err instanceof Doomed) {
+          if (err instanceof RunDoomedError) {
             await this.setStatus('failed', message);
             return { status: 'failed', restarts, generation, error: message, ...this.outcomeState() };
           }
@@ -174,7 +136,7 @@ export class RunSupervisor {
           );
           await this.setStatus('restarting', message);
           this.ledger.enterGeneration(generation + 1);
-          if (err instanceof GenerationFailure && err.lostWorkers.length > 0)
+          if (err instanceof GenerationFailedError && err.lostWorkers.length > 0)
             await this.opts.onWorkersLost?.(err.lostWorkers);
         }
       }
@@ -232,7 +194,7 @@ export class RunSupervisor {
       `adopting run ${runId}: ${this.ledger.metricPoints.size} metric points in the stream, ${missing.length} re-delivered`,
     );
     if (!rawPlan) return { kind: 'fresh' };
-    const plan = JSON.parse(rawPlan) as RunPlan;
+    const plan = decodeJson(RunPlan, rawPlan, `run plan ${runKeys.plan(runId)}`);
     const { lastStatus } = this.ledger;
     if (this.ledger.terminal && lastStatus) {
       const status = lastStatus.status as RunOutcome['status'];
@@ -276,7 +238,8 @@ export class RunSupervisor {
       // A plan from a coordinator older than RunPlan.engine has none: the next generation chooses again.
       if (adopted.engine) this.engine.adopt(adopted.engine);
       const lost = await this.opts.pool.reclaim(runId, workers);
-      if (lost.length > 0) throw new GenerationFailure(`workers ${lost.join(', ')} were lost while adopting`);
+      if (lost.length > 0)
+        throw new GenerationFailedError(`workers ${lost.join(', ')} were lost while adopting`);
     } else {
       this.ledger.enterGeneration(generation);
       const leased = await this.leaseWorkers(this.setup.spec.workers);
@@ -304,7 +267,7 @@ export class RunSupervisor {
     try {
       while (this.ledger.finished.size < workers.length) {
         this.checkStop();
-        if (await this.opts.redis.get(runKeys.cancel(runId))) throw new Cancelled('cancel requested');
+        if (await this.opts.redis.get(runKeys.cancel(runId))) throw new RunCancelledError('cancel requested');
         for (const { id, event } of await readEvents(this.blocking, runId, this.lastEventId, 1000)) {
           this.lastEventId = id;
           this.handle(event, id);
@@ -320,7 +283,7 @@ export class RunSupervisor {
           await this.drainEvents();
           await this.throwReportedFailure(workers);
           const ranks = lost.map((id) => `rank ${workers.indexOf(id)} (${id})`).join(', ');
-          throw new GenerationFailure(`${ranks} lost its heartbeat`, lost);
+          throw new GenerationFailedError(`${ranks} lost its heartbeat`, lost);
         }
       }
     } finally {
@@ -339,7 +302,7 @@ export class RunSupervisor {
     if (!failure) return;
     // A cancel wins over the failures it causes (Ctrl-C also reaches the workers).
     this.checkStop();
-    throw new GenerationFailure(
+    throw new GenerationFailedError(
       `rank ${failure.rank} failed: ${failure.error}${failure.lateRank !== undefined ? ` (rank ${failure.lateRank} did not deliver)` : ''}`,
       // A rank stopped by SIGTERM is leaving: the launcher replaces it like a dead one.
       await this.opts.pool.leaving(workers),
@@ -371,7 +334,7 @@ export class RunSupervisor {
     for (;;) {
       this.checkStop();
       if (await this.opts.redis.get(runKeys.cancel(this.setup.runId)))
-        throw new Cancelled('cancel requested');
+        throw new RunCancelledError('cancel requested');
       const live = (await this.opts.pool.list())
         .filter((w) => w.heartbeatAgeMs !== undefined)
         .map((w) => w.info)
@@ -399,15 +362,16 @@ export class RunSupervisor {
         waiting = reason;
       }
       if (Date.now() > deadline)
-        throw new GenerationFailure(`fewer than ${count} live, free workers after waiting: ${reason}`);
+        throw new GenerationFailedError(`fewer than ${count} live, free workers after waiting: ${reason}`);
       await new Promise((r) => setTimeout(r, 500));
     }
   }
 
   private checkStop(): void {
     if (this.opts.detach?.aborted) throw new RunDetachedError(String(this.opts.detach.reason ?? 'detached'));
-    if (this.opts.signal?.aborted) throw new Cancelled(String(this.opts.signal.reason ?? 'cancelled'));
-    if (this.opts.fail?.aborted) throw new Doomed(String(this.opts.fail.reason ?? 'failed'));
+    if (this.opts.signal?.aborted)
+      throw new RunCancelledError(String(this.opts.signal.reason ?? 'cancelled'));
+    if (this.opts.fail?.aborted) throw new RunDoomedError(String(this.opts.fail.reason ?? 'failed'));
   }
 
   private async setStatus(status: RunStatus, message?: string): Promise<void> {

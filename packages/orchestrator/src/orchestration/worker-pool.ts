@@ -1,5 +1,13 @@
 import type { Redis } from 'ioredis';
-import { workerKeys, type WorkerCommand, type WorkerInfo } from '@lits-ddp/protocol';
+import Type, { type TSchema } from 'typebox';
+import {
+  checkJson,
+  decodeJson,
+  JsonDecodeError,
+  workerKeys,
+  WorkerInfo,
+  type WorkerCommand,
+} from '@lits-ddp/protocol';
 
 export interface LiveWorker {
   info: WorkerInfo;
@@ -7,12 +15,33 @@ export interface LiveWorker {
   heartbeatAgeMs: number | undefined;
 }
 
+export interface WorkerPoolOptions {
+  /**
+   * Where a registry entry that does not decode is reported, once per worker and field (such a
+   * worker is neither listed nor leased). Default: a line on stderr.
+   */
+  warn?: (message: string) => void;
+}
+
 const LEASE_MS = 30_000;
 
 /** Reads the worker registry and leases workers to runs, so two runs never share a worker. */
 export class WorkerPool {
-  constructor(private readonly redis: Redis) {}
+  private readonly warn: (message: string) => void;
+  /** `workerId field` pairs already reported. */
+  private readonly reported = new Set<string>();
 
+  constructor(
+    private readonly redis: Redis,
+    opts: WorkerPoolOptions = {},
+  ) {
+    this.warn = opts.warn ?? ((message) => process.stderr.write(`lits: ${message}\n`));
+  }
+
+  /**
+   * The registered workers whose entry decodes, by id. An entry with a bad field is left out (a run
+   * must not lease a worker it cannot describe) and reported once through `warn`.
+   */
   async list(): Promise<LiveWorker[]> {
     const ids = await this.redis.smembers(workerKeys.registry());
     const now = Date.now();
@@ -22,12 +51,23 @@ export class WorkerPool {
           this.redis.hgetall(workerKeys.info(id)),
           this.redis.get(workerKeys.heartbeat(id)),
         ]);
-        const info = decodeInfo(hash);
-        if (!info) return undefined;
-        return { info, heartbeatAgeMs: beat ? Math.max(0, now - Number(beat)) : undefined };
+        const decoded = decodeWorkerHash(id, hash);
+        if (!decoded) return undefined;
+        if ('problem' in decoded) {
+          this.reportInvalid(id, decoded);
+          return undefined;
+        }
+        return { info: decoded.info, heartbeatAgeMs: beat ? Math.max(0, now - Number(beat)) : undefined };
       }),
     );
     return workers.filter((w): w is LiveWorker => w !== undefined);
+  }
+
+  private reportInvalid(id: string, bad: { field: string; problem: string }): void {
+    const key = `${id} ${bad.field}`;
+    if (this.reported.has(key)) return;
+    this.reported.add(key);
+    this.warn(`worker ${id} is not leased: its registry entry does not decode (${bad.problem})`);
   }
 
   async alive(workerId: string): Promise<boolean> {
@@ -141,18 +181,38 @@ export class WorkerPool {
   }
 }
 
-/** Worker hashes come from other processes: parse defensively. */
-function decodeInfo(hash: Record<string, string>): WorkerInfo | undefined {
-  if (!hash.id) return undefined;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(hash)) {
+const AnyJson = Type.Unknown();
+
+/**
+ * A registry hash (one JSON value per WorkerInfo field, from another process): its WorkerInfo, the
+ * first field that does not decode, or undefined when the hash is gone (a stopping worker deletes it
+ * before it leaves the registry).
+ */
+function decodeWorkerHash(
+  id: string,
+  hash: Record<string, string>,
+): { info: WorkerInfo } | { field: string; problem: string } | undefined {
+  if (Object.keys(hash).length === 0) return undefined;
+  const fields: Record<string, unknown> = {};
+  const properties: Record<string, TSchema> = WorkerInfo.properties;
+  for (const [field, text] of Object.entries(hash)) {
+    // A newer worker's extra fields pass through, as long as they are JSON.
+    const schema = Object.hasOwn(properties, field) ? (properties[field] as TSchema) : AnyJson;
     try {
-      out[k] = JSON.parse(v);
-    } catch {
-      return undefined;
+      fields[field] = decodeJson(schema, text, `worker ${id}, field ${field}`);
+    } catch (err) {
+      return { field, problem: decodeFailure(err) };
     }
   }
-  return typeof out.id === 'string' && typeof out.state === 'string'
-    ? (out as unknown as WorkerInfo)
-    : undefined;
+  try {
+    return { info: checkJson(WorkerInfo, fields, `worker ${id}`) };
+  } catch (err) {
+    return { field: 'required fields', problem: decodeFailure(err) };
+  }
+}
+
+/** The message of a JsonDecodeError; anything else is not a decoding problem and goes on up. */
+function decodeFailure(err: unknown): string {
+  if (err instanceof JsonDecodeError) return err.message;
+  throw err;
 }

@@ -8,7 +8,21 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { basename, join } from 'node:path';
+import Type, { type Static, type TSchema } from 'typebox';
+import { decodeJson, JsonDecodeError } from '@lits-ddp/protocol';
 import type { FinalStatus, RunTracker, TrackerFinish } from './run-tracker.js';
+
+const StringMap = Type.Record(Type.String(), Type.String());
+const RunMeta = Type.Object({
+  runId: Type.String(),
+  runName: Type.String(),
+  status: Type.String(),
+  startTime: Type.Number(),
+  endTime: Type.Optional(Type.Number()),
+});
+type RunMeta = Static<typeof RunMeta>;
+/** The part of a metrics.jsonl line that says which point it logged. */
+const MetricPoint = Type.Object({ key: Type.String(), step: Type.Number() });
 
 /**
  * A run folder under ./runs/<runId>/ for when no MLflow server is configured:
@@ -19,13 +33,7 @@ export class LocalRunTracker implements RunTracker {
   readonly kind = 'local' as const;
   private readonly params: Record<string, string> = {};
   private readonly tags: Record<string, string> = {};
-  private readonly meta: {
-    runId: string;
-    runName: string;
-    status: string;
-    startTime: number;
-    endTime?: number;
-  };
+  private readonly meta: RunMeta;
 
   constructor(
     readonly runDir: string,
@@ -34,13 +42,13 @@ export class LocalRunTracker implements RunTracker {
     resume = false,
   ) {
     mkdirSync(join(runDir, 'artifacts'), { recursive: true });
-    const read = (name: string): Record<string, unknown> | undefined =>
-      resume && existsSync(join(runDir, name))
-        ? (JSON.parse(readFileSync(join(runDir, name), 'utf8')) as Record<string, unknown>)
-        : undefined;
-    Object.assign(this.params, read('params.json'));
-    Object.assign(this.tags, read('tags.json'));
-    const meta = read('meta.json') as LocalRunTracker['meta'] | undefined;
+    const read = <T extends TSchema>(name: string, schema: T): Static<T> | undefined => {
+      const file = join(runDir, name);
+      return resume && existsSync(file) ? decodeJson(schema, readFileSync(file, 'utf8'), file) : undefined;
+    };
+    Object.assign(this.params, read('params.json', StringMap));
+    Object.assign(this.tags, read('tags.json', StringMap));
+    const meta = read('meta.json', RunMeta);
     this.meta = meta ?? { runId: trackingRunId, runName, status: 'RUNNING', startTime: Date.now() };
     this.writeJson('meta.json', this.meta);
   }
@@ -57,10 +65,12 @@ export class LocalRunTracker implements RunTracker {
     for (const line of readFileSync(file, 'utf8').split('\n')) {
       if (!line.trim()) continue;
       try {
-        const m = JSON.parse(line) as { key: string; step: number };
+        const m = decodeJson(MetricPoint, line, file);
         if (keys.has(m.key)) out.add(`${m.key}@${m.step}`);
-      } catch {
-        // a line cut short by a crash: that point is logged again
+      } catch (err) {
+        // A line cut short by a crash (and the line appended to it on resume): not logged, so
+        // those points are logged again.
+        if (!(err instanceof JsonDecodeError)) throw err;
       }
     }
     return out;

@@ -1,6 +1,8 @@
 import { statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { BufferedMetricLogger, MlflowClient, systemTags, type Tag } from '@lits-ddp/mlflow-client';
+import { errorMessage } from '@lits-ddp/errors';
+import { TrackingUnavailableError } from '../errors.js';
 import type { FinalStatus, RunTracker, TrackerFinish } from './run-tracker.js';
 
 export interface MlflowTrackerOptions {
@@ -29,8 +31,8 @@ async function retrying<T>(
     try {
       return await fn();
     } catch (err) {
-      const message = `${what}: ${err instanceof Error ? err.message : String(err)}`;
-      if (Date.now() + wait > deadline) throw new Error(message, { cause: err });
+      const message = `${what}: ${errorMessage(err)}`;
+      if (Date.now() + wait > deadline) throw new TrackingUnavailableError(message, err);
       onError?.(message);
       await sleep(wait);
     }
@@ -166,7 +168,7 @@ export class MlflowRunTracker implements RunTracker {
         );
       } catch (err) {
         pending++;
-        lastError = err instanceof Error ? err.message : String(err);
+        lastError = errorMessage(err);
       }
     }
     try {
@@ -178,7 +180,7 @@ export class MlflowRunTracker implements RunTracker {
       );
     } catch (err) {
       pending++;
-      lastError = err instanceof Error ? err.message : String(err);
+      lastError = errorMessage(err);
     }
     // A refused entry was dropped (and reported through onError): the run is not whole on the server.
     const rejected = flushed.rejected.length;

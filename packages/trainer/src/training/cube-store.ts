@@ -2,6 +2,7 @@ import { loadCube, type PreprocessConfig } from '@lits-ddp/lits-data';
 import type { MicroBatch } from '@lits-ddp/unet';
 import type { CaseRef } from '@lits-ddp/protocol';
 import { join } from 'node:path';
+import { CubeCacheError } from '../errors.js';
 
 interface LoadedCube {
   image: Float32Array;
@@ -47,7 +48,7 @@ export class CubeStore {
     const c = loadCube(file);
     if (!this.config) this.config = c.config;
     else if (JSON.stringify(c.config) !== JSON.stringify(this.config))
-      throw new Error(
+      throw new CubeCacheError(
         `${file}: case ${ref.caseId} was preprocessed with ${JSON.stringify(c.config)}, the others with ${JSON.stringify(this.config)}`,
       );
     const cube = { image: c.image, label: c.label, shape: [...c.shape] as [number, number, number] };
@@ -70,7 +71,7 @@ export class CubeStore {
     for (const [j, c] of cubes.entries()) {
       if (c.shape.join('x') !== first.shape.join('x')) {
         const ref = this.cases[indices[j] as number];
-        throw new Error(
+        throw new CubeCacheError(
           `case ${ref?.caseId}: cube shape ${c.shape.join('×')} differs from ${first.shape.join('×')}`,
         );
       }

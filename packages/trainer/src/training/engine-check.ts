@@ -13,7 +13,7 @@ import {
 /** Why this worker must not run the plan's engine, or undefined when it may. */
 export function planEngineMismatch(plan: RunPlan, engine: Engine): string | undefined {
   // Plans written by a coordinator older than RunPlan.engine name none; the ranks' all-gather still checks.
-  const want = plan.engine as RunPlan['engine'] | undefined;
+  const want = plan.engine;
   if (!want) return undefined;
   const threadsDiffer =
     want.threads?.intraOp !== engine.threads?.intraOp || want.threads?.interOp !== engine.threads?.interOp;

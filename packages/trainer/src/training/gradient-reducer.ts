@@ -1,6 +1,7 @@
+import Type from 'typebox';
 import type { Communicator } from '@lits-ddp/allreduce';
 import { MetricCounts } from '@lits-ddp/unet';
-import type { DeterminismMode } from '@lits-ddp/protocol';
+import { decodeJson, type DeterminismMode } from '@lits-ddp/protocol';
 
 /** One micro-batch's share of a step: gradients and BN statistics back to back. */
 export interface Contribution {
@@ -41,9 +42,11 @@ export async function gatherCounts(
   mine: MetricCounts,
 ): Promise<MetricCounts> {
   const parts = await comm.allGather(Buffer.from(JSON.stringify(mine.toJSON())));
-  return parts.reduce(
-    (acc, part, rank) =>
-      acc.merge(MetricCounts.fromJSON(JSON.parse(part.toString('utf8')), `counts of rank ${rank}`)),
-    MetricCounts.empty(classes),
-  );
+  return parts.reduce((acc, part, rank) => {
+    const source = `counts of rank ${rank}`;
+    // MetricCounts.fromJSON checks the structure (classes, records) and names the bad field.
+    return acc.merge(
+      MetricCounts.fromJSON(decodeJson(Type.Unknown(), part.toString('utf8'), source), source),
+    );
+  }, MetricCounts.empty(classes));
 }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { TypedApp } from '../build-app.js';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 
 /** apps/coordinator/dashboard, from src/server/routes or dist/server/routes alike. */
 const DASHBOARD_DIR = fileURLToPath(new URL('../../../dashboard/', import.meta.url));
@@ -19,7 +19,7 @@ const ASSETS: Record<string, { file: string; type: string }> = {
  * The dashboard: static files only (no data, so no token needed to load them); the page asks for
  * the API token and calls the REST API and the SSE stream with it.
  */
-export function registerDashboard(app: TypedApp): void {
+export const dashboardRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const cache = new Map<string, Buffer>();
   const load = (file: string): Buffer => {
     let body = cache.get(file);
@@ -44,4 +44,4 @@ export function registerDashboard(app: TypedApp): void {
       return reply.type(asset.type).header('cache-control', 'no-cache').send(load(asset.file));
     },
   );
-}
+};

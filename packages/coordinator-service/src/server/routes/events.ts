@@ -1,8 +1,15 @@
 import { Readable } from 'node:stream';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
+import {
+  ExperimentEventsQuery,
+  ExperimentIdParams,
+  type ExperimentGoneSummary,
+  type ExperimentSummary,
+} from '@lits-ddp/protocol';
 import { readEventRange } from '@lits-ddp/orchestrator';
-import type { AppContext, TypedApp } from '../build-app.js';
-import { ErrorReply, EventsQuery, IdParams } from '../schemas.js';
+import type { AppContext } from '../app-context.js';
+import { ErrorReply } from '../schemas.js';
 import { toSummary } from './experiment-views.js';
 
 const STREAM_ID = /^\d+-\d+$/;
@@ -46,7 +53,10 @@ async function* eventStream(
     if (!rec || rec.done) {
       const tail = await readEventRange(ctx.redis, id, cursor, 500);
       for (const { id: streamId, event } of tail.events) yield message(event.type, event, streamId);
-      yield message('end', rec ? toSummary(rec) : { id, status: 'unknown' });
+      const summary: ExperimentSummary | ExperimentGoneSummary = rec
+        ? toSummary(rec)
+        : { id, status: 'unknown' };
+      yield message('end', summary);
       return;
     }
     if (Date.now() - lastSent > keepAliveMs) {
@@ -57,7 +67,9 @@ async function* eventStream(
   }
 }
 
-export function registerEventRoutes(app: TypedApp, ctx: AppContext): void {
+/** The SSE stream of one experiment's events. */
+export const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { ctx } = app;
   app.get(
     '/v1/experiments/:id/events',
     {
@@ -67,8 +79,8 @@ export function registerEventRoutes(app: TypedApp, ctx: AppContext): void {
         description:
           'text/event-stream. Each message has the Redis stream id as its id and the event type as its name; a reconnect with Last-Event-ID (or ?lastEventId=) resumes after it. The stream ends with an `end` event holding the final summary.',
         security: [{ bearer: [] }],
-        params: IdParams,
-        querystring: EventsQuery,
+        params: ExperimentIdParams,
+        querystring: ExperimentEventsQuery,
         headers: Type.Object({ 'last-event-id': Type.Optional(Type.String()) }),
         response: { 400: ErrorReply, 401: ErrorReply, 404: ErrorReply },
       },
@@ -98,4 +110,4 @@ export function registerEventRoutes(app: TypedApp, ctx: AppContext): void {
       return reply.send(stream as never);
     },
   );
-}
+};

@@ -1,11 +1,18 @@
 import { readdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import type { Static } from 'typebox';
-import { runEventOfFields, runKeys, type RunEvent } from '@lits-ddp/protocol';
+import {
+  decodeJson,
+  runEventOfFields,
+  runKeys,
+  type ExperimentDetail,
+  type ExperimentProgress,
+  type ExperimentSummary,
+  type RunEvent,
+} from '@lits-ddp/protocol';
 import { loadRunRecord } from '@lits-ddp/orchestrator';
 import type { ExperimentRecord } from '../../queue/experiment-store.js';
-import type { AppContext } from '../build-app.js';
-import type { Detail, Progress, Summary } from '../schemas.js';
+import { PlanRanks } from '../../queue/stored-schemas.js';
+import type { AppContext } from '../app-context.js';
 
 const iso = (ms: number | undefined): string | undefined => (ms ? new Date(ms).toISOString() : undefined);
 
@@ -16,7 +23,7 @@ export const linksOf = (id: string): Record<string, string> => ({
   dashboard: `/#${id}`,
 });
 
-export function toSummary(rec: ExperimentRecord): Static<typeof Summary> {
+export function toSummary(rec: ExperimentRecord): ExperimentSummary {
   return {
     id: rec.id,
     status: rec.status,
@@ -35,10 +42,7 @@ export function toSummary(rec: ExperimentRecord): Static<typeof Summary> {
 type ProgressEvent = Extract<RunEvent, { type: 'progress' }>;
 
 /** The newest progress event of each rank, from the tail of the run's stream. */
-async function progressOf(
-  ctx: AppContext,
-  rec: ExperimentRecord,
-): Promise<Static<typeof Progress> | undefined> {
+async function progressOf(ctx: AppContext, rec: ExperimentRecord): Promise<ExperimentProgress | undefined> {
   const entries = (await ctx.redis.xrevrange(runKeys.events(rec.id), '+', '-', 'COUNT', 200)) as Array<
     [string, string[]]
   >;
@@ -67,19 +71,27 @@ async function progressOf(
 export const modelDirOf = (modelPath: string): string =>
   modelPath.endsWith('.json') ? dirname(modelPath) : modelPath;
 
-/** Files of the tfjs model export (model.json and its weight shards). */
+/** A path that is not there (yet): the run has not written it. Any other file-system error is real. */
+const isMissing = (err: unknown): boolean => {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+};
+
+/** Files of the tfjs model export (model.json and its weight shards); none before the run wrote it. */
 export async function modelFiles(path: string): Promise<Array<{ name: string; bytes: number }>> {
+  let names: string[];
   try {
-    const names = (await readdir(path)).sort();
-    const out: Array<{ name: string; bytes: number }> = [];
-    for (const name of names) {
-      const s = await stat(join(path, name));
-      if (s.isFile()) out.push({ name, bytes: s.size });
-    }
-    return out;
-  } catch {
-    return [];
+    names = (await readdir(path)).sort();
+  } catch (err) {
+    if (isMissing(err)) return [];
+    throw err;
   }
+  const out: Array<{ name: string; bytes: number }> = [];
+  for (const name of names) {
+    const s = await stat(join(path, name));
+    if (s.isFile()) out.push({ name, bytes: s.size });
+  }
+  return out;
 }
 
 /** Checkpoint folders of a run, in the order `lits predict --model <run folder>` picks them. */
@@ -89,7 +101,7 @@ const CHECKPOINT_MANIFEST = 'checkpoint.json';
 /** The checkpoints runExperiment logs to MLflow (the rolling `last` one is not logged). */
 const LOGGED_CHECKPOINTS: ReadonlySet<string> = new Set(['best', 'final']);
 
-type ModelView = NonNullable<Static<typeof Detail>['model']>;
+type ModelView = NonNullable<ExperimentDetail['model']>;
 
 /** The checkpoint folder `lits predict --model` loads for this run (best, else final, else last). */
 async function predictCheckpoint(
@@ -100,7 +112,10 @@ async function predictCheckpoint(
   const dir = join(resolve(ctx.options.home), 'runs', id, 'checkpoints');
   for (const kind of CHECKPOINT_PREFERENCE) {
     const path = join(dir, kind);
-    const manifest = await stat(join(path, CHECKPOINT_MANIFEST)).catch(() => undefined);
+    const manifest = await stat(join(path, CHECKPOINT_MANIFEST)).catch((err: unknown) => {
+      if (isMissing(err)) return undefined;
+      throw err;
+    });
     if (!manifest?.isFile()) continue;
     return {
       path,
@@ -113,14 +128,16 @@ async function predictCheckpoint(
   return undefined;
 }
 
-export async function toDetail(ctx: AppContext, rec: ExperimentRecord): Promise<Static<typeof Detail>> {
+export async function toDetail(ctx: AppContext, rec: ExperimentRecord): Promise<ExperimentDetail> {
   const [progress, runRecord, position, planRaw] = await Promise.all([
     rec.status === 'queued' ? undefined : progressOf(ctx, rec),
     loadRunRecord(ctx.redis, rec.id),
     rec.status === 'queued' ? ctx.gate.position(rec.id) : undefined,
     rec.workers ? undefined : ctx.redis.get(runKeys.plan(rec.id)),
   ]);
-  const workerIds = rec.workers ?? (planRaw ? (JSON.parse(planRaw) as { ranks: string[] }).ranks : undefined);
+  const workerIds =
+    rec.workers ??
+    (planRaw ? decodeJson(PlanRanks, planRaw, `run plan ${runKeys.plan(rec.id)}`).ranks : undefined);
   const tracking = runRecord?.tracker;
   const links = linksOf(rec.id);
   const mlflowRunId = tracking?.kind === 'mlflow' ? tracking.runId : undefined;

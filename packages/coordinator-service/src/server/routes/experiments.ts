@@ -1,28 +1,30 @@
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
-import type { FastifySchemaValidationError } from 'fastify';
+import type { FastifyBaseLogger, FastifySchemaCompiler, FastifySchemaValidationError } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { runKeys } from '@lits-ddp/protocol';
+import {
+  CancelReply,
+  ExperimentDetail,
+  ExperimentIdParams,
+  ExperimentListQuery,
+  ExperimentListReply,
+  ExperimentSubmission,
+  MetricHistoryReply,
+  runKeys,
+  SubmissionAccepted,
+} from '@lits-ddp/protocol';
 import { publishEvent } from '@lits-ddp/orchestrator';
+import { ConflictError, NotFoundError } from '../../errors.js';
 import {
   newExperimentId,
   submissionDigest,
   TERMINAL_STATUSES,
   type ExperimentStatus,
 } from '../../queue/experiment-store.js';
-import type { AppContext, TypedApp } from '../build-app.js';
-import {
-  Accepted,
-  CancelReply,
-  Detail,
-  ErrorReply,
-  IdParams,
-  ListQuery,
-  ListReply,
-  MetricsReply,
-  Submission,
-} from '../schemas.js';
-import { parseSubmission } from '../submission.js';
+import type { AppContext, TypedApp } from '../app-context.js';
+import { ErrorReply } from '../schemas.js';
+import { parseSubmission, type Submission } from '../submission.js';
 import { linksOf, modelDirOf, modelFiles, toDetail, toSummary } from './experiment-views.js';
 
 const security = [{ bearer: [] }];
@@ -36,13 +38,79 @@ const idempotencyKeyError = (key: unknown): FastifySchemaValidationError => ({
   message: `must be 1 to 255 characters, got ${typeof key === 'string' ? key.length : typeof key}`,
 });
 
-type HttpError = Error & { statusCode: number };
-const httpError = (statusCode: number, message: string): HttpError =>
-  Object.assign(new Error(message), { statusCode });
+/** The body is checked by resolveSpec (field paths, cross-field rules), not by the route's schema. */
+const submitValidator: FastifySchemaCompiler<unknown> = ({ httpPart }) =>
+  httpPart === 'body'
+    ? (data: unknown) => ({ value: data })
+    : (data: unknown) => {
+        const key = (data as Record<string, unknown>)['idempotency-key'];
+        if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > 255))
+          // A validation list (not a plain Error), so the 400 names the header as its field path.
+          return { error: [idempotencyKeyError(key)] };
+        return { value: data };
+      };
 
-export function registerExperimentRoutes(app: TypedApp, ctx: AppContext): void {
+/**
+ * Stores and queues a submission, or finds the experiment its id or Idempotency-Key already names:
+ * the same submission again is a replay, a different one a conflict.
+ */
+async function acceptSubmission(
+  ctx: AppContext,
+  { spec, priority, id: chosenId }: Submission,
+  idempotencyKey: string | undefined,
+): Promise<{ id: string; status: ExperimentStatus; created: boolean }> {
+  const { store, queue } = ctx;
+  const { id, created } = await store.create({
+    id: chosenId ?? newExperimentId(),
+    spec,
+    priority,
+    ...(idempotencyKey ? { idempotencyKey } : {}),
+  });
+  if (created) {
+    await queue.enqueue(id, priority);
+    return { id, status: 'queued', created };
+  }
+  const digest = await store.digestOf(id);
+  if (digest === undefined) throw new ConflictError(`experiment ${id} is being created; retry shortly`);
+  if (digest !== submissionDigest(spec, priority))
+    throw new ConflictError(
+      idempotencyKey
+        ? `Idempotency-Key was already used for experiment ${id}, with a different submission`
+        : `experiment ${id} already exists with a different submission`,
+    );
+  // Queued with no job: its creator died before adding it (a removed job means cancelled or done).
+  const status = (await store.get(id))?.status ?? 'queued';
+  if (status === 'queued' && !(await queue.queue.getJob(id))) await queue.enqueue(id, priority);
+  return { id, status, created };
+}
+
+/**
+ * A queued experiment leaves the queue at once; a running one (or one whose processor waits for
+ * workers) gets its cancel key, which the supervisor sees within a second.
+ */
+async function cancelExperiment(
+  ctx: AppContext,
+  id: string,
+  log: FastifyBaseLogger,
+): Promise<'cancelled' | 'cancelling'> {
   const { store, queue, redis } = ctx;
+  const rec = await store.get(id);
+  if (!rec) throw new NotFoundError(`no experiment ${id}`);
+  if (TERMINAL_STATUSES.has(rec.status)) throw new ConflictError(`experiment ${id} already ${rec.status}`);
+  const reason = 'cancelled through the API';
+  if (rec.status === 'queued' && (await queue.removeIfWaiting(id))) {
+    await store.update(id, { status: 'cancelled', endedAt: Date.now(), done: true, error: reason });
+    await publishEvent(redis, id, { type: 'status', status: 'cancelled', message: reason, restarts: 0 });
+    log.info({ runId: id }, 'queued experiment removed');
+    return 'cancelled';
+  }
+  await redis.set(runKeys.cancel(id), reason, 'EX', 7 * 24 * 3600);
+  await store.update(id, { cancelRequested: reason });
+  log.info({ runId: id }, 'cancel requested');
+  return 'cancelling';
+}
 
+function submitRoute(app: TypedApp): void {
   app.post(
     '/v1/experiments',
     {
@@ -55,22 +123,13 @@ export function registerExperimentRoutes(app: TypedApp, ctx: AppContext): void {
         headers: Type.Object({
           'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
         }),
-        body: Submission,
-        response: { 200: Accepted, 202: Accepted, ...errors, 413: ErrorReply },
+        body: ExperimentSubmission,
+        response: { 200: SubmissionAccepted, 202: SubmissionAccepted, ...errors, 413: ErrorReply },
       },
-      // The body is checked by resolveSpec (field paths, cross-field rules), not by the schema above.
-      validatorCompiler: ({ httpPart }) =>
-        httpPart === 'body'
-          ? (data: unknown) => ({ value: data })
-          : (data: unknown) => {
-              const key = (data as Record<string, unknown>)['idempotency-key'];
-              if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > 255))
-                // A validation list (not a plain Error), so the 400 names the header as its field path.
-                return { error: [idempotencyKeyError(key)] };
-              return { value: data };
-            },
+      validatorCompiler: submitValidator,
     },
     async (req, reply) => {
+      const { ctx } = app;
       const parsed = await parseSubmission(req.body, {
         dataRoot: ctx.options.dataRoot,
         home: ctx.options.home,
@@ -82,39 +141,20 @@ export function registerExperimentRoutes(app: TypedApp, ctx: AppContext): void {
           message: parsed.errors.map((e) => `${e.path}: ${e.message}`).join('; '),
           errors: parsed.errors,
         });
-      const { spec, priority } = parsed.value;
       const idempotencyKey = req.headers['idempotency-key'] as string | undefined;
-      const { id, created } = await store.create({
-        id: parsed.value.id ?? newExperimentId(),
-        spec,
-        priority,
-        ...(idempotencyKey ? { idempotencyKey } : {}),
-      });
-      if (!created) {
-        const digest = await store.digestOf(id);
-        if (digest === undefined) throw httpError(409, `experiment ${id} is being created; retry shortly`);
-        if (digest !== submissionDigest(spec, priority))
-          throw httpError(
-            409,
-            idempotencyKey
-              ? `Idempotency-Key was already used for experiment ${id}, with a different submission`
-              : `experiment ${id} already exists with a different submission`,
-          );
-        reply.header('idempotent-replayed', 'true');
-      }
-      let status: ExperimentStatus = 'queued';
-      if (created) await queue.enqueue(id, priority);
-      else {
-        // Queued with no job: its creator died before adding it (a removed job means cancelled or done).
-        const rec = await store.get(id);
-        status = rec?.status ?? 'queued';
-        if (status === 'queued' && !(await queue.queue.getJob(id))) await queue.enqueue(id, priority);
-      }
-      req.log.info({ runId: id, created, priority }, created ? 'experiment queued' : 'repeated submission');
+      const { id, status, created } = await acceptSubmission(ctx, parsed.value, idempotencyKey);
+      if (!created) reply.header('idempotent-replayed', 'true');
+      req.log.info(
+        { runId: id, created, priority: parsed.value.priority },
+        created ? 'experiment queued' : 'repeated submission',
+      );
       return reply.code(202).send({ id, status, links: linksOf(id) });
     },
   );
+}
 
+function listRoutes(app: TypedApp): void {
+  const { store } = app.ctx;
   app.get(
     '/v1/experiments',
     {
@@ -122,8 +162,8 @@ export function registerExperimentRoutes(app: TypedApp, ctx: AppContext): void {
         tags: ['experiments'],
         summary: 'List experiments, newest first',
         security,
-        querystring: ListQuery,
-        response: { 200: ListReply, 400: ErrorReply, 401: ErrorReply, 429: ErrorReply },
+        querystring: ExperimentListQuery,
+        response: { 200: ExperimentListReply, 400: ErrorReply, 401: ErrorReply, 429: ErrorReply },
       },
     },
     async (req) => {
@@ -140,17 +180,19 @@ export function registerExperimentRoutes(app: TypedApp, ctx: AppContext): void {
         tags: ['experiments'],
         summary: 'One experiment: status, spec, progress, metrics, MLflow run, workers, model',
         security,
-        params: IdParams,
-        response: { 200: Detail, ...errors },
+        params: ExperimentIdParams,
+        response: { 200: ExperimentDetail, ...errors },
       },
     },
     async (req) => {
       const rec = await store.get(req.params.id);
-      if (!rec) throw httpError(404, `no experiment ${req.params.id}`);
-      return toDetail(ctx, rec);
+      if (!rec) throw new NotFoundError(`no experiment ${req.params.id}`);
+      return toDetail(app.ctx, rec);
     },
   );
+}
 
+function cancelRoute(app: TypedApp): void {
   app.delete(
     '/v1/experiments/:id',
     {
@@ -160,30 +202,20 @@ export function registerExperimentRoutes(app: TypedApp, ctx: AppContext): void {
         description:
           'A queued experiment is removed from the queue (200, cancelled). A running one is aborted: its workers stop their collectives and the MLflow run ends KILLED (202, cancelling).',
         security,
-        params: IdParams,
+        params: ExperimentIdParams,
         response: { 200: CancelReply, 202: CancelReply, ...errors },
       },
     },
     async (req, reply) => {
       const { id } = req.params;
-      const rec = await store.get(id);
-      if (!rec) throw httpError(404, `no experiment ${id}`);
-      if (TERMINAL_STATUSES.has(rec.status)) throw httpError(409, `experiment ${id} already ${rec.status}`);
-      const reason = 'cancelled through the API';
-      if (rec.status === 'queued' && (await queue.removeIfWaiting(id))) {
-        await store.update(id, { status: 'cancelled', endedAt: Date.now(), done: true, error: reason });
-        await publishEvent(redis, id, { type: 'status', status: 'cancelled', message: reason, restarts: 0 });
-        req.log.info({ runId: id }, 'queued experiment removed');
-        return reply.code(200).send({ id, status: 'cancelled' as const });
-      }
-      // Running (or held by a processor waiting for workers): the supervisor sees this within a second.
-      await redis.set(runKeys.cancel(id), reason, 'EX', 7 * 24 * 3600);
-      await store.update(id, { cancelRequested: reason });
-      req.log.info({ runId: id }, 'cancel requested');
-      return reply.code(202).send({ id, status: 'cancelling' as const });
+      const status = await cancelExperiment(app.ctx, id, req.log);
+      return reply.code(status === 'cancelled' ? 200 : 202).send({ id, status });
     },
   );
+}
 
+function metricsRoute(app: TypedApp): void {
+  const { store } = app.ctx;
   app.get(
     '/v1/experiments/:id/metrics',
     {
@@ -191,17 +223,19 @@ export function registerExperimentRoutes(app: TypedApp, ctx: AppContext): void {
         tags: ['experiments'],
         summary: 'Metric history: every (step, value) per metric, as logged to tracking',
         security,
-        params: IdParams,
-        response: { 200: MetricsReply, ...errors },
+        params: ExperimentIdParams,
+        response: { 200: MetricHistoryReply, ...errors },
       },
     },
     async (req) => {
       const { id } = req.params;
-      if (!(await store.get(id))) throw httpError(404, `no experiment ${id}`);
+      if (!(await store.get(id))) throw new NotFoundError(`no experiment ${id}`);
       return { id, metrics: await store.metricHistory(id) };
     },
   );
+}
 
+function modelFileRoute(app: TypedApp): void {
   app.get(
     '/v1/experiments/:id/model/:file',
     {
@@ -215,12 +249,12 @@ export function registerExperimentRoutes(app: TypedApp, ctx: AppContext): void {
       },
     },
     async (req, reply) => {
-      const rec = await store.get(req.params.id);
-      if (!rec?.modelPath) throw httpError(404, `experiment ${req.params.id} has no model (yet)`);
+      const rec = await app.ctx.store.get(req.params.id);
+      if (!rec?.modelPath) throw new NotFoundError(`experiment ${req.params.id} has no model (yet)`);
       const dir = modelDirOf(rec.modelPath);
       const files = await modelFiles(dir);
       const file = files.find((f) => f.name === req.params.file);
-      if (!file) throw httpError(404, `the model has no file ${req.params.file}`);
+      if (!file) throw new NotFoundError(`the model has no file ${req.params.file}`);
       reply.header('content-length', file.bytes);
       reply.type(file.name.endsWith('.json') ? 'application/json' : 'application/octet-stream');
       // A stream payload is piped as is; the typed reply only knows the JSON response schemas.
@@ -228,3 +262,12 @@ export function registerExperimentRoutes(app: TypedApp, ctx: AppContext): void {
     },
   );
 }
+
+/** Submit, list, read and cancel experiments; their metric history and model files. Behind the token. */
+export const experimentRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  submitRoute(app);
+  listRoutes(app);
+  cancelRoute(app);
+  metricsRoute(app);
+  modelFileRoute(app);
+};

@@ -1,73 +1,74 @@
-import { workerKeys } from '@lits-ddp/protocol';
-import type { AppContext, TypedApp } from '../build-app.js';
-import { ErrorReply, Health, WorkersReply } from '../schemas.js';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Redis } from 'ioredis';
+import { errorMessage } from '@lits-ddp/errors';
+import { HealthReply, workerKeys, WorkersReply } from '@lits-ddp/protocol';
+import { ErrorReply } from '../schemas.js';
 
 async function mlflowReachable(uri: string): Promise<string> {
   try {
     const res = await fetch(`${uri.replace(/\/$/, '')}/health`, { signal: AbortSignal.timeout(2000) });
     return res.ok ? 'ok' : `HTTP ${res.status}`;
   } catch (err) {
-    return err instanceof Error ? err.message : String(err);
+    // The reason is the answer: /readyz reports it.
+    return errorMessage(err);
   }
 }
 
 /** PING with a deadline: a Redis that is down answers in about two seconds, never hangs the probe. */
-async function redisReachable(ctx: AppContext): Promise<string> {
+async function redisReachable(redis: Redis): Promise<string> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<string>((resolve) => {
     timer = setTimeout(() => resolve('no answer within 2 s'), 2000);
   });
   try {
-    return await Promise.race([ctx.redis.ping().then((r) => (r === 'PONG' ? 'ok' : r)), deadline]);
+    return await Promise.race([redis.ping().then((r) => (r === 'PONG' ? 'ok' : r)), deadline]);
   } catch (err) {
-    return err instanceof Error ? err.message : String(err);
+    return errorMessage(err);
   } finally {
     clearTimeout(timer);
   }
 }
 
-/** Health and readiness (open), workers and Prometheus metrics (behind the token). */
-export function registerSystemRoutes(
-  app: TypedApp,
-  ctx: AppContext,
-  part: 'open' | 'protected' = 'open',
-): void {
-  if (part === 'open') {
-    app.get(
-      '/healthz',
-      {
-        config: { rateLimit: false },
-        schema: { tags: ['system'], summary: 'Liveness', response: { 200: Health } },
+/** Liveness and readiness: open (probes carry no token) and never rate-limited. */
+export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { ctx } = app;
+  app.get(
+    '/healthz',
+    {
+      config: { rateLimit: false },
+      schema: { tags: ['system'], summary: 'Liveness', response: { 200: HealthReply } },
+    },
+    async () => ({ status: 'ok' }),
+  );
+  app.get(
+    '/readyz',
+    {
+      config: { rateLimit: false },
+      schema: {
+        tags: ['system'],
+        summary: 'Readiness: Redis and MLflow reachable',
+        response: { 200: HealthReply, 503: HealthReply },
       },
-      async () => ({ status: 'ok' }),
-    );
-    app.get(
-      '/readyz',
-      {
-        config: { rateLimit: false },
-        schema: {
-          tags: ['system'],
-          summary: 'Readiness: Redis and MLflow reachable',
-          response: { 200: Health, 503: Health },
-        },
-      },
-      async (_req, reply) => {
-        const [redis, mlflow] = await Promise.all([
-          redisReachable(ctx),
-          ctx.options.trackingUri ? mlflowReachable(ctx.options.trackingUri) : undefined,
-        ]);
-        const checks = { redis, mlflow: mlflow ?? 'not configured (local run folders)' };
-        const down = [
-          ...(redis === 'ok' ? [] : [`Redis is unreachable (${redis})`]),
-          ...(mlflow === undefined || mlflow === 'ok' ? [] : [`MLflow is unreachable (${mlflow})`]),
-        ];
-        if (down.length === 0) return reply.code(200).send({ status: 'ready', checks });
-        return reply.code(503).send({ status: 'not ready', message: down.join('; '), checks });
-      },
-    );
-    return;
-  }
+    },
+    async (_req, reply) => {
+      const [redis, mlflow] = await Promise.all([
+        redisReachable(ctx.redis),
+        ctx.options.trackingUri ? mlflowReachable(ctx.options.trackingUri) : undefined,
+      ]);
+      const checks = { redis, mlflow: mlflow ?? 'not configured (local run folders)' };
+      const down = [
+        ...(redis === 'ok' ? [] : [`Redis is unreachable (${redis})`]),
+        ...(mlflow === undefined || mlflow === 'ok' ? [] : [`MLflow is unreachable (${mlflow})`]),
+      ];
+      if (down.length === 0) return reply.code(200).send({ status: 'ready', checks });
+      return reply.code(503).send({ status: 'not ready', message: down.join('; '), checks });
+    },
+  );
+};
 
+/** Registered workers and Prometheus metrics: behind the token. */
+export const monitoringRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { ctx } = app;
   app.get(
     '/v1/workers',
     {
@@ -122,4 +123,4 @@ export function registerSystemRoutes(
       return ctx.metrics.registry.metrics();
     },
   );
-}
+};
