@@ -55,3 +55,10 @@ export class WorkerUsageError extends LitsError {
     super('WORKER_USAGE', message);
   }
 }
+
+/** nvidia-smi answered, but not in the shape of the query we sent: GPUs would be guessed, so nothing starts. */
+export class GpuDiscoveryError extends LitsError {
+  constructor(message: string) {
+    super('NVIDIA_SMI_OUTPUT', message);
+  }
+}

@@ -5,7 +5,7 @@
 // inherited CUDA_VISIBLE_DEVICES index is read in PCI bus order too; where all GPUs are one model, CUDA's default
 // order is the same.)
 import { execFileSync } from 'node:child_process';
-import { LitsError } from '@lits-ddp/errors';
+import { GpuDiscoveryError } from './errors.js';
 
 export interface GpuDevice {
   /** nvidia-smi's index (PCI bus order); CUDA's index too under CUDA_DEVICE_ORDER=PCI_BUS_ID. */
@@ -33,8 +33,7 @@ export function parseNvidiaSmiGpus(csv: string): GpuDevice[] {
       const fields = line.split(',').map((f) => f.trim());
       const index = Number(fields[0]);
       if (fields.length < 5 || !/^\d+$/.test(fields[0] ?? '') || !Number.isSafeInteger(index))
-        throw new LitsError(
-          'NVIDIA_SMI_OUTPUT',
+        throw new GpuDiscoveryError(
           `nvidia-smi ${NVIDIA_SMI_QUERY.join(' ')} printed '${line}', not index, uuid, name, memory, driver`,
         );
       // A GPU name could hold a comma; index and uuid lead and memory and driver end every line.

@@ -67,6 +67,7 @@ function runChild(spec) {
       try {
         resolve(JSON.parse(out.trim().split('\n').at(-1) ?? ''));
       } catch {
+        // Not dropped: a child without a JSON last line is reported as this size's error in the results.
         resolve({
           error: `${spec.key}: the child process ended (${signal ?? `exit ${code}`}) without a result`,
         });

@@ -1,15 +1,15 @@
-// The seed's UNet3D (shared/research/seed.md §1) as a flat, ordered list of parameters.
-// Everything that needs parameter offsets (gradients, Adam, checkpoints, hashes) uses this one layout.
+// The seed's UNet3D (shared/research/seed.md §1) as a flat, ordered list of parameters, read off its topology
+// (topology.ts). Everything that needs parameter offsets (gradients, Adam, checkpoints, hashes) uses this layout.
+import {
+  BLOCK_NAMES,
+  unetTopology,
+  type BlockName,
+  type ConvLayer,
+  type DropoutLayer,
+  type UNetArchitecture,
+} from './topology.js';
 
-/** Shape of the network; defaults are the seed's (`--n-channels 1 --n-class 3 --dropout-rate 0.25`, width 32). */
-export interface UNetArchitecture {
-  /** Channels of the input block (w); the encoder goes w → 2w → 4w. */
-  readonly width: number;
-  readonly inChannels: number;
-  readonly classes: number;
-  /** Dropout3d rate inside every ConvBlock stage. */
-  readonly dropout: number;
-}
+export type { UNetArchitecture } from './topology.js';
 
 export const SEED_ARCHITECTURE: UNetArchitecture = Object.freeze({
   width: 32,
@@ -18,14 +18,10 @@ export const SEED_ARCHITECTURE: UNetArchitecture = Object.freeze({
   dropout: 0.25,
 });
 
-/** The seed hard-codes this Dropout3d rate before each stride-2 conv and each upsampling. */
-export const RESAMPLE_DROPOUT = 0.001;
 export const BN_EPSILON = 1e-5;
 /** PyTorch sense: running = (1 − momentum)·running + momentum·batch. */
 export const BN_MOMENTUM = 0.1;
 
-export const BLOCK_NAMES = ['inc', 'down1', 'down2', 'mid', 'up1', 'up2', 'outc'] as const;
-export type BlockName = (typeof BLOCK_NAMES)[number];
 export type ParameterRole = 'weight' | 'bias' | 'gamma' | 'beta';
 
 export interface ParameterSpec {
@@ -95,8 +91,6 @@ class LayoutBuilder {
   private offset = 0;
   private bnOffset = 0;
 
-  constructor(private readonly dropoutRate: number) {}
-
   private add(
     block: BlockName,
     layer: string,
@@ -112,36 +106,21 @@ class LayoutBuilder {
     this.offset += size;
   }
 
-  conv(
-    block: BlockName,
-    layer: string,
-    k: number,
-    cin: number,
-    cout: number,
-    inputGroups?: readonly number[],
-  ): void {
+  /** Weight and bias, then the BatchNorm's gamma and beta when one follows. */
+  conv({ block, layer, kernel: k, inputs, out, batchNorm }: ConvLayer): void {
+    const cin = inputs.reduce((a, b) => a + b, 0);
     const fanIn = cin * k * k * k;
-    this.add(block, layer, 'weight', [k, k, k, cin, cout], fanIn, inputGroups);
-    this.add(block, layer, 'bias', [cout], fanIn);
+    this.add(block, layer, 'weight', [k, k, k, cin, out], fanIn, inputs);
+    this.add(block, layer, 'bias', [out], fanIn);
+    if (!batchNorm) return;
+    this.add(block, batchNorm.layer, 'gamma', [out], 0);
+    this.add(block, batchNorm.layer, 'beta', [out], 0);
+    this.batchNorms.push({ name: `${block}.${batchNorm.layer}`, channels: out, offset: this.bnOffset });
+    this.bnOffset += 2 * out;
   }
 
-  dropout(block: BlockName, layer: string, rate: number, channels: number): void {
-    this.dropouts.push({ index: this.dropouts.length, name: `${block}.${layer}`, rate, channels });
-  }
-
-  /** ConvBlock: two stages of Dropout3d(p) → conv 3³ → BatchNorm → ReLU; `cin` may list concatenated inputs. */
-  convBlock(block: BlockName, cin: number | readonly number[], cout: number): void {
-    const groups = typeof cin === 'number' ? [cin] : cin;
-    const total = groups.reduce((a, b) => a + b, 0);
-    for (const stage of [1, 2]) {
-      const inputs = stage === 1 ? total : cout;
-      this.dropout(block, `drop${stage}`, this.dropoutRate, inputs);
-      this.conv(block, `conv${stage}`, 3, inputs, cout, stage === 1 ? groups : undefined);
-      this.add(block, `bn${stage}`, 'gamma', [cout], 0);
-      this.add(block, `bn${stage}`, 'beta', [cout], 0);
-      this.batchNorms.push({ name: `${block}.bn${stage}`, channels: cout, offset: this.bnOffset });
-      this.bnOffset += 2 * cout;
-    }
+  dropout({ index, name, rate, channels }: DropoutLayer): void {
+    this.dropouts.push({ index, name, rate, channels });
   }
 
   get total(): number {
@@ -162,22 +141,11 @@ export function unetLayout(architecture: UNetArchitecture = SEED_ARCHITECTURE): 
   const cached = layoutCache.get(cacheKey);
   if (cached) return cached;
 
-  const w = arch.width;
-  const b = new LayoutBuilder(arch.dropout);
-  b.convBlock('inc', arch.inChannels, w);
-  b.dropout('down1', 'drop', RESAMPLE_DROPOUT, w);
-  b.conv('down1', 'down', 2, w, w);
-  b.convBlock('down1', w, 2 * w);
-  b.dropout('down2', 'drop', RESAMPLE_DROPOUT, 2 * w);
-  b.conv('down2', 'down', 2, 2 * w, 2 * w);
-  b.convBlock('down2', 2 * w, 4 * w);
-  b.convBlock('mid', 4 * w, 4 * w);
-  // Up blocks: dropout on the decoder tensor, ×2, concat [upsampled, skip], ConvBlock.
-  b.dropout('up1', 'drop', RESAMPLE_DROPOUT, 4 * w);
-  b.convBlock('up1', [4 * w, 2 * w], 2 * w);
-  b.dropout('up2', 'drop', RESAMPLE_DROPOUT, 2 * w);
-  b.convBlock('up2', [2 * w, w], w);
-  b.conv('outc', 'conv', 1, w, arch.classes);
+  const b = new LayoutBuilder();
+  for (const layer of unetTopology(arch).layers) {
+    if (layer.kind === 'conv') b.conv(layer);
+    else if (layer.kind === 'dropout') b.dropout(layer);
+  }
 
   const blocks = BLOCK_NAMES.map((name) => ({
     name,

@@ -5,10 +5,14 @@
 import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { errorMessage } from '@lits-ddp/errors';
+import { checkJson, JsonDecodeError } from '@lits-ddp/protocol';
+import Type from 'typebox';
 import { unetLayout, validateArchitecture, type UNetArchitecture } from './architecture.js';
 import { validateAdamConfig, type AdamConfig } from './adam.js';
 import { validateCheckpointRng, type CheckpointRng } from './checkpoint-rng.js';
 import { parseEngineIdentity, type EngineIdentity, type Tfjs } from './engine.js';
+import { CheckpointError } from './errors.js';
 import { validateLoss, type LossConfig } from './loss.js';
 import { UNet3D, type UNetConfig } from './model.js';
 import { ReduceLROnPlateau, validatePlateauState, type PlateauState } from './plateau.js';
@@ -84,17 +88,6 @@ export interface LoadedCheckpoint {
   readonly manifest: CheckpointManifest;
 }
 
-export class CheckpointError extends Error {
-  constructor(
-    readonly path: string,
-    reason: string,
-    options?: { cause?: unknown },
-  ) {
-    super(`checkpoint ${path}: ${reason}`, options);
-    this.name = 'CheckpointError';
-  }
-}
-
 let tmpCounter = 0;
 
 async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
@@ -140,7 +133,7 @@ export async function saveCheckpoint(dir: string, contents: CheckpointContents):
     try {
       extra = JSON.parse(JSON.stringify(contents.extra)) as unknown;
     } catch (err) {
-      throw new TypeError(`checkpoint extra must be JSON-serialisable: ${(err as Error).message}`, {
+      throw new TypeError(`checkpoint extra must be JSON-serialisable: ${errorMessage(err)}`, {
         cause: err,
       });
     }
@@ -204,6 +197,26 @@ function field<T>(
   return obj[key] as T;
 }
 
+// The manifest fields the hand checks below leave open, by schema (every version wrote them); a bad one is named by
+// its JSON path (`field /sections/1/offset must be …`).
+const ManifestLayoutSchema = Type.Object({
+  createdAt: Type.String(),
+  sections: Type.Array(
+    Type.Object({
+      name: Type.String(),
+      offset: Type.Integer({ minimum: 0 }),
+      length: Type.Integer({ minimum: 0 }),
+    }),
+  ),
+  parameters: Type.Array(
+    Type.Object({
+      name: Type.String(),
+      shape: Type.Array(Type.Integer({ minimum: 1 })),
+      offset: Type.Integer({ minimum: 0 }),
+    }),
+  ),
+});
+
 const isCount = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 function parseManifest(path: string, text: string): CheckpointManifest {
@@ -211,7 +224,7 @@ function parseManifest(path: string, text: string): CheckpointManifest {
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new CheckpointError(path, `not valid JSON (${(err as Error).message})`, { cause: err });
+    throw new CheckpointError(path, `not valid JSON (${errorMessage(err)})`, { cause: err });
   }
   if (typeof raw !== 'object' || raw === null)
     throw new CheckpointError(path, 'manifest must be a JSON object');
@@ -264,7 +277,7 @@ function parseManifest(path: string, text: string): CheckpointManifest {
     validateAdamConfig(config['adam'] as AdamConfig, 'config.adam');
     if (m['scheduler'] !== null) validatePlateauState(m['scheduler'], 'scheduler');
   } catch (err) {
-    throw new CheckpointError(path, (err as Error).message, { cause: err });
+    throw new CheckpointError(path, errorMessage(err), { cause: err });
   }
   let rng: CheckpointRng | null = null;
   let engine: EngineIdentity | null = null;
@@ -276,12 +289,18 @@ function parseManifest(path: string, text: string): CheckpointManifest {
     if (m['engine'] !== undefined && m['engine'] !== null)
       engine = parseEngineIdentity(m['engine'], 'engine');
   } catch (err) {
-    throw new CheckpointError(path, (err as Error).message, { cause: err });
+    throw new CheckpointError(path, errorMessage(err), { cause: err });
   }
   const sections = field<CheckpointManifest['sections']>(path, m, 'sections', Array.isArray, 'an array');
   const names = sections.map((s) => s?.name);
   if (names.join() !== SECTIONS.join())
     throw new CheckpointError(path, `sections must be ${SECTIONS.join(', ')}`);
+  try {
+    checkJson(ManifestLayoutSchema, m, path);
+  } catch (err) {
+    if (!(err instanceof JsonDecodeError)) throw err;
+    throw new CheckpointError(path, err.problem, { cause: err });
+  }
   return { ...(raw as CheckpointManifest), rng, engine };
 }
 

@@ -1,8 +1,10 @@
 // `lits-unet` commands, also mounted by the umbrella `lits` command through runUnetCli.
 import { parseArgs } from 'node:util';
+import { errorMessage } from '@lits-ddp/errors';
 import { SEED_ARCHITECTURE, validateArchitecture, type UNetArchitecture } from './architecture.js';
 import { loadCheckpoint } from './checkpoint.js';
 import { loadEngine } from './engine.js';
+import { UnetUsageError } from './errors.js';
 import { exportTfjsModel } from './export-tfjs.js';
 import { formatSummary, modelSummary } from './summary.js';
 
@@ -27,13 +29,11 @@ Commands:
       Loads the engine TFJS_ENGINE selects (auto|gpu|node|cpu) and says which one runs.
 `;
 
-class UsageError extends Error {}
-
 function positiveInt(value: string | undefined, flag: string, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n < 1)
-    throw new UsageError(`${flag} must be a positive integer, got '${value}'`);
+    throw new UnetUsageError(`${flag} must be a positive integer, got '${value}'`);
   return n;
 }
 
@@ -61,7 +61,7 @@ async function summary(args: string[], io: CliIo): Promise<number> {
       'options',
     );
   } catch (err) {
-    throw new UsageError((err as Error).message, { cause: err });
+    throw new UnetUsageError(errorMessage(err), { cause: err });
   }
   io.stdout(
     values.json ? `${JSON.stringify(modelSummary(architecture))}\n` : `${formatSummary(architecture)}\n`,
@@ -74,7 +74,8 @@ async function exportCommand(args: string[], io: CliIo): Promise<number> {
     args,
     options: { checkpoint: { type: 'string' }, out: { type: 'string' } },
   });
-  if (!values.checkpoint || !values.out) throw new UsageError('export needs --checkpoint DIR and --out DIR');
+  if (!values.checkpoint || !values.out)
+    throw new UnetUsageError('export needs --checkpoint DIR and --out DIR');
   const engine = await loadEngine();
   const { model } = await loadCheckpoint(engine.tf, values.checkpoint);
   const path = await exportTfjsModel(engine.tf, model, values.out);
@@ -118,11 +119,14 @@ export async function runUnetCli(argv: readonly string[], io: CliIo = processIo)
         io.stdout(UNET_USAGE);
         return command === undefined ? 2 : 0;
       default:
-        throw new UsageError(`unknown command '${command}'`);
+        throw new UnetUsageError(`unknown command '${command}'`);
     }
   } catch (err) {
-    const usage = err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-    io.stderr(`lits-unet: ${(err as Error).message}\n${usage ? `\n${UNET_USAGE}` : ''}`);
+    // Not dropped: every failure is reported on stderr and as the exit code.
+    const code = (err as { code?: unknown } | null)?.code;
+    const usage =
+      err instanceof UnetUsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'));
+    io.stderr(`lits-unet: ${errorMessage(err)}\n${usage ? `\n${UNET_USAGE}` : ''}`);
     return usage ? 2 : 1;
   }
 }

@@ -2,14 +2,27 @@
 // what, and why it is not the one asked for.
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { ENGINE_KINDS, ENGINES, type EngineKind } from '@lits-ddp/protocol';
 import type * as tfjs from '@tensorflow/tfjs';
+import { errorMessage } from '@lits-ddp/errors';
+import {
+  EngineConfigError,
+  EngineIdentityError,
+  EngineLoadError,
+  EngineThreadsPinnedError,
+  EngineUnavailableError,
+  type EngineAttempt,
+} from './errors.js';
+
+export type { EngineAttempt } from './errors.js';
 
 /** The TensorFlow.js namespace every engine exposes (tfjs-node re-exports @tensorflow/tfjs). */
 export type Tfjs = typeof tfjs;
 
-export const ENGINE_REQUESTS = ['auto', 'gpu', 'node', 'cpu'] as const;
+// The names are the protocol's (a spec's `engine` field takes the same values), so the repo lists them once.
+export const ENGINE_REQUESTS = ENGINES;
 export type EngineRequest = (typeof ENGINE_REQUESTS)[number];
-export type EngineName = 'gpu' | 'node' | 'cpu';
+export type EngineName = EngineKind;
 
 export const ENGINE_PACKAGES: Readonly<Record<EngineName, string>> = Object.freeze({
   gpu: '@tensorflow/tfjs-node-gpu',
@@ -27,14 +40,6 @@ export const NATIVE_ENGINE_INSTALL_HINT = 'npm run lits -- engine install';
 export interface EngineThreads {
   readonly intraOp: number;
   readonly interOp: number;
-}
-
-export interface EngineAttempt {
-  readonly engine: EngineName;
-  readonly packageName: string;
-  readonly error: string;
-  /** False when the package is simply not installed (an expected miss, not a fallback worth a warning). */
-  readonly installed: boolean;
 }
 
 export interface Engine {
@@ -76,28 +81,18 @@ export interface LoadEngineOptions {
   readonly threads?: EngineThreads;
 }
 
-export class EngineUnavailableError extends Error {
-  constructor(
-    message: string,
-    readonly attempts: readonly EngineAttempt[],
-  ) {
-    super(message);
-    this.name = 'EngineUnavailableError';
-  }
-}
-
 export function parseEngineRequest(value: string | undefined, source = 'TFJS_ENGINE'): EngineRequest {
   if (value === undefined || value === '') return 'auto';
   const v = value.trim().toLowerCase();
   if ((ENGINE_REQUESTS as readonly string[]).includes(v)) return v as EngineRequest;
-  throw new RangeError(`${source}='${value}' is not one of ${ENGINE_REQUESTS.join(', ')}`);
+  throw new EngineConfigError(`${source}='${value}' is not one of ${ENGINE_REQUESTS.join(', ')}`);
 }
 
 /** A thread count from a flag or variable: a whole number from 1 to 1024. */
 export function parseThreadCount(value: string | number, source: string): number {
   const n = typeof value === 'number' ? value : Number(value.trim());
   if (!Number.isInteger(n) || n < 1 || n > 1024)
-    throw new RangeError(`${source}=${String(value)} is not a whole number of threads from 1 to 1024`);
+    throw new EngineConfigError(`${source}=${String(value)} is not a whole number of threads from 1 to 1024`);
   return n;
 }
 
@@ -138,6 +133,7 @@ export function cpuIsaClass(): string {
     const line = /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '';
     flags = new Set(line.trim().split(/\s+/));
   } catch {
+    // Not Linux (no /proc/cpuinfo): the architecture alone is the class, as documented above.
     return process.arch;
   }
   const best = ISA_CLASSES.find(([, needs]) => needs.every((f) => flags.has(f)))?.[0] ?? 'sse';
@@ -153,8 +149,9 @@ function isTfjs(value: unknown): value is Tfjs {
   return typeof ns['tensor'] === 'function' && typeof ns['setBackend'] === 'function';
 }
 
+/** The first line only: a failed native load appends the whole library search path. */
 function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message.split('\n')[0] || err.name : String(err);
+  return errorMessage(err).split('\n')[0] || (err instanceof Error ? err.name : '');
 }
 
 /** True when the failure is the package itself being absent (not its addon or its libraries). */
@@ -172,7 +169,8 @@ async function importTfjs(packageName: string): Promise<Tfjs> {
   const mod: unknown = await import(specifier);
   const candidates = [mod, (mod as { default?: unknown }).default];
   const tf = candidates.find(isTfjs);
-  if (!tf) throw new Error(`${packageName} loaded but does not export the TensorFlow.js API`);
+  if (!tf)
+    throw new EngineLoadError(packageName, `${packageName} loaded but does not export the TensorFlow.js API`);
   return tf;
 }
 
@@ -186,7 +184,7 @@ function libtensorflowVersion(tf: Tfjs): string | null {
 function pinThreads(requested: EngineThreads): EngineThreads {
   if (nativeThreads) {
     if (nativeThreads.intraOp !== requested.intraOp || nativeThreads.interOp !== requested.interOp)
-      throw new Error(
+      throw new EngineThreadsPinnedError(
         `native TensorFlow is already loaded in this process with ${formatThreads(nativeThreads)}; ` +
           `${formatThreads(requested)} needs a new process`,
       );
@@ -211,7 +209,7 @@ async function activate(
   const tf = await importTfjs(packageName);
   const backend = name === 'cpu' ? 'cpu' : 'tensorflow';
   if (!(await tf.setBackend(backend)))
-    throw new Error(`${packageName} loaded but backend '${backend}' did not start`);
+    throw new EngineLoadError(packageName, `${packageName} loaded but backend '${backend}' did not start`);
   await tf.ready();
   if (pinned) nativeThreads = pinned;
   // Silences the "install tfjs-node" banner and debug-only checks; numerics are unchanged.
@@ -263,13 +261,14 @@ export async function loadEngine(options: LoadEngineOptions = {}): Promise<Engin
     process.env['TF_CUDNN_DETERMINISTIC'] = '1';
   }
   const threads = options.threads ?? nativeThreads ?? threadsFromEnvironment();
-  const order: EngineName[] = request === 'auto' ? ['gpu', 'node', 'cpu'] : [request];
+  const order: readonly EngineName[] = request === 'auto' ? ENGINE_KINDS : [request];
   const attempts: EngineAttempt[] = [];
   for (const name of order) {
     try {
       const engine = await activate(name, attempts, threads);
       return { ...engine, fallback: engineFallbackReason(request, name, attempts) };
     } catch (err) {
+      // Not dropped: recorded in `attempts`, which the fallback reason or the EngineUnavailableError reports.
       const packageName = ENGINE_PACKAGES[name];
       attempts.push({
         engine: name,
@@ -347,14 +346,19 @@ export function engineIdentityDifference(a: EngineIdentity, b: EngineIdentity): 
   return differs ? `${formatEngineIdentity(a)} vs ${formatEngineIdentity(b)}` : null;
 }
 
+function isEngineName(value: unknown): value is EngineName {
+  return (ENGINE_KINDS as readonly unknown[]).includes(value);
+}
+
 /** Validates an identity read from a file or Redis; `source` names where it came from. */
 export function parseEngineIdentity(value: unknown, source: string): EngineIdentity {
   const v = value as Partial<Record<keyof EngineIdentity, unknown>> | null;
   const fail = (why: string): never => {
-    throw new TypeError(`${source}: engine identity ${why}`);
+    throw new EngineIdentityError(`${source}: engine identity ${why}`);
   };
   if (typeof v !== 'object' || v === null) return fail('must be an object');
-  if (v.name !== 'gpu' && v.name !== 'node' && v.name !== 'cpu') return fail('name must be gpu, node or cpu');
+  if (!isEngineName(v.name))
+    return fail(`name must be ${ENGINE_KINDS.slice(0, -1).join(', ')} or ${ENGINE_KINDS.at(-1)}`);
   if (typeof v.version !== 'string') return fail('version must be a string');
   if (v.libtensorflow !== null && typeof v.libtensorflow !== 'string')
     return fail('libtensorflow must be a string or null');

@@ -2,12 +2,17 @@
 // tfjs-layers has no UpSampling3D and its BatchNormalization refuses rank-5 inputs, so the export uses exact
 // inference equivalents: each BatchNorm is folded into the conv before it (running statistics), and nearest ×2
 // upsampling is a frozen Conv3DTranspose(kernel 2, stride 2) with an identity kernel. Dropout is inference-inert.
+// The graph is a walk of the same topology (topology.ts) as the training graph.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as tfjs from '@tensorflow/tfjs';
-import { BN_EPSILON, type BlockName } from './architecture.js';
+import { decodeJson, JsonDecodeError } from '@lits-ddp/protocol';
+import Type from 'typebox';
+import { BN_EPSILON } from './architecture.js';
 import type { Tfjs } from './engine.js';
+import { ExportedModelError, ModelExportError } from './errors.js';
 import type { UNet3D } from './model.js';
+import { unetTopology, type BlockName, type ConvLayer } from './topology.js';
 
 type SymbolicTensor = tfjs.SymbolicTensor;
 
@@ -28,46 +33,41 @@ export function toLayersModel(tf: Tfjs, model: UNet3D): tfjs.LayersModel {
 
   const conv = (
     x: SymbolicTensor,
-    block: BlockName,
-    layer: string,
-    k: number,
-    stride: number,
-    bn: string | null,
+    { block, layer, kernel, stride, padding, batchNorm, activation }: ConvLayer,
   ) => {
     const w = get(`${block}.${layer}.weight`);
     const b = get(`${block}.${layer}.bias`);
     const cout = b.values.length;
-    const kernel = Float32Array.from(w.values);
+    const kernelValues = Float32Array.from(w.values);
     const bias = Float32Array.from(b.values);
-    if (bn) {
+    if (batchNorm) {
       // Fold y = (conv + b − μ)·γ/√(σ² + eps) + β into the conv: per output channel scale s and shift.
-      const spec = batchNorms.find((q) => q.name === `${block}.${bn}`);
-      if (!spec) throw new Error(`missing BN ${block}.${bn}`);
-      const gamma = get(`${block}.${bn}.gamma`).values;
-      const beta = get(`${block}.${bn}.beta`).values;
+      const bn = `${block}.${batchNorm.layer}`;
+      const spec = batchNorms.find((q) => q.name === bn);
+      if (!spec) throw new Error(`missing BN ${bn}`);
+      const gamma = get(`${bn}.gamma`).values;
+      const beta = get(`${bn}.beta`).values;
       for (let o = 0; o < cout; o++) {
         const mean = running[spec.offset + o] as number;
         const variance = running[spec.offset + spec.channels + o] as number;
         const s = (gamma[o] as number) / Math.sqrt(variance + BN_EPSILON);
-        for (let i = o; i < kernel.length; i += cout) kernel[i] = (kernel[i] as number) * s;
+        for (let i = o; i < kernelValues.length; i += cout) kernelValues[i] = (kernelValues[i] as number) * s;
         bias[o] = ((bias[o] as number) - mean) * s + (beta[o] as number);
       }
     }
     const l = tf.layers.conv3d({
       name: `${block}_${layer}`,
       filters: cout,
-      kernelSize: k,
+      kernelSize: kernel,
       strides: stride,
-      padding: k === 3 ? 'same' : 'valid',
-      activation: bn ? 'relu' : block === 'outc' ? 'softmax' : 'linear',
+      padding,
+      activation,
       useBias: true,
     });
     const y = l.apply(x) as SymbolicTensor;
-    pending.push({ layer: l, values: [tf.tensor(kernel, [...w.shape]), tf.tensor1d(bias)] });
+    pending.push({ layer: l, values: [tf.tensor(kernelValues, [...w.shape]), tf.tensor1d(bias)] });
     return y;
   };
-  const convBlock = (x: SymbolicTensor, block: BlockName) =>
-    conv(conv(x, block, 'conv1', 3, 1, 'bn1'), block, 'conv2', 3, 1, 'bn2');
   const upsample = (x: SymbolicTensor, block: BlockName) => {
     const c = x.shape[4] as number;
     const l = tf.layers.conv3dTranspose({
@@ -88,14 +88,20 @@ export function toLayersModel(tf: Tfjs, model: UNet3D): tfjs.LayersModel {
   };
 
   const input = tf.input({ shape: [null, null, null, architecture.inChannels], name: 'image' });
-  const x1 = convBlock(input, 'inc');
-  const x2 = convBlock(conv(x1, 'down1', 'down', 2, 2, null), 'down1');
-  const x3 = convBlock(convBlock(conv(x2, 'down2', 'down', 2, 2, null), 'down2'), 'mid');
-  const cat1 = tf.layers.concatenate({ axis: -1, name: 'up1_concat' }).apply([upsample(x3, 'up1'), x2]);
-  const u1 = convBlock(cat1 as SymbolicTensor, 'up1');
-  const cat2 = tf.layers.concatenate({ axis: -1, name: 'up2_concat' }).apply([upsample(u1, 'up2'), x1]);
-  const u2 = convBlock(cat2 as SymbolicTensor, 'up2');
-  const output = conv(u2, 'outc', 'conv', 1, 1, null);
+  const outputs = new Map<BlockName, SymbolicTensor>();
+  let x = input;
+  for (const block of unetTopology(architecture).blocks) {
+    for (const layer of block.layers) {
+      if (layer.kind === 'conv') x = conv(x, layer);
+      else if (layer.kind === 'upsample') x = upsample(x, layer.block);
+      else if (layer.kind === 'concat') {
+        const concat = tf.layers.concatenate({ axis: -1, name: `${layer.block}_concat` });
+        x = concat.apply([x, outputs.get(layer.skip) as SymbolicTensor]) as SymbolicTensor;
+      }
+    }
+    outputs.set(block.name, x);
+  }
+  const output = x;
   const layersModel = tf.model({ inputs: input, outputs: output, name: 'lits_unet3d' });
   for (const { layer, values } of pending) {
     layer.setWeights(values);
@@ -112,7 +118,7 @@ export async function exportTfjsModel(tf: Tfjs, model: UNet3D, dir: string): Pro
     await layersModel.save(
       tf.io.withSaveHandler(async (artifacts) => {
         const data = artifacts.weightData;
-        if (!data) throw new Error('tfjs produced no weight data');
+        if (!data) throw new ModelExportError(dir, 'tfjs produced no weight data');
         const bytes = new Uint8Array(tf.io.CompositeArrayBuffer.join(data));
         await writeFile(join(dir, EXPORT_WEIGHTS_FILE), bytes);
         const modelJson = {
@@ -141,16 +147,61 @@ export async function exportTfjsModel(tf: Tfjs, model: UNet3D, dir: string): Pro
   return join(dir, EXPORT_MODEL_FILE);
 }
 
-/** Loads an exported model from disk (pure tfjs has no file:// handler). */
+// What loadExportedModel relies on in model.json; tfjs checks the topology itself when it builds the model.
+// Weight files must lie in the model's folder (a plain file name, optionally `./`), never a path out of it.
+const ExportedModelJsonSchema = Type.Object({
+  modelTopology: Type.Object({}),
+  weightsManifest: Type.Array(
+    Type.Object({
+      paths: Type.Array(Type.String({ pattern: '^(\\./)?(?!\\.\\.?$)[^/\\\\]+$' })),
+      weights: Type.Array(
+        Type.Object({
+          name: Type.String(),
+          shape: Type.Array(Type.Integer({ minimum: 0 })),
+          dtype: Type.Union([
+            Type.Literal('float32'),
+            Type.Literal('int32'),
+            Type.Literal('bool'),
+            Type.Literal('string'),
+            Type.Literal('complex64'),
+          ]),
+        }),
+      ),
+    }),
+  ),
+});
+
+async function readExportFile(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    throw new ExportedModelError(
+      path,
+      `cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+      { cause: err },
+    );
+  }
+}
+
+/** Loads an exported model from disk (pure tfjs has no file:// handler); errors name the file and the field. */
 export async function loadExportedModel(tf: Tfjs, dir: string): Promise<tfjs.LayersModel> {
-  const modelJson = JSON.parse(await readFile(join(dir, EXPORT_MODEL_FILE), 'utf8')) as tfjs.io.ModelJSON;
+  const modelPath = join(dir, EXPORT_MODEL_FILE);
+  const text = (await readExportFile(modelPath)).toString('utf8');
+  let modelJson: tfjs.io.ModelJSON;
+  try {
+    // The schema checks the fields used here; the cast only adds tfjs's optional ones.
+    modelJson = decodeJson(ExportedModelJsonSchema, text, modelPath) as tfjs.io.ModelJSON;
+  } catch (err) {
+    if (!(err instanceof JsonDecodeError)) throw err;
+    throw new ExportedModelError(modelPath, err.problem, { cause: err });
+  }
   const artifacts = await tf.io.getModelArtifactsForJSON(modelJson, async (manifest) => {
     const specs = manifest.flatMap((group) => group.weights);
     const buffers = await Promise.all(
       manifest
         .flatMap((group) => group.paths)
         .map(async (p) => {
-          const b = await readFile(join(dir, p));
+          const b = await readExportFile(join(dir, p));
           return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
         }),
     );

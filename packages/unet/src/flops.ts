@@ -1,5 +1,6 @@
 // Analytic FLOP counts of UNet3D (convolutions only; a multiply-add counts as 2 FLOPs).
-import { unetLayout, type UNetArchitecture } from './architecture.js';
+import { validateArchitecture, type UNetArchitecture } from './architecture.js';
+import { unetTopology } from './topology.js';
 
 export interface FlopCount {
   /** Forward pass of one sample. */
@@ -8,17 +9,20 @@ export interface FlopCount {
   readonly trainStep: number;
 }
 
-/** Conv FLOPs for a cube of edge `size` (the network's 3 resolution levels are size, size/2, size/4). */
+/** Conv FLOPs for a cube of edge `size` (a conv at resolution level l outputs (size/2^l)³ voxels). */
 export function unetFlops(architecture: UNetArchitecture, size: number, batch = 1): FlopCount {
-  if (!Number.isSafeInteger(size) || size < 4 || size % 4 !== 0)
-    throw new RangeError(`FLOP count needs a cube edge that is a positive multiple of 4, got ${size}`);
-  const layout = unetLayout(architecture);
-  const level: Record<string, number> = { inc: 0, down1: 1, down2: 2, mid: 2, up1: 1, up2: 0, outc: 0 };
+  const topology = unetTopology(validateArchitecture(architecture));
+  const multiple = 2 ** topology.depth;
+  if (!Number.isSafeInteger(size) || size < multiple || size % multiple !== 0)
+    throw new RangeError(
+      `FLOP count needs a cube edge that is a positive multiple of ${multiple}, got ${size}`,
+    );
   let forward = 0;
-  for (const p of layout.parameters) {
-    if (p.role !== 'weight') continue;
-    const voxelsOut = (size / 2 ** (level[p.block] as number)) ** 3;
-    forward += 2 * p.size * voxelsOut; // p.size = k³·in·out
+  for (const layer of topology.layers) {
+    if (layer.kind !== 'conv') continue;
+    const cin = layer.inputs.reduce((a, b) => a + b, 0);
+    const voxelsOut = (size / 2 ** layer.level) ** 3;
+    forward += 2 * layer.kernel ** 3 * cin * layer.out * voxelsOut;
   }
   return { forwardPerSample: forward, trainStep: 3 * forward * batch };
 }

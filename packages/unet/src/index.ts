@@ -1,4 +1,6 @@
+export * from './errors.js';
 export * from './architecture.js';
+export * from './topology.js';
 export * from './channel-ops.js';
 export * from './accumulate.js';
 export * from './adam.js';

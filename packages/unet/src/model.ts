@@ -5,7 +5,6 @@ import {
   BN_MOMENTUM,
   SEED_ARCHITECTURE,
   unetLayout,
-  type BlockName,
   type UNetArchitecture,
   type UNetLayout,
 } from './architecture.js';
@@ -25,6 +24,7 @@ import {
 } from './micro-batch.js';
 import { forwardUNet, type BatchMoments } from './network.js';
 import { readSlot, tensorSlots, writeSlot } from './parameter-tensors.js';
+import type { BlockName } from './topology.js';
 
 export interface UNetConfig {
   readonly architecture: UNetArchitecture;

@@ -1,9 +1,10 @@
-// UNet3D forward pass from raw tfjs ops, channels-last (NDHWC). Mirrors seed.md §1 layer by layer.
+// UNet3D forward pass from raw tfjs ops, channels-last (NDHWC): a walk of the topology (topology.ts) layer by layer.
 import type * as tfjs from '@tensorflow/tfjs';
-import { BN_EPSILON, type BlockName, type UNetLayout } from './architecture.js';
+import { BN_EPSILON, type UNetLayout } from './architecture.js';
 import { addBias, batchNormEval, batchNormTrain, channelMask, upsampleNearest } from './channel-ops.js';
 import type { Tfjs } from './engine.js';
 import { tensorSlots } from './parameter-tensors.js';
+import { unetTopology, type BlockName, type ConvLayer, type DropoutLayer } from './topology.js';
 
 type Tensor = tfjs.Tensor;
 type Tensor1D = tfjs.Tensor1D;
@@ -36,8 +37,6 @@ export interface ForwardResult {
 
 class UNetGraph {
   private readonly byName = new Map<string, Tensor>();
-  private dropoutIndex = 0;
-  private bnIndex = 0;
   readonly moments: TrainMoments[] = [];
 
   constructor(
@@ -59,10 +58,9 @@ class UNetGraph {
   }
 
   /** Channel-wise Dropout3d over channel groups that stand for their concatenation (mask index n·ΣC + c). */
-  private dropout(groups: readonly Tensor5D[], name: string): Tensor5D[] {
-    const spec = this.layout.dropouts[this.dropoutIndex];
-    if (!spec || spec.name !== name) throw new Error(`dropout layer order broken at ${name}`);
-    this.dropoutIndex++;
+  private dropout(groups: readonly Tensor5D[], layer: DropoutLayer): Tensor5D[] {
+    const spec = this.layout.dropouts[layer.index];
+    if (!spec || spec.name !== layer.name) throw new Error(`dropout layer order broken at ${layer.name}`);
     if (this.mode.kind !== 'train') return [...groups];
     const mask = this.mode.masks[spec.index];
     if (!mask) return [...groups];
@@ -82,30 +80,23 @@ class UNetGraph {
    * Conv + bias over channel groups: conv(concat(groups), W) computed as Σ_g conv(group_g, W_g), W_g being the
    * kernel's input-channel slice g (its own tensor, see parameter-tensors.ts), so no concat/split is needed.
    */
-  private conv(
-    groups: readonly Tensor5D[],
-    block: BlockName,
-    layer: string,
-    stride: number,
-    pad: 'same' | 'valid',
-  ): Tensor5D {
+  private conv(groups: readonly Tensor5D[], { block, layer, stride, padding }: ConvLayer): Tensor5D {
     const tf = this.tf;
     const name = `${block}.${layer}.weight`;
     const kernels =
       groups.length === 1 ? [this.param(name)] : groups.map((_, g) => this.param(`${name}#${g}`));
-    const parts = groups.map((x, i) => tf.conv3d(x, kernels[i] as tfjs.Tensor5D, stride, pad, 'NDHWC'));
+    const parts = groups.map((x, i) => tf.conv3d(x, kernels[i] as tfjs.Tensor5D, stride, padding, 'NDHWC'));
     const y = parts.reduce((sum, part) => tf.add(sum, part) as Tensor5D);
     return addBias(tf, y, this.param(`${block}.${layer}.bias`) as Tensor1D);
   }
 
-  private batchNorm(x: Tensor5D, block: BlockName, layer: string): Tensor5D {
+  private batchNorm(x: Tensor5D, block: BlockName, batchNorm: NonNullable<ConvLayer['batchNorm']>): Tensor5D {
     const tf = this.tf;
-    const gamma = this.param(`${block}.${layer}.gamma`) as Tensor1D;
-    const beta = this.param(`${block}.${layer}.beta`) as Tensor1D;
-    const index = this.bnIndex++;
+    const gamma = this.param(`${block}.${batchNorm.layer}.gamma`) as Tensor1D;
+    const beta = this.param(`${block}.${batchNorm.layer}.beta`) as Tensor1D;
     if (this.mode.kind === 'eval') {
-      const running = this.mode.running[index];
-      if (!running) throw new Error(`missing running statistics for BN layer ${index}`);
+      const running = this.mode.running[batchNorm.index];
+      if (!running) throw new Error(`missing running statistics for BN layer ${batchNorm.index}`);
       return batchNormEval(tf, x, running, gamma, beta, BN_EPSILON);
     }
     const { y, mean, variance, count } = batchNormTrain(tf, x, gamma, beta, BN_EPSILON);
@@ -113,36 +104,38 @@ class UNetGraph {
     return y;
   }
 
-  /** Two stages of Dropout3d(p) → conv 3³ 'same' + bias → BatchNorm → ReLU; `groups` are concatenated channels. */
-  convBlock(groups: readonly Tensor5D[], block: BlockName): Tensor5D {
-    let y = [...groups];
-    for (const stage of [1, 2]) {
-      const z = this.conv(this.dropout(y, `${block}.drop${stage}`), block, `conv${stage}`, 1, 'same');
-      y = [this.tf.relu(this.batchNorm(z, block, `bn${stage}`))];
-    }
-    return y[0] as Tensor5D;
-  }
-
-  /** Dropout3d(0.001) → conv 2³ stride 2 (channels kept) → ConvBlock. */
-  down(x: Tensor5D, block: BlockName): Tensor5D {
-    const y = this.conv(this.dropout([x], `${block}.drop`), block, 'down', 2, 'valid');
-    return this.convBlock([y], block);
-  }
-
-  /** Dropout3d(0.001) → nearest ×2 → concat [upsampled, skip] (in that order) → ConvBlock. */
-  up(x: Tensor5D, skip: Tensor5D, block: BlockName): Tensor5D {
-    const [dropped] = this.dropout([x], `${block}.drop`);
-    return this.convBlock([upsampleNearest(this.tf, dropped as Tensor5D), skip], block);
-  }
-
+  /**
+   * The topology's layers in order on `groups`, the channel-wise parts of the tensor so far: a concat only appends
+   * the skip's tensor, and the conv after it sums per-part convs (see conv).
+   */
   run(input: Tensor5D): ForwardResult {
-    const x1 = this.convBlock([input], 'inc');
-    const x2 = this.down(x1, 'down1');
-    const x3 = this.convBlock([this.down(x2, 'down2')], 'mid');
-    const u1 = this.up(x3, x2, 'up1');
-    const u2 = this.up(u1, x1, 'up2');
-    const logits = this.conv([u2], 'outc', 'conv', 1, 'valid');
-    return { logits, probabilities: this.tf.softmax(logits), moments: this.moments };
+    const tf = this.tf;
+    const outputs = new Map<BlockName, Tensor5D>();
+    let groups: Tensor5D[] = [input];
+    let logits: Tensor5D | null = null;
+    for (const block of unetTopology(this.layout.architecture).blocks) {
+      for (const layer of block.layers) {
+        if (layer.kind === 'dropout') groups = this.dropout(groups, layer);
+        else if (layer.kind === 'upsample') groups = [upsampleNearest(tf, this.single(groups, block.name))];
+        else if (layer.kind === 'concat') groups = [...groups, outputs.get(layer.skip) as Tensor5D];
+        else {
+          let y = this.conv(groups, layer);
+          if (layer.batchNorm) y = this.batchNorm(y, layer.block, layer.batchNorm);
+          if (layer.activation === 'relu') y = tf.relu(y);
+          if (layer.activation === 'softmax') logits = y;
+          groups = [y];
+        }
+      }
+      outputs.set(block.name, this.single(groups, block.name));
+    }
+    if (!logits) throw new Error('UNet topology has no softmax output');
+    return { logits, probabilities: tf.softmax(logits), moments: this.moments };
+  }
+
+  private single(groups: readonly Tensor5D[], block: BlockName): Tensor5D {
+    if (groups.length !== 1)
+      throw new Error(`UNet block ${block}: expected one tensor, got ${groups.length}`);
+    return groups[0] as Tensor5D;
   }
 }
 

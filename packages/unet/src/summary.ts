@@ -1,5 +1,6 @@
 // The per-block parameter table of `lits-unet summary`.
 import { unetLayout, type UNetArchitecture } from './architecture.js';
+import { RESAMPLE_DROPOUT, unetTopology, type TopologyOp } from './topology.js';
 
 export interface ModelSummary {
   readonly totalParams: number;
@@ -14,25 +15,33 @@ export function modelSummary(architecture: UNetArchitecture): ModelSummary {
   };
 }
 
-const BLOCK_DESCRIPTIONS: Record<string, (w: number, a: UNetArchitecture) => string> = {
-  inc: (w, a) => `ConvBlock(${a.inChannels}→${w})`,
-  down1: (w) => `Drop(0.001), Conv k2 s2 (${w}→${w}), ConvBlock(${w}→${2 * w})`,
-  down2: (w) => `Drop(0.001), Conv k2 s2 (${2 * w}→${2 * w}), ConvBlock(${2 * w}→${4 * w})`,
-  mid: (w) => `ConvBlock(${4 * w}→${4 * w})`,
-  up1: (w) => `Drop(0.001), Upsample×2, cat[${4 * w}, ${2 * w}], ConvBlock(${6 * w}→${2 * w})`,
-  up2: (w) => `Drop(0.001), Upsample×2, cat[${2 * w}, ${w}], ConvBlock(${3 * w}→${w})`,
-  outc: (w, a) => `Conv 1×1×1 (${w}→${a.classes}), softmax`,
-};
+const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);
+
+/** One op of the topology in the table's words, e.g. `Drop(0.001), Upsample×2, cat[128, 64]`. */
+function describeOp({ op, inputs, outputs }: TopologyOp): string {
+  switch (op) {
+    case 'convBlock':
+      return `ConvBlock(${sum(inputs)}→${sum(outputs)})`;
+    case 'downsample':
+      return `Drop(${RESAMPLE_DROPOUT}), Conv k2 s2 (${sum(inputs)}→${sum(outputs)})`;
+    case 'upsample':
+      return `Drop(${RESAMPLE_DROPOUT}), Upsample×2, cat[${outputs.join(', ')}]`;
+    case 'classifier':
+      return `Conv 1×1×1 (${sum(inputs)}→${sum(outputs)}), softmax`;
+  }
+}
 
 /** A fixed-width text table: block, layers, params, plus the total. */
 export function formatSummary(architecture: UNetArchitecture): string {
   const summary = modelSummary(architecture);
+  const layers = new Map(
+    unetTopology(unetLayout(architecture).architecture).blocks.map((b) => [
+      b.name as string,
+      b.ops.map(describeOp).join(', '),
+    ]),
+  );
   const fmt = (n: number) => n.toLocaleString('en-US');
-  const rows = summary.blocks.map((b) => [
-    b.name,
-    BLOCK_DESCRIPTIONS[b.name]?.(architecture.width, architecture) ?? '',
-    fmt(b.params),
-  ]);
+  const rows = summary.blocks.map((b) => [b.name, layers.get(b.name) ?? '', fmt(b.params)]);
   rows.push([
     'total',
     `UNet3D width ${architecture.width}, dropout ${architecture.dropout}`,

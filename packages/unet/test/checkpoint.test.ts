@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CheckpointError,
+  ExportedModelError,
   exportTfjsModel,
   loadCheckpoint,
   loadEngine,
@@ -126,6 +127,18 @@ describe('checkpoints', () => {
     await expect(loadCheckpoint(tf, dir)).rejects.toThrow(/field 'step' must be a non-negative integer/);
     await writeFile(manifestPath, '{"format": "lits-unet-checkpoint", ');
     await expect(loadCheckpoint(tf, dir)).rejects.toBeInstanceOf(CheckpointError);
+    await expect(loadCheckpoint(tf, dir)).rejects.toMatchObject({ code: 'CHECKPOINT_INVALID' });
+    const sections = manifest['sections'] as Record<string, unknown>[];
+    await writeFile(
+      manifestPath,
+      JSON.stringify({
+        ...manifest,
+        sections: [sections[0], { ...sections[1], offset: 'x' }, ...sections.slice(2)],
+      }),
+    );
+    await expect(loadCheckpoint(tf, dir)).rejects.toThrow(
+      /checkpoint .*checkpoint\.json: field \/sections\/1\/offset /,
+    );
     await expect(loadCheckpoint(tf, join(dir, 'missing'))).rejects.toThrow(
       /checkpoint\.json: cannot be read \(ENOENT\)/,
     );
@@ -210,5 +223,25 @@ describe('tfjs LayersModel export', () => {
     let worst = 0;
     for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i]! - expected[i]!));
     expect(worst).toBeLessThan(1e-5);
+  });
+
+  it('refuses a model.json with a bad field or a weight path out of its folder, naming the file', async () => {
+    const dir = await tempDir();
+    const path = await exportTfjsModel(tf, trainedModel(3).model, dir);
+    const json = JSON.parse(await readFile(path, 'utf8')) as { weightsManifest: { paths: string[] }[] };
+    const group = json.weightsManifest[0]!;
+    await writeFile(
+      path,
+      JSON.stringify({ ...json, weightsManifest: [{ ...group, paths: ['../weights.bin'] }] }),
+    );
+    await expect(loadExportedModel(tf, dir)).rejects.toThrow(
+      /model\.json: field \/weightsManifest\/0\/paths\/0 /,
+    );
+    await writeFile(path, JSON.stringify({ ...json, modelTopology: 'none' }));
+    await expect(loadExportedModel(tf, dir)).rejects.toBeInstanceOf(ExportedModelError);
+    await expect(loadExportedModel(tf, join(dir, 'missing'))).rejects.toMatchObject({
+      code: 'EXPORTED_MODEL_INVALID',
+      message: expect.stringMatching(/model\.json: cannot be read \(ENOENT\)/),
+    });
   });
 });

@@ -93,12 +93,16 @@ describe('engine loader', () => {
       /TFJS_ENGINE=gpu needs @tensorflow\/tfjs-node-gpu, which could not be loaded: .*CUDA 11\.2/,
     );
     await expect(loadEngine({ engine: 'gpu' })).rejects.toBeInstanceOf(EngineUnavailableError);
+    await expect(loadEngine({ engine: 'gpu' })).rejects.toMatchObject({ code: 'ENGINE_UNAVAILABLE' });
   });
 
   it('reads TFJS_ENGINE and thread counts, and rejects unknown values', async () => {
     expect(parseEngineRequest(undefined)).toBe('auto');
     expect(parseEngineRequest(' CPU ')).toBe('cpu');
     expect(() => parseEngineRequest('tpu')).toThrow(/TFJS_ENGINE='tpu' is not one of auto, gpu, node, cpu/);
+    expect(() => parseEngineRequest('tpu')).toThrow(
+      expect.objectContaining({ code: 'ENGINE_CONFIG_INVALID' }),
+    );
     expect(parseThreadCount(' 4 ', '--threads')).toBe(4);
     for (const bad of ['0', '1.5', 'two', '2000'])
       expect(() => parseThreadCount(bad, '--threads')).toThrow(
