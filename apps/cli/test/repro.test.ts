@@ -79,11 +79,20 @@ describe('lits repro: bad command lines are refused before any run', () => {
     await mkdir(runDir, { recursive: true });
     // No split.json: the run ended before its data were prepared.
     expect(await testCasesOf(runDir)).toEqual([]);
-    await writeFile(split, JSON.stringify({ split: 'lits', testCases: [{ caseId: 17 }, { caseId: 27 }] }));
+    const written = {
+      split: 'lits',
+      trainCases: [{ caseId: 3, cacheFile: 'c3.cube' }],
+      testCases: [
+        { caseId: 17, cacheFile: 'c17.cube' },
+        { caseId: 27, cacheFile: 'c27.cube' },
+      ],
+      cacheDir: join(home, 'cache'),
+    };
+    await writeFile(split, JSON.stringify(written));
     expect(await testCasesOf(runDir)).toEqual([17, 27]);
     await writeFile(split, '{"split": "lits", "testCases": [{"caseId": 1');
     await expect(testCasesOf(runDir)).rejects.toThrow(`${split}: not valid JSON`);
-    await writeFile(split, JSON.stringify({ testCases: [{ id: 17 }] }));
+    await writeFile(split, JSON.stringify({ ...written, testCases: [{ id: 17 }] }));
     await expect(testCasesOf(runDir)).rejects.toThrow(`${split}: field /testCases/0`);
     await expect(testCasesOf(runDir)).rejects.toMatchObject({ code: 'JSON_INVALID' });
   });
