@@ -1,19 +1,8 @@
 import type { Static, TSchema } from 'typebox';
 import Value from 'typebox/value';
-import { LitsError } from '@lits-ddp/errors';
+import { JsonDecodeError } from './errors.js';
 
-/**
- * JSON read from Redis or disk that does not match its schema: `source` names where it came from
- * (`run plan lits:run:<id>:plan`, `runs/<id>/split.json`), the message names the first bad field.
- */
-export class JsonDecodeError extends LitsError {
-  constructor(
-    readonly source: string,
-    readonly problem: string,
-  ) {
-    super('JSON_INVALID', `${source}: ${problem}`);
-  }
-}
+export { JsonDecodeError } from './errors.js';
 
 /** Parses `text` and checks it against `schema`; a `JsonDecodeError` naming `source` otherwise. */
 export function decodeJson<T extends TSchema>(schema: T, text: string, source: string): Static<T> {
