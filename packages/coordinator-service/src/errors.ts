@@ -6,7 +6,7 @@ import { LitsError } from '@lits-ddp/errors';
  */
 export class ApiRequestError extends LitsError {
   constructor(
-    readonly statusCode: 404 | 409,
+    readonly statusCode: 400 | 404 | 409,
     code: string,
     message: string,
   ) {
@@ -25,6 +25,13 @@ export class NotFoundError extends ApiRequestError {
 export class ConflictError extends ApiRequestError {
   constructor(message: string) {
     super(409, 'CONFLICT', message);
+  }
+}
+
+/** A request body that is not the JSON the API reads: empty, malformed, or carrying a forbidden key. */
+export class BadBodyError extends ApiRequestError {
+  constructor(message: string) {
+    super(400, 'BODY_INVALID', message);
   }
 }
 

@@ -328,7 +328,7 @@ describe.skipIf(!redisUrl || !trackingUri)(
       }
       // Headers and content types: the same promise.
       const headerCases: Array<[string, Record<string, string>, string, number]> = [
-        ['plain text body', { 'content-type': 'text/plain' }, 'hello', 400],
+        ['plain text body', { 'content-type': 'text/plain' }, 'hello', 415],
         ['XML body', { 'content-type': 'application/xml' }, '<spec/>', 415],
         ['Last-Event-ID of 1000 characters', { 'last-event-id': 'x'.repeat(1000) }, '', 400],
       ];

@@ -6,7 +6,7 @@ import Type, { type Static, type TLiteral, type TSchema, type TUnion } from 'typ
  * input; `resolveSpec` fills defaults and checks the rules that span several fields.
  */
 export const SEED_PARAMS = {
-  max_epochs: Type.Integer({ minimum: 1, default: 1000, description: 'epochs to train' }),
+  max_epochs: Type.Integer({ minimum: 1, maximum: 100_000, default: 1000, description: 'epochs to train' }),
   gpus: Type.Integer({
     minimum: 0,
     // workers defaults to gpus, and a run has at most 64 workers.
@@ -18,21 +18,34 @@ export const SEED_PARAMS = {
     default: 'ddp',
     description: "'ddp' or 'None' (seed); recorded, engine picks the device",
   }),
-  'general-seed': Type.Integer({ minimum: 0, default: 0, description: 'seed of data draws: shuffle, split' }),
-  'pytorch-seed': Type.Integer({ minimum: 0, default: 0, description: 'seed of model draws: init, dropout' }),
+  'general-seed': Type.Integer({
+    minimum: 0,
+    maximum: 4_294_967_295,
+    default: 0,
+    description: 'seed of data draws: shuffle, split',
+  }),
+  'pytorch-seed': Type.Integer({
+    minimum: 0,
+    maximum: 4_294_967_295,
+    default: 0,
+    description: 'seed of model draws: init, dropout',
+  }),
   'log-interval': Type.Integer({
     minimum: 1,
+    maximum: 10_000_000,
     default: 3000,
     description: 'log train_step_loss every N steps',
   }),
   lr: Type.Number({ exclusiveMinimum: 0, default: 0.0001, description: 'Adam learning rate' }),
   'training-batch-size': Type.Integer({
     minimum: 1,
+    maximum: 4096,
     default: 1,
     description: 'cubes per GPU per step (seed)',
   }),
   'test-batch-size': Type.Integer({
     minimum: 1,
+    maximum: 4096,
     default: 1,
     description: 'cubes per test batch (IoU pooling unit)',
   }),
@@ -48,11 +61,17 @@ export const SEED_PARAMS = {
   }),
   'test-epochs': Type.Integer({
     minimum: 1,
+    maximum: 100_000,
     default: 10,
     description: 'evaluate + checkpoint every N epochs',
   }),
   'dataset-path': Type.String({ minLength: 1, default: '/data/', description: 'LiTS or MSD Task03 folder' }),
-  'dataset-size': Type.Integer({ minimum: 1, default: 131, description: 'use at most this many cases' }),
+  'dataset-size': Type.Integer({
+    minimum: 1,
+    maximum: 100_000,
+    default: 131,
+    description: 'use at most this many cases',
+  }),
   'n-channels': Type.Integer({ minimum: 1, maximum: 1, default: 1, description: 'input channels (CT: 1)' }),
   'n-class': Type.Integer({
     minimum: 2,
@@ -62,6 +81,7 @@ export const SEED_PARAMS = {
   }),
   num_workers: Type.Integer({
     minimum: 0,
+    maximum: 1024,
     default: 24,
     description: 'data-loader workers (seed); recorded only',
   }),
@@ -124,9 +144,15 @@ export const OUR_PARAMS = {
   determinism: literalUnion(DETERMINISM_MODES, 'deterministic', 'reproducibility mode'),
   'global-batch-size': Type.Integer({
     minimum: 1,
+    maximum: 65_536,
     description: 'cubes per optimiser step (default: training-batch-size × max(gpus, 1))',
   }),
-  'micro-batch-size': Type.Integer({ minimum: 1, default: 1, description: 'cubes per gradient computation' }),
+  'micro-batch-size': Type.Integer({
+    minimum: 1,
+    maximum: 4096,
+    default: 1,
+    description: 'cubes per gradient computation',
+  }),
   'unet-width': Type.Integer({
     minimum: 1,
     maximum: 256,
@@ -142,6 +168,7 @@ export const OUR_PARAMS = {
   preprocessing: literalUnion(['seed', 'improved'] as const, 'seed', 'preprocessing preset'),
   'preprocess-slices': Type.Integer({
     minimum: 8,
+    maximum: 4096,
     default: 512,
     description: 'z forced to this many slices (seed)',
   }),

@@ -65,7 +65,6 @@ export class WorkerAgent {
 
   async start(): Promise<void> {
     await this.publishInfo();
-    await this.redis.sadd(workerKeys.registry(), this.id);
     const thread = new URL('./heartbeat-thread.js', import.meta.url);
     this.heartbeat = new Worker(thread, {
       workerData: {
@@ -97,6 +96,7 @@ export class WorkerAgent {
     const inbox = workerKeys.inbox(this.id);
     while (!signal?.aborted) {
       if (stop && (await stop())) return undefined;
+      await this.registerAgainIfPruned();
       const popped = await this.blocking.blpop(inbox, 1);
       if (!popped) continue;
       try {
@@ -120,12 +120,25 @@ export class WorkerAgent {
     await this.redis.quit().catch(() => undefined);
   }
 
+  /**
+   * A coordinator prunes a worker whose heartbeat was gone for its grace period (a network partition, a long
+   * pause): once heartbeats flow again, the idle worker puts its entry back instead of living on unseen.
+   */
+  private async registerAgainIfPruned(): Promise<void> {
+    const [inSet, hasInfo] = await Promise.all([
+      this.redis.sismember(workerKeys.registry(), this.id),
+      this.redis.exists(workerKeys.info(this.id)),
+    ]);
+    if (inSet === 0 || hasInfo === 0) await this.publishInfo();
+  }
+
   private async publishInfo(): Promise<void> {
     const key = workerKeys.info(this.id);
     await this.redis
       .multi()
       .del(key)
       .hset(key, Object.fromEntries(Object.entries(this.info).map(([k, v]) => [k, JSON.stringify(v)])))
+      .sadd(workerKeys.registry(), this.id)
       .exec();
   }
 }

@@ -28,6 +28,11 @@ export interface AppOptions {
   bodyLimit?: number;
   /** Requests per window per token (or per address without one). Default 1200 per minute. */
   rateLimit?: { max: number; timeWindowMs: number };
+  /**
+   * Failed authentications (401s) per client address per window, after which it gets 429 until the
+   * window ends. Default 60 per minute.
+   */
+  authFailureLimit?: { max: number; windowMs: number };
   logger?: Logger;
   /** How often an SSE stream polls Redis when idle, and sends a keep-alive comment. */
   sse?: { pollMs?: number; keepAliveMs?: number };

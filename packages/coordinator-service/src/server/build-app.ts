@@ -12,7 +12,9 @@ import { CapacityGate } from '../queue/capacity-gate.js';
 import { ExperimentQueue } from '../queue/experiment-queue.js';
 import { ExperimentStore } from '../queue/experiment-store.js';
 import type { AppContext, AppOptions, CoordinatorApp, TypedApp } from './app-context.js';
-import { errorReplies, notFoundReply } from './error-replies.js';
+import { AuthFailureLimiter, limitFailedAuth } from './auth-failures.js';
+import { errorReplies, frameworkErrorReply, notFoundReply } from './error-replies.js';
+import { parseJsonBody } from './json-body.js';
 import { createLogger, logConnectionErrors } from './logger.js';
 import { CoordinatorMetrics } from './prometheus.js';
 import { dashboardRoutes } from './routes/dashboard.js';
@@ -111,8 +113,11 @@ async function registerDocsAndLimits(app: TypedApp, options: AppOptions): Promis
 }
 
 /** The routes behind the bearer token (when there are tokens): its hook covers only this scope. */
-async function protectedRoutes(scope: TypedApp, tokens: readonly string[]): Promise<void> {
+async function protectedRoutes(scope: TypedApp, options: AppOptions): Promise<void> {
+  const { tokens } = options;
   if (tokens.length > 0) {
+    const { max, windowMs } = options.authFailureLimit ?? { max: 60, windowMs: 60_000 };
+    limitFailedAuth(scope, new AuthFailureLimiter(max, windowMs));
     const bearerAuth = (await import('@fastify/bearer-auth')).default;
     await scope.register(bearerAuth, {
       keys: new Set(tokens),
@@ -148,16 +153,21 @@ export async function buildApp(options: AppOptions): Promise<CoordinatorApp> {
     routerOptions: { maxParamLength: 256 },
     genReqId: () => randomUUID(),
     return503OnClosing: true,
+    // 414 (a path part too long) and 400 (broken percent-encoding) in the documented format.
+    frameworkErrors: frameworkErrorReply,
     ajv: { customOptions: { removeAdditional: false, useDefaults: true, coerceTypes: 'array' } },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.decorate('ctx', ctx);
   addLifecycleHooks(app, { close, abort });
   app.setErrorHandler(errorReplies(ctx.redis));
   app.setNotFoundHandler(notFoundReply);
+  // JSON is the only body the API reads: text/plain is 415 like any other type, a bad body a 400 saying why.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJsonBody);
 
   await registerDocsAndLimits(app, options);
   await app.register(healthRoutes);
   await app.register(dashboardRoutes);
-  await app.register(async (scope) => protectedRoutes(scope, options.tokens));
+  await app.register(async (scope) => protectedRoutes(scope, options));
   return app;
 }

@@ -53,6 +53,41 @@ export function errorReplies(connection: {
   };
 }
 
+/** At most this much of a refused path is echoed: enough to recognise it, never the whole of a long one. */
+const ECHOED_PATH = 64;
+const pathPrefix = (url: string): string => {
+  const path = url.split('?')[0] ?? '';
+  return path.length > ECHOED_PATH ? `${path.slice(0, ECHOED_PATH)}… (${path.length} characters)` : path;
+};
+
+/**
+ * Errors the router raises before any route (hence before auth, which belongs to the routes): a
+ * path part over the longest parameter is 414, broken percent-encoding 400; both in the documented
+ * format and echoing only the start of the path.
+ */
+export function frameworkErrorReply(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
+  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH')
+    void reply.code(414).send({
+      statusCode: 414,
+      error: 'URI Too Long',
+      message: `a path part is over 256 characters: ${pathPrefix(req.url)}`,
+    });
+  else if (err.code === 'FST_ERR_BAD_URL')
+    void reply.code(400).send({
+      statusCode: 400,
+      error: 'Bad Request',
+      message: `the path is not valid percent-encoding: ${pathPrefix(req.url)}`,
+    });
+  else {
+    req.log.error({ err }, 'request failed');
+    void reply.code(500).send({
+      statusCode: 500,
+      error: 'Internal Server Error',
+      message: `internal error (request ${req.id})`,
+    });
+  }
+}
+
 /** 404 in the same format, naming the method and path. */
 export function notFoundReply(req: FastifyRequest, reply: FastifyReply): FastifyReply {
   return reply.code(404).send({

@@ -54,10 +54,16 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     });
   }
   const address = await app.listen({ port: opts.port, host: opts.host ?? '127.0.0.1' });
+  // Registry hygiene: workers killed without deregistering leave /v1/workers and /metrics.
+  const pruner = app.ctx.pool.startPruner({
+    onPruned: (ids) => logger.info({ workers: ids }, 'pruned dead workers from the registry'),
+    onError: (err) => logger.warn({ err }, 'could not prune dead workers'),
+  });
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       logger.info('shutting down: handing running experiments back to the queue');
+      await pruner.stop();
       await processor?.close();
       // Shutting down goes on past a connection that cannot quit (Redis down): logged, not fatal.
       const quit = (what: string, client: Redis | undefined): Promise<unknown> | undefined =>

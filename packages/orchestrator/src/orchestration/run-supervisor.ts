@@ -13,6 +13,7 @@ import { GenerationFailedError, RunCancelledError, RunDetachedError, RunDoomedEr
 import type { RunTracker } from '../tracking/run-tracker.js';
 import { RunEngineChoice, sameEngine, workerEngine } from './engine-match.js';
 import { publishEvent, readEvents, readEventRange } from './run-events.js';
+import { waitForRanksToStop } from './rank-stop.js';
 import { RunLedger } from './run-ledger.js';
 import type { RunOutcome } from './run-outcome.js';
 import type { WorkerPool } from './worker-pool.js';
@@ -46,6 +47,11 @@ export interface SupervisorOptions {
   detach?: AbortSignal;
   /** Take over a run whose supervisor died: replay the event stream instead of starting afresh. */
   adopt?: boolean;
+}
+
+/** The abort reason of a generation that ends with `err`. */
+function stopReason(err: unknown): string {
+  return err instanceof RunCancelledError ? `cancelled: ${err.message}` : errorMessage(err);
 }
 
 /** Where an adopted run stands. */
@@ -286,6 +292,11 @@ export class RunSupervisor {
           throw new GenerationFailedError(`${ranks} lost its heartbeat`, lost);
         }
       }
+    } catch (err) {
+      // The generation's collectives are aborted, and its ranks stopped, before anything else happens
+      // to the run (status, a restart, the key cleanup that would also delete the abort key).
+      if (!(err instanceof RunDetachedError)) await this.stopRanks(generation, workers, stopReason(err));
+      throw err;
     } finally {
       // A detaching supervisor keeps the leases: they lapse after 30 s, and busy workers are never leased.
       if (!this.opts.detach?.aborted) await this.opts.pool.release(runId, workers);
@@ -294,6 +305,21 @@ export class RunSupervisor {
     if (new Set(result.weightHashes).size !== 1)
       this.opts.log?.('error', `ranks ended with different weights: ${result.weightHashes?.join(' ')}`);
     return result;
+  }
+
+  /** Aborts the generation's collectives and waits for its ranks to stop (see waitForRanksToStop). */
+  private async stopRanks(generation: number, workers: string[], reason: string): Promise<void> {
+    const { runId, spec } = this.setup;
+    await this.opts.abortCollectives(runId, generation, reason);
+    const collectiveTimeoutS = spec['collective-timeout-s'];
+    const serving = await waitForRanksToStop(this.opts.redis, {
+      runId,
+      generation,
+      workers,
+      collectiveTimeoutS,
+    });
+    if (serving.length > 0)
+      this.opts.log?.('warn', `generation ${generation}: ${serving.join(', ')} still serving the run`);
   }
 
   /** Ends the generation when a rank reported a failure. */

@@ -21,21 +21,67 @@ export interface WorkerPoolOptions {
    * worker is neither listed nor leased). Default: a line on stderr.
    */
   warn?: (message: string) => void;
+  /**
+   * How long `prune` must have seen a worker without heartbeat before it removes the worker's
+   * registry entry. Default 30 s (docs/protocol.md).
+   */
+  deadWorkerGraceMs?: number;
+}
+
+export interface WorkerPrunerOptions {
+  /** How often the registry is checked. Default 5 s. */
+  intervalMs?: number;
+  /** Called with the ids a pass removed (only when it removed any). */
+  onPruned?: (workerIds: string[]) => void;
+  /**
+   * Called when a pass fails (Redis down), once per streak of failures: the next passes try again
+   * without a word until one succeeds.
+   */
+  onError?: (err: unknown) => void;
+}
+
+export interface WorkerPruner {
+  /** Stops the timer and waits for a pass in progress. */
+  stop(): Promise<void>;
 }
 
 const LEASE_MS = 30_000;
+const DEAD_WORKER_GRACE_MS = 30_000;
+
+/**
+ * Removes one registry entry, atomically with the checks that it is still dead: no heartbeat, no
+ * lease (a running run still counts on it), and the same `startedAt` as when it was found dead, so a
+ * worker that re-registered under the same id (a restarted pod) in the meantime is kept.
+ * KEYS: registry, info, inbox, heartbeat, lease. ARGV: id, the raw `startedAt` field seen ('' if none).
+ */
+const PRUNE_DEAD_WORKER = `
+if redis.call('EXISTS', KEYS[4]) == 1 or redis.call('EXISTS', KEYS[5]) == 1 then return 0 end
+local started = redis.call('HGET', KEYS[2], 'startedAt')
+if (started or '') ~= ARGV[2] then return 0 end
+redis.call('SREM', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2], KEYS[3])
+return 1
+`;
 
 /** Reads the worker registry and leases workers to runs, so two runs never share a worker. */
 export class WorkerPool {
   private readonly warn: (message: string) => void;
   /** `workerId field` pairs already reported. */
   private readonly reported = new Set<string>();
+  private readonly deadWorkerGraceMs: number;
+  /**
+   * Registered workers seen without heartbeat, with the time first seen so and their raw
+   * `startedAt` then. In memory: a restarted coordinator starts the grace period over, which only
+   * delays pruning.
+   */
+  private readonly deadSince = new Map<string, { since: number; startedAt: string }>();
 
   constructor(
     private readonly redis: Redis,
     opts: WorkerPoolOptions = {},
   ) {
     this.warn = opts.warn ?? ((message) => process.stderr.write(`lits: ${message}\n`));
+    this.deadWorkerGraceMs = opts.deadWorkerGraceMs ?? DEAD_WORKER_GRACE_MS;
   }
 
   /**
@@ -167,17 +213,81 @@ export class WorkerPool {
     await this.redis.rpush(workerKeys.inbox(workerId), JSON.stringify(command));
   }
 
-  /** Removes registry entries of workers that started over 30 s ago and have no heartbeat now. */
+  /**
+   * Removes the registry entries (id, info hash, inbox) of workers this pool has seen without
+   * heartbeat for `deadWorkerGraceMs`, unless they hold a lease. Entries that do not decode, or whose
+   * hash is gone, are pruned the same way. Returns the ids removed.
+   */
   async prune(): Promise<string[]> {
+    const ids = await this.redis.smembers(workerKeys.registry());
+    const registered = new Set(ids);
+    for (const id of this.deadSince.keys()) if (!registered.has(id)) this.deadSince.delete(id);
     const gone: string[] = [];
-    for (const w of await this.list()) {
-      if (w.heartbeatAgeMs === undefined && Date.now() - w.info.startedAt > 30_000) {
-        await this.redis.srem(workerKeys.registry(), w.info.id);
-        await this.redis.del(workerKeys.info(w.info.id), workerKeys.inbox(w.info.id));
-        gone.push(w.info.id);
+    for (const id of ids) {
+      const [beat, startedAt] = await Promise.all([
+        this.redis.exists(workerKeys.heartbeat(id)),
+        this.redis.hget(workerKeys.info(id), 'startedAt'),
+      ]);
+      const seen = this.deadSince.get(id);
+      // A beat, or a new registration under the same id, starts the watch over.
+      if (beat === 1 || (seen && seen.startedAt !== (startedAt ?? ''))) {
+        this.deadSince.delete(id);
+        if (beat === 1) continue;
+      }
+      const dead = this.deadSince.get(id);
+      if (!dead) {
+        this.deadSince.set(id, { since: Date.now(), startedAt: startedAt ?? '' });
+        continue;
+      }
+      if (Date.now() - dead.since < this.deadWorkerGraceMs) continue;
+      const removed = await this.redis.eval(
+        PRUNE_DEAD_WORKER,
+        5,
+        workerKeys.registry(),
+        workerKeys.info(id),
+        workerKeys.inbox(id),
+        workerKeys.heartbeat(id),
+        workerKeys.lease(id),
+        id,
+        dead.startedAt,
+      );
+      if (removed === 1) {
+        this.deadSince.delete(id);
+        gone.push(id);
       }
     }
     return gone;
+  }
+
+  /**
+   * Runs `prune` every `intervalMs` until stopped (what a coordinator does, so `/v1/workers` and
+   * `/metrics` drop dead workers). Passes never overlap; the timer does not keep the process alive.
+   */
+  startPruner(opts: WorkerPrunerOptions = {}): WorkerPruner {
+    let pass: Promise<void> | undefined;
+    let failing = false;
+    const timer = setInterval(() => {
+      if (pass) return;
+      pass = this.prune()
+        .then((gone) => {
+          failing = false;
+          if (gone.length > 0) opts.onPruned?.(gone);
+        })
+        .catch((err: unknown) => {
+          if (!failing) opts.onError?.(err);
+          failing = true;
+        })
+        .finally(() => {
+          pass = undefined;
+        });
+    }, opts.intervalMs ?? 5_000);
+    timer.unref();
+    return {
+      stop: async () => {
+        clearInterval(timer);
+        await pass;
+      },
+    };
   }
 }
 

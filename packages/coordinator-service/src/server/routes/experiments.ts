@@ -200,7 +200,7 @@ function cancelRoute(app: TypedApp): void {
         tags: ['experiments'],
         summary: 'Cancel an experiment',
         description:
-          'A queued experiment is removed from the queue (200, cancelled). A running one is aborted: its workers stop their collectives and the MLflow run ends KILLED (202, cancelling).',
+          'An experiment still waiting in the queue is removed (200, cancelled). One a processor has taken (its record may still say queued) or a running one is aborted: its workers stop their collectives and the MLflow run ends KILLED (202, cancelling).',
         security,
         params: ExperimentIdParams,
         response: { 200: CancelReply, 202: CancelReply, ...errors },
