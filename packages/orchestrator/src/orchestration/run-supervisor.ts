@@ -312,7 +312,7 @@ export class RunSupervisor {
     const { runId, spec } = this.setup;
     await this.opts.abortCollectives(runId, generation, reason);
     const collectiveTimeoutS = spec['collective-timeout-s'];
-    const serving = await waitForRanksToStop(this.opts.redis, {
+    const serving = await waitForRanksToStop(this.opts.redis, this.opts.pool, {
       runId,
       generation,
       workers,

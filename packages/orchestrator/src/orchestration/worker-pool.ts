@@ -213,6 +213,11 @@ export class WorkerPool {
     await this.redis.rpush(workerKeys.inbox(workerId), JSON.stringify(command));
   }
 
+  /** Takes back a command `send` queued that the worker has not picked up yet. */
+  async withdraw(workerId: string, command: WorkerCommand): Promise<void> {
+    await this.redis.lrem(workerKeys.inbox(workerId), 0, JSON.stringify(command));
+  }
+
   /**
    * Removes the registry entries (id, info hash, inbox) of workers this pool has seen without
    * heartbeat for `deadWorkerGraceMs`, unless they hold a lease. Entries that do not decode, or whose
