@@ -4,6 +4,7 @@ import { errorMessage } from '@lits-ddp/errors';
 import { CommunicatorClosedError, RedisCommandError, RedisUnavailableError } from './errors.js';
 import type { RedisEndpoint, ResolvedOptions } from './options.js';
 import { Receiver, type PendingWait } from './receiver.js';
+import { redisOutages } from './redis-outages.js';
 
 /** A URL or host:port without credentials, for messages. */
 export function describeEndpoint(e: RedisEndpoint): string {
@@ -20,11 +21,15 @@ export function describeEndpoint(e: RedisEndpoint): string {
   return `${e.host ?? '127.0.0.1'}:${e.port ?? 6379}`;
 }
 
-/** Opens one ioredis connection with our settings: named, retrying forever; our own timeouts bound every wait. */
+/**
+ * Opens one ioredis connection with our settings: named, retrying forever; our own timeouts bound every wait. The
+ * process's `redisOutages` follows it as `role`, so its failed reconnect attempts make one outage line, not one each.
+ */
 export function openConnection(
   e: RedisEndpoint,
   name: string | undefined,
   onError: (e: Error) => void,
+  role = 'collective admin',
 ): Redis {
   const ours: RedisOptions = {
     connectionName: name,
@@ -33,7 +38,7 @@ export function openConnection(
   };
   const conn = typeof e === 'string' ? new Redis(e, ours) : new Redis({ ...e, ...ours });
   conn.on('error', onError);
-  return conn;
+  return redisOutages.follow(conn, role);
 }
 
 export function waitReady(conn: Redis, what: string, timeoutMs: number, lastError: () => Error | undefined) {
@@ -221,8 +226,10 @@ export class ConnectionSet {
 
   private open(instance: number, role: ConnectionRole): Redis {
     const name = collectiveClientName(this.o.runId, this.o.generation, this.o.rank, role);
-    return openConnection(this.o.endpoints[instance] as RedisEndpoint, name, (e) => {
+    const endpoint = this.o.endpoints[instance] as RedisEndpoint;
+    const onError = (e: Error): void => {
       this.lastErrors[instance] = e;
-    });
+    };
+    return openConnection(endpoint, name, onError, `collective ${role}`);
   }
 }

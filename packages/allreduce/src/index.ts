@@ -27,6 +27,15 @@ export {
 } from './errors.js';
 export { exactPrecision, fractionBits, type ExactPrecision } from './exact.js';
 export { abortRun, cleanupRun, type RunTarget } from './run-admin.js';
+export {
+  RedisOutageTracker,
+  isRedisUnreachable,
+  redisOutageLines,
+  redisOutages,
+  type RedisEventSource,
+  type RedisOutageFields,
+  type RedisOutageLog,
+} from './redis-outages.js';
 export type { CommunicatorStats, OperationName, OperationStats } from './stats.js';
 export {
   BucketPlan,

@@ -209,8 +209,15 @@ function onEvent(run, e) {
     }
   } else if (e.type === 'status') {
     run.status = e.status;
-    $('#run-status').textContent = e.status;
+    const restart = e.status === 'restarting' && e.restarts ? ` (restart ${e.restarts})` : '';
+    $('#run-status').textContent = `${e.status}${restart}`;
     $('#run-status').className = `status ${e.status}`;
+    $('#run-status').title = e.message || '';
+  } else if (e.type === 'waiting') {
+    // Until the generation runs (the next status event): how many workers are missing, and why.
+    $('#run-status').textContent =
+      `${run.status || 'starting'}: waiting for ${e.missing} more worker${e.missing === 1 ? '' : 's'}`;
+    $('#run-status').title = e.message;
   }
 }
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { admissionKeys, experimentKeys, experimentQueueKeys } from '@lits-ddp/protocol';
+import { admissionKeys, coordinatorKeys, experimentKeys, experimentQueueKeys } from '@lits-ddp/protocol';
 import { bullPrefix, QUEUE_NAME } from '../src/index.js';
 
 describe("the service's Redis keys, built in protocol", () => {
@@ -18,6 +18,7 @@ describe("the service's Redis keys, built in protocol", () => {
           experimentKeys.owner('exp-1'),
           experimentKeys.index(),
           experimentKeys.idempotency(digest),
+          coordinatorKeys.alive('queue-worker-1'),
           admissionKeys.queue(),
           admissionKeys.meta(),
           admissionKeys.reserved(),
@@ -30,6 +31,7 @@ describe("the service's Redis keys, built in protocol", () => {
           `${p}:coord:exp:exp-1:owner`,
           `${p}:coord:experiments`,
           `${p}:coord:idem:${digest}`,
+          `${p}:coord:alive:queue-worker-1`,
           `${p}:coord:admission:queue`,
           `${p}:coord:admission:meta`,
           `${p}:coord:admission:reserved`,

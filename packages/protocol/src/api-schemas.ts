@@ -168,7 +168,26 @@ export const ExperimentDetail = Type.Object({
   testMetrics: Type.Optional(Metrics),
   error: Type.Optional(Type.String()),
   queuePosition: Type.Optional(Type.Integer({ description: 'place among experiments waiting for workers' })),
-  workerIds: Type.Optional(Type.Array(Type.String(), { description: 'worker of each rank' })),
+  workerIds: Type.Optional(
+    Type.Array(Type.String(), {
+      description: 'worker of each rank; while restarting, those still with the run (the lost ones are gone)',
+    }),
+  ),
+  waitingForWorkers: Type.Optional(
+    Type.Object(
+      {
+        needed: Type.Integer({ description: 'workers the next generation needs' }),
+        free: Type.Integer({ description: 'free, live workers it could lease now' }),
+        missing: Type.Integer({ description: 'how many more must register or become free' }),
+        message: Type.String({ description: 'the engine waited for and the live workers seen' }),
+        since: Type.String({ format: 'date-time' }),
+      },
+      {
+        description:
+          'present while the run waits for workers before a generation starts (after a restart, or at the start); it fails after the wait-for-workers limit',
+      },
+    ),
+  ),
   tracking: Type.Optional(
     Type.Object({
       kind: Type.Union([Type.Literal('mlflow'), Type.Literal('local')]),

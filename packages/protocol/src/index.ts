@@ -22,7 +22,7 @@ export {
   type SpecResult,
 } from './spec-validation.js';
 export { workerKeys, runKeys, RUN_EVENTS_MAXLEN, RUN_KEYS_TTL_S } from './run-keys.js';
-export { experimentKeys, admissionKeys, experimentQueueKeys } from './service-keys.js';
+export { experimentKeys, admissionKeys, coordinatorKeys, experimentQueueKeys } from './service-keys.js';
 export {
   WorkerInfo,
   EngineThreads,

@@ -216,7 +216,28 @@ export type RunEvent =
       testMetrics: Record<string, number>;
       modelPath: string;
     }
-  | { type: 'status'; status: RunStatus; message?: string; restarts: number };
+  | {
+      type: 'status';
+      status: RunStatus;
+      message?: string;
+      restarts: number;
+      /** `running`: the worker of each rank of the new generation. */
+      workers?: string[];
+      /** `restarting`: the workers found dead or leaving, which the next generation replaces. */
+      lost?: string[];
+    }
+  | {
+      /**
+       * The supervisor waits for free, live workers (before a generation starts; published when what it
+       * waits for changes). `missing` = `needed` − `free`; `message` names the engine and the live workers.
+       */
+      type: 'waiting';
+      generation: number;
+      needed: number;
+      free: number;
+      missing: number;
+      message: string;
+    };
 
 export type RunStatus =
   'queued' | 'preparing' | 'running' | 'restarting' | 'finished' | 'failed' | 'cancelled';
@@ -249,6 +270,7 @@ const RUN_EVENT_TYPES: ReadonlySet<string> = new Set<RunEvent['type']>([
   'failed',
   'finished',
   'status',
+  'waiting',
 ]);
 
 /** Run events come from other processes: accept only well-formed JSON with a known type. */

@@ -10,6 +10,7 @@ import { keyPrefix } from './namespace.js';
  * | `{p}:coord:exp:{id}`                 | hash                     | the experiment record (JSON where nested)   |
  * | `{p}:coord:exp:{id}:metrics`         | hash                     | `metric@step` → value, first value wins     |
  * | `{p}:coord:exp:{id}:owner`           | string                   | the processor supervising it (TTL, renewed) |
+ * | `{p}:coord:alive:{queue worker id}`  | string                   | a live coordinator's queue worker (TTL 5 s) |
  * | `{p}:coord:experiments`              | zset                     | experiment ids by submission time           |
  * | `{p}:coord:idem:{sha256 of the key}` | string                   | the experiment id of an Idempotency-Key     |
  * | `{p}:coord:admission:queue`          | zset                     | experiments waiting for workers, in order   |
@@ -27,6 +28,15 @@ export const experimentKeys = {
   index: (): string => `${keyPrefix()}:coord:experiments`,
   /** `keyDigest` is the sha256 (hex) of the client's Idempotency-Key, so any header value makes a safe key. */
   idempotency: (keyDigest: string): string => `${keyPrefix()}:coord:idem:${keyDigest}`,
+};
+
+/**
+ * A coordinator's liveness, by the id of its BullMQ worker (the part of a job lock's token before the
+ * `:`): a job whose lock names a worker without this key belongs to a dead coordinator and is taken
+ * over at once, instead of after the lock lapses and BullMQ's stalled check runs.
+ */
+export const coordinatorKeys = {
+  alive: (queueWorkerId: string): string => `${keyPrefix()}:coord:alive:${queueWorkerId}`,
 };
 
 export const admissionKeys = {

@@ -3,6 +3,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Redis } from 'ioredis';
 
+/**
+ * The connection's events, relayed to the main thread: a thread has its own module instances, so the process's
+ * outage tracker (which logs an outage once for every connection of the process) lives over there.
+ */
+export type HeartbeatRedisEvent = { redis: 'error'; message: string; code?: string } | { redis: 'ready' };
+
 interface HeartbeatConfig {
   redisUrl: string;
   key: string;
@@ -12,7 +18,12 @@ interface HeartbeatConfig {
 
 const config = workerData as HeartbeatConfig;
 const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: false });
-redis.on('error', () => undefined); // reconnects on its own; a missed beat is what the coordinator watches
+// It reconnects on its own; a missed beat is what the coordinator watches.
+const relay = (event: HeartbeatRedisEvent): void => parentPort?.postMessage(event);
+redis.on('error', (err: NodeJS.ErrnoException) =>
+  relay({ redis: 'error', message: err.message, ...(err.code ? { code: err.code } : {}) }),
+);
+redis.on('ready', () => relay({ redis: 'ready' }));
 
 const beat = (): void => {
   redis.set(config.key, String(Date.now()), 'PX', config.ttlMs).catch(() => undefined);

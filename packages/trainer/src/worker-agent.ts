@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { Redis } from 'ioredis';
+import { redisOutages } from '@lits-ddp/allreduce';
 import {
   decodeJson,
   JsonDecodeError,
@@ -13,6 +15,7 @@ import {
   type WorkerState,
 } from '@lits-ddp/protocol';
 import { WorkerUsageError } from './errors.js';
+import type { HeartbeatRedisEvent } from './heartbeat-thread.js';
 
 export interface WorkerAgentOptions {
   redisUrl: string;
@@ -29,6 +32,38 @@ export interface WorkerAgentOptions {
   heartbeatIntervalS?: number;
 }
 
+/** How long `stop()` tries to deregister by default: a SIGTERM while Redis is down must still end the process. */
+export const DEREGISTER_TIMEOUT_MS = 2000;
+
+/**
+ * `work`'s value, or undefined once `signal` aborts first. Our connections retry forever while Redis is down, so a
+ * command may never settle; the one left behind is rejected when its connection closes, and that is ignored.
+ */
+export function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T | undefined> {
+  if (!signal) return work;
+  if (signal.aborted) {
+    work.catch(() => undefined);
+    return Promise.resolve(undefined);
+  }
+  return new Promise<T | undefined>((resolve, reject) => {
+    const onAbort = (): void => {
+      work.catch(() => undefined);
+      resolve(undefined);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
 /** Registers the worker, heartbeats from a separate thread, and hands out commands from its inbox. */
 export class WorkerAgent {
   readonly id: string;
@@ -41,8 +76,8 @@ export class WorkerAgent {
     this.id = opts.workerId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
     if (!/^[\w.-]{1,128}$/.test(this.id))
       throw new WorkerUsageError(`worker id "${this.id}" may only hold letters, digits, _ . -`);
-    this.redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
-    this.blocking = this.redis.duplicate();
+    this.redis = redisOutages.follow(new Redis(opts.redisUrl, { maxRetriesPerRequest: null }), 'worker');
+    this.blocking = redisOutages.follow(this.redis.duplicate(), 'worker inbox');
     this.info = {
       id: this.id,
       host: hostname(),
@@ -75,6 +110,12 @@ export class WorkerAgent {
       },
     });
     this.heartbeat.unref();
+    const relayed = new EventEmitter();
+    redisOutages.followEvents(relayed, 'heartbeat');
+    this.heartbeat.on('message', (event: HeartbeatRedisEvent) => {
+      if (event.redis === 'ready') relayed.emit('ready');
+      else relayed.emit('error', Object.assign(new Error(event.message), { code: event.code }));
+    });
   }
 
   async setState(state: WorkerState, run?: { runId: string; rank: number }): Promise<void> {
@@ -85,8 +126,8 @@ export class WorkerAgent {
 
   /**
    * Waits for the next valid command; malformed inbox entries are reported (with what is wrong with
-   * them) and skipped. Gives up (undefined) when `signal` aborts or, checked about every second,
-   * `stop()` says so.
+   * them) and skipped. Gives up (undefined) when `signal` aborts, at once even while Redis is down,
+   * or, checked about every second, `stop()` says so.
    */
   async nextCommand(
     signal?: AbortSignal,
@@ -95,9 +136,9 @@ export class WorkerAgent {
   ): Promise<WorkerCommand | undefined> {
     const inbox = workerKeys.inbox(this.id);
     while (!signal?.aborted) {
-      if (stop && (await stop())) return undefined;
-      await this.registerAgainIfPruned();
-      const popped = await this.blocking.blpop(inbox, 1);
+      if (stop && (await untilAborted(stop(), signal))) return undefined;
+      await untilAborted(this.registerAgainIfPruned(), signal);
+      const popped = await untilAborted(this.blocking.blpop(inbox, 1), signal);
       if (!popped) continue;
       try {
         return decodeJson(WorkerCommand, popped[1], `command in ${inbox}`);
@@ -109,15 +150,32 @@ export class WorkerAgent {
     return undefined;
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Deregisters and closes the connections. Deregistering is given `timeoutMs`: while Redis is down the process
+   * still stops, and its entry is left for the coordinator to prune once its heartbeat is gone. True when the
+   * worker's keys are gone.
+   */
+  async stop(timeoutMs = DEREGISTER_TIMEOUT_MS): Promise<boolean> {
     this.heartbeat?.postMessage('stop');
     // The heartbeat key goes here too: the process may exit before the thread deletes it.
-    await Promise.allSettled([
+    const deregistering = Promise.all([
       this.redis.srem(workerKeys.registry(), this.id),
       this.redis.del(workerKeys.info(this.id), workerKeys.inbox(this.id), workerKeys.heartbeat(this.id)),
     ]);
+    const giveUp = new AbortController();
+    const timer = setTimeout(() => giveUp.abort(), timeoutMs);
+    let deregistered = false;
+    try {
+      deregistered = (await untilAborted(deregistering, giveUp.signal)) !== undefined;
+    } catch {
+      // A rejected command (Redis gone mid-way) leaves the entry to the pruner, as a timeout does.
+    } finally {
+      clearTimeout(timer);
+    }
     this.blocking.disconnect();
-    await this.redis.quit().catch(() => undefined);
+    if (deregistered) await this.redis.quit().catch(() => undefined);
+    else this.redis.disconnect();
+    return deregistered;
   }
 
   /**

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { Redis } from 'ioredis';
+import { redisOutageLines, redisOutages } from '@lits-ddp/allreduce';
 import { errorMessage } from '@lits-ddp/errors';
 import { loadEngine, parseThreadCount, type Engine } from '@lits-ddp/unet';
 import {
@@ -14,7 +15,7 @@ import {
 } from '@lits-ddp/protocol';
 import { RunPlanError, TrainingStopped, WorkerUsageError } from './errors.js';
 import { collectSystemInfo } from './system-info.js';
-import { WorkerAgent } from './worker-agent.js';
+import { DEREGISTER_TIMEOUT_MS, untilAborted, WorkerAgent } from './worker-agent.js';
 import { runTraining } from './training/train-run.js';
 
 const USAGE = `lits worker — one training worker process (one per GPU)
@@ -73,6 +74,15 @@ async function readPlan(redis: Redis, cmd: Extract<WorkerCommand, { type: 'assig
 /** Registers, then runs assignments until shut down (SIGTERM/SIGINT finish or abort the current collective). */
 export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<number> {
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const restoreOutageLog = redisOutages.logTo(redisOutageLines((line) => log(`worker: ${line}`)));
+  try {
+    return await serve(opts, log);
+  } finally {
+    restoreOutageLog();
+  }
+}
+
+async function serve(opts: WorkerProcessOptions, log: (line: string) => void): Promise<number> {
   const envThreads = process.env.LITS_ENGINE_THREADS;
   const intraOp =
     opts.threads ??
@@ -97,23 +107,31 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<numb
     heartbeatIntervalS: opts.heartbeatIntervalS,
   });
   const stopping = new AbortController();
+  // Redis may be down when a signal comes, and our connections wait for it forever: what is left to tell it
+  // (the `failed` event, the state) is given up once the signal is that old and Redis is unreachable. While Redis
+  // answers, everything is still awaited (a long step may end well after the signal).
+  const giveUpRedis = new AbortController();
   let serving: { runId: string; rank: number } | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping.signal.aborted) return;
     log(`worker ${agent.id}: ${signal}, stopping after the current collective`);
     stopping.abort(signal);
+    setTimeout(() => {
+      void redisOutages.unreachable().then(() => giveUpRedis.abort());
+    }, DEREGISTER_TIMEOUT_MS).unref();
     // Written before the rank's `failed` event (same connection): the supervisor sees a leaving worker.
     agent.setState('stopping', serving).catch(() => undefined);
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  await agent.start();
-  log(`worker ${agent.id} ready: ${engine.description}`);
+  // A signal while Redis is down at start ends the wait for the registration too.
+  await untilAborted(agent.start(), stopping.signal);
+  if (!stopping.signal.aborted) log(`worker ${agent.id} ready: ${engine.description}`);
   const watched = opts.exitWhenRunEnds;
   let runEnded: string | undefined;
   const runIsOver = async (): Promise<boolean> => {
     if (!watched) return false;
-    const status = await agent.redis.get(runKeys.status(watched));
+    const status = await untilAborted(agent.redis.get(runKeys.status(watched)), giveUpRedis.signal);
     if (status && TERMINAL.has(status)) runEnded = status;
     return runEnded !== undefined;
   };
@@ -147,7 +165,9 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<numb
       }
       serving = { runId: cmd.runId, rank: cmd.rank };
       await agent.setState('busy', serving);
-      const send = (event: RunEvent): Promise<void> => publish(agent.redis, cmd.runId, event);
+      const send = async (event: RunEvent): Promise<void> => {
+        await untilAborted(publish(agent.redis, cmd.runId, event), giveUpRedis.signal);
+      };
       try {
         await runTraining({
           plan,
@@ -163,14 +183,21 @@ export async function runWorkerProcess(opts: WorkerProcessOptions): Promise<numb
       } finally {
         serving = undefined;
         // A stopping worker must not look free to a supervisor that is leasing a new generation.
-        await agent.setState(stopping.signal.aborted ? 'stopping' : 'idle');
+        await untilAborted(agent.setState(stopping.signal.aborted ? 'stopping' : 'idle'), giveUpRedis.signal);
       }
       if (opts.once || (await runIsOver())) break;
     }
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
-    await agent.stop();
+    if (!(await agent.stop())) {
+      const outage = redisOutages.outage;
+      log(
+        `worker ${agent.id}: could not deregister within ${DEREGISTER_TIMEOUT_MS / 1000} s` +
+          `${outage ? `: Redis unreachable (${outage.reason})` : ''}; the coordinator prunes the entry once its ` +
+          'heartbeat is gone',
+      );
+    }
   }
   if (runEnded) log(`run ${watched} ${runEnded}: exiting`);
   return runEnded === 'failed' ? RUN_FAILED_EXIT_CODE : 0;

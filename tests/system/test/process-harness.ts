@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { link, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
@@ -22,6 +22,22 @@ export async function phantomHome(): Promise<{ dataRoot: string; home: string; l
   const logs = join(base, 'logs');
   mkdirSync(logs, { recursive: true });
   return { dataRoot, home: join(base, 'home'), logs };
+}
+
+/**
+ * A LiTS-format folder of `copies` cases that are hard links to one phantom case of `size`: quick to make, while a
+ * run's preparation validates (inflates and checks) every copy. The copies share the source's identity, so
+ * preprocessing makes one cube, which every case of the split then reads.
+ */
+export async function phantomCopies(
+  outDir: string,
+  copies: number,
+  size: [number, number, number],
+): Promise<void> {
+  await generatePhantomDataset({ outDir, cases: 1, size, seed: 11 });
+  for (let id = 1; id < copies; id++)
+    for (const kind of ['volume', 'segmentation'])
+      await link(join(outDir, `${kind}-0.nii.gz`), join(outDir, `${kind}-${id}.nii.gz`));
 }
 
 /** The tiny training config of apps/cli/test/phantom-runs.ts: 16³ cubes, width 2, K = 4 micro-batches. */

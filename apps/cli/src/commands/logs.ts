@@ -53,6 +53,9 @@ function plainLogDisplay(): RunDisplay {
       case 'status':
         line(`status ${e.status}${e.message ? `: ${e.message}` : ''} (restarts ${e.restarts})`);
         break;
+      case 'waiting':
+        line(`${e.message} (${e.missing} of ${e.needed} missing)`);
+        break;
       case 'log':
         line(`rank ${e.rank} ${e.level}: ${e.message}`);
         break;

@@ -46,6 +46,7 @@ function plainDisplay(): RunDisplay {
             .join(' ')}`,
         );
       } else if (e.type === 'status') line(`status ${e.status}${e.message ? `: ${e.message}` : ''}`);
+      else if (e.type === 'waiting') line(e.message);
       else if (e.type === 'failed') line(`rank ${e.rank} failed: ${e.error}`);
       else if (e.type === 'log') line(`rank ${e.rank} ${e.level}: ${e.message}`);
     },
@@ -113,6 +114,8 @@ function ttyDisplay(workers: number, epochs: number, stream: NodeJS.WritableStre
         );
       } else if (e.type === 'status' && e.status !== 'running') {
         multi.log(`status ${e.status}${e.message ? `: ${e.message}` : ''}\n`);
+      } else if (e.type === 'waiting') {
+        multi.log(`${e.message}\n`);
       } else if (e.type === 'failed') {
         multi.log(`rank ${e.rank} failed: ${e.error}\n`);
       } else if (e.type === 'log') {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { redisOutages } from '@lits-ddp/allreduce';
 import { errorMessage } from '@lits-ddp/errors';
 import { runExperiment, type ExperimentResult } from '@lits-ddp/orchestrator';
 import { RedisServer, REDIS_INSTALL_HINT } from '@lits-ddp/local-services';
@@ -58,7 +59,12 @@ export async function launchLocalRun(opts: LocalRunOptions): Promise<ExperimentR
     display.log('info', `embedded redis-server at ${redisUrl}`);
   }
   const runId = newRunId();
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  // An outage of the run's Redis is shown once when it begins and once when it ends, not per reconnect attempt.
+  const restoreOutageLog = redisOutages.logTo({
+    warn: (_fields, message) => display.log('warn', message),
+    info: (_fields, message) => display.log('info', message),
+  });
+  const redis = redisOutages.follow(new Redis(redisUrl, { maxRetriesPerRequest: null }), 'launcher');
   const workerIds = Array.from({ length: spec.workers }, (_, r) => `${runId}-w${r}`);
   const workers = new WorkerProcesses(workerIds, {
     redisUrl,
@@ -101,6 +107,7 @@ export async function launchLocalRun(opts: LocalRunOptions): Promise<ExperimentR
     display.stop();
     await workers.stopAll();
     redis.disconnect();
+    restoreOutageLog();
     await redisServer?.dispose();
   }
 }

@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { redisOutages } from '@lits-ddp/allreduce';
 import { errorMessage } from '@lits-ddp/errors';
-import { decodeJson, experimentKeys, runKeys, type RunEvent } from '@lits-ddp/protocol';
+import { experimentKeys, runKeys, RUN_KEYS_TTL_S, type RunEvent } from '@lits-ddp/protocol';
 import {
   runExperiment,
   type ExperimentOptions,
@@ -16,9 +16,10 @@ import {
   type ExperimentLauncher,
 } from '@lits-ddp/orchestrator';
 import { CapacityGate, type GateOptions } from './capacity-gate.js';
+import { CoordinatorLiveness } from './coordinator-liveness.js';
+import { RecordProjection } from './record-projection.js';
 import { bullPrefix, QUEUE_NAME, type ExperimentJobData } from './experiment-queue.js';
 import type { ExperimentRecord, ExperimentStore } from './experiment-store.js';
-import { PlanRanks } from './stored-schemas.js';
 
 export interface ProcessorOptions {
   connection: ConnectionOptions;
@@ -68,7 +69,7 @@ export class ExperimentProcessor {
   readonly worker: Worker<ExperimentJobData>;
   readonly gate: CapacityGate;
   private readonly detach = new AbortController();
-  private readonly instance = randomBytes(6).toString('hex');
+  private readonly liveness: CoordinatorLiveness;
   private readonly startedAt = Date.now();
 
   constructor(private readonly opts: ProcessorOptions) {
@@ -81,23 +82,39 @@ export class ExperimentProcessor {
       lockDuration: opts.lockDurationMs ?? 60_000,
       stalledInterval: opts.stalledIntervalMs ?? 30_000,
       maxStalledCount: opts.maxStalledCount ?? 20,
+      // An idle worker blocks this long between looks at the queue: a job taken back from a dead
+      // coordinator (CoordinatorLiveness) wakes no one, so this bounds how long it waits.
+      drainDelay: 1,
       autorun: true,
     });
-    this.worker.on('error', (err) => opts.log.error({ err }, 'queue worker error'));
+    // BullMQ emits 'error' for every failed reconnect of its connections: an outage is logged once by the tracker.
+    redisOutages.followEvents(this.worker.backend, 'queue worker');
+    this.worker.on('error', (err) => {
+      if (!redisOutages.absorbs(err, 'queue worker')) opts.log.error({ err }, 'queue worker error');
+    });
     this.worker.on('failed', (job, err) =>
       opts.log.error({ runId: job?.data.id, err }, 'experiment job failed'),
     );
+    this.liveness = new CoordinatorLiveness(opts.redis, this.worker, opts.log);
+    this.liveness.start();
   }
 
   /** Stops taking jobs; running experiments detach and go back to the queue for the next coordinator. */
   async close(timeoutMs = 20_000): Promise<void> {
     this.detach.abort('coordinator shutting down');
-    const closing = this.worker.close();
-    const timedOut = await Promise.race([closing.then(() => false), sleep(timeoutMs).then(() => true)]);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      this.worker.close().then(() => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), timeoutMs))),
+    ]);
+    // A pending timer would keep the process alive after `stopped` for the rest of timeoutMs.
+    clearTimeout(timer);
     if (timedOut) {
       this.opts.log.warn('queue worker did not close in time; forcing');
       await this.worker.close(true);
     }
+    // Beats until every run was handed back, so no other coordinator takes one over meanwhile.
+    await this.liveness.stop();
   }
 
   private async process(job: Job<ExperimentJobData>, token?: string): Promise<string> {
@@ -109,20 +126,38 @@ export class ExperimentProcessor {
       return 'missing';
     }
     if (rec.done) return rec.status;
-    const owner = `${this.instance}:${token ?? ''}`;
+    // The lock token (`<queue worker id>:<n>`) names this coordinator, so others can tell whether it lives.
+    const owner = token ?? `${this.liveness.id}:0`;
+    const ownerKey = experimentKeys.owner(id);
     // One supervisor per run, even if a stalled job were handed out while its old processor lives on.
-    while ((await this.opts.redis.set(experimentKeys.owner(id), owner, 'PX', OWNER_TTL_MS, 'NX')) !== 'OK') {
+    while ((await this.opts.redis.set(ownerKey, owner, 'PX', OWNER_TTL_MS, 'NX')) !== 'OK') {
       if (this.detach.signal.aborted) return this.handBack(job, token);
+      const held = await this.opts.redis.get(ownerKey);
+      // The owner's coordinator stopped beating (killed): its key would block the takeover for OWNER_TTL_MS.
+      if (held !== null && !(await this.liveness.holderAlive(held))) {
+        await this.liveness.deleteIfUnchanged(ownerKey, held);
+        continue;
+      }
       await sleep(1000);
     }
+    // Lost only when this coordinator stalled so long that another one took the run over: stop supervising it.
+    const lost = new AbortController();
     const renew = setInterval(() => {
       // A missed renewal is retried at the next tick; several in a row let another processor in.
       this.opts.redis
-        .eval(RENEW_OWNER, 1, experimentKeys.owner(id), owner, OWNER_TTL_MS)
+        .eval(RENEW_OWNER, 1, ownerKey, owner, OWNER_TTL_MS)
+        .then((renewed) => {
+          if (renewed === 0) lost.abort('another coordinator took the run over');
+        })
         .catch((err: unknown) => log.warn({ err }, 'could not renew the ownership of the run'));
     }, OWNER_TTL_MS / 5);
     try {
-      return await this.supervise(job, token, rec, log);
+      return await this.supervise(job, token, rec, log, AbortSignal.any([this.detach.signal, lost.signal]));
+    } catch (err) {
+      if (!lost.signal.aborted) throw err;
+      // The job is the other coordinator's now: nothing to hand back.
+      log.error('stopped supervising: another coordinator took the run over while this one stalled');
+      return 'taken over';
     } finally {
       clearInterval(renew);
       await this.opts.redis.eval(
@@ -139,6 +174,7 @@ export class ExperimentProcessor {
     token: string | undefined,
     rec: ExperimentRecord,
     log: Logger,
+    detach: AbortSignal,
   ): Promise<string> {
     const { id, spec } = rec;
     const { store, redis } = this.opts;
@@ -160,6 +196,7 @@ export class ExperimentProcessor {
     } else log.info('taking over a run whose coordinator stopped');
 
     const ledger = new RunLedger();
+    const projection = new RecordProjection(store, id, log);
     const launched = this.opts.launcher ? this.launch(rec, log) : undefined;
     let result: ExperimentResult;
     try {
@@ -172,16 +209,19 @@ export class ExperimentProcessor {
         home: this.opts.home,
         ...(this.opts.trackingUri ? { trackingUri: this.opts.trackingUri } : {}),
         waitForWorkersMs: this.opts.waitForWorkersMs ?? 600_000,
-        detach: this.detach.signal,
-        onEvent: (event, streamId) => this.onEvent(id, ledger, event, streamId, log),
+        detach,
+        onEvent: (event, streamId) => this.onEvent(id, ledger, projection, event, streamId, log),
         log: (level, message) => log[level](message),
       });
     } catch (err) {
-      if (err instanceof RunDetachedError) return await this.handBack(job, token);
+      if (err instanceof RunDetachedError && this.detach.signal.aborted)
+        return await this.handBack(job, token);
       throw err;
     } finally {
       launched?.stop();
       await this.gate.release(id);
+      // The record's last state comes from the result below, after every event's.
+      await projection.flush();
     }
     // A cancelled or failed run's Job must not start pods later; a finished one goes after its TTL.
     if (result.status !== 'finished' && this.opts.launcher)
@@ -208,6 +248,8 @@ export class ExperimentProcessor {
     const reason = (await redis.get(runKeys.cancel(id))) ?? 'cancelled';
     await store.update(id, { status: 'cancelled', endedAt: Date.now(), done: true, error: reason });
     await publishEvent(redis, id, { type: 'status', status: 'cancelled', message: reason, restarts: 0 });
+    // The expiry a supervised run's stream gets when it ends.
+    await redis.expire(runKeys.events(id), RUN_KEYS_TTL_S);
     log.info({ reason }, 'cancelled before it started');
     return 'cancelled';
   }
@@ -285,7 +327,14 @@ export class ExperimentProcessor {
     throw new DelayedError();
   }
 
-  private onEvent(id: string, ledger: RunLedger, event: RunEvent, streamId: string, log: Logger): void {
+  private onEvent(
+    id: string,
+    ledger: RunLedger,
+    projection: RecordProjection,
+    event: RunEvent,
+    streamId: string,
+    log: Logger,
+  ): void {
     const { store } = this.opts;
     const fail = (err: unknown): void => log.warn({ err }, 'could not record an event');
     const fresh = ledger.apply(event);
@@ -294,19 +343,9 @@ export class ExperimentProcessor {
       for (const [key, value] of Object.entries(fresh))
         store.addMetricPoint(id, key, step, value).catch(fail);
       store.update(id, { latestMetrics: { ...ledger.latestMetrics } }).catch(fail);
-    } else if (event.type === 'status') {
-      store.setStatus(id, event.status, event.restarts).catch(fail);
-      if (event.status === 'running') {
-        this.gate.release(id).catch(fail);
-        this.opts.redis
-          .get(runKeys.plan(id))
-          .then(async (raw) => {
-            if (!raw) return;
-            const plan = decodeJson(PlanRanks, raw, `run plan ${runKeys.plan(id)}`);
-            await store.update(id, { workers: plan.ranks });
-          })
-          .catch(fail);
-      }
+    } else if (event.type === 'status' || event.type === 'waiting') {
+      projection.apply(event, streamId);
+      if (event.type === 'status' && event.status === 'running') this.gate.release(id).catch(fail);
     } else if (event.type === 'progress') {
       // Replayed history after a takeover is not counted again.
       if (Number(streamId.split('-')[0]) >= this.startedAt) this.opts.onStepTimings?.(event);

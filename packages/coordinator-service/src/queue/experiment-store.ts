@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Static } from 'typebox';
 import {
@@ -51,38 +51,83 @@ export interface ExperimentRecord {
   modelPath?: string;
   idempotencyKey?: string;
   cancelRequested?: string;
+  /** While the supervisor waits for free, live workers (before a generation starts). */
+  waitingForWorkers?: WorkerWait;
+}
+
+/** What a run waiting for workers waits for (the supervisor's `waiting` event), since when (ms). */
+export interface WorkerWait {
+  needed: number;
+  free: number;
+  missing: number;
+  message: string;
+  since: number;
+}
+
+/** Fields to write and fields to remove, in one transaction. */
+export interface RecordPatch {
+  set: Partial<Omit<ExperimentRecord, 'id'>>;
+  unset?: ReadonlyArray<keyof ExperimentRecord>;
 }
 
 /** Ids double as BullMQ job ids and Redis key parts (protocol's EXPERIMENT_ID_PATTERN, the API's too). */
 const ID_RE = new RegExp(EXPERIMENT_ID_PATTERN);
 export const isExperimentId = (id: string): boolean => ID_RE.test(id);
 
-export const newExperimentId = (): string =>
-  `exp-${new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14)}-${randomBytes(4).toString('hex')}`;
+/** `yyyymmddhhmmss` (UTC) of the current second, formatted once per second, not once per id. */
+let idStamp = { second: NaN, text: '' };
+function idSecond(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== idStamp.second)
+    idStamp = { second, text: new Date(now).toISOString().replace(/[-:T]/g, '').slice(0, 14) };
+  return idStamp.text;
+}
+
+// 8 random hex digits: the start of a v4 UUID (all random bits), which node draws from a pool of
+// random bytes it refills in bulk; randomBytes(4) made a call into OpenSSL per submission.
+export const newExperimentId = (): string => `exp-${idSecond()}-${randomUUID().slice(0, 8)}`;
 
 const JSON_FIELDS = Object.keys(RECORD_JSON_FIELDS) as ReadonlyArray<keyof typeof RECORD_JSON_FIELDS>;
 const NUMBER_FIELDS = ['priority', 'submittedAt', 'startedAt', 'endedAt', 'restarts'] as const;
 /** Compile-time check that every record the store writes is one StoredRecord accepts. */
 const _recordIsStorable = (r: ExperimentRecord): Static<typeof StoredRecord> => r;
 
+// One-shot hashing: no Hash object per call (createHash().update().digest() costs 1.5–2.5× as much).
+const sha256 = (text: string): string => hash('sha256', text, 'hex');
+
 /** What identifies a submission's content, to tell a retry from a different experiment. */
 export const submissionDigest = (spec: ResolvedSpec, priority: number): string =>
-  createHash('sha256').update(JSON.stringify({ spec, priority })).digest('hex');
+  sha256(JSON.stringify({ spec, priority }));
 
 // Creates the record, its index entry, its first event ('queued') and (for a key) the idempotency
-// entry atomically, or returns the id an idempotency key already names.
-// KEYS: record, index, idem (or ''), events; ARGV: id, score, event JSON, fields…
+// entry atomically, or returns the id an idempotency key (or the id itself) already names, with
+// that record's digest and status, so a repeated submission needs no more round trips to be told
+// from a different one.
+// KEYS: record, index, idem (or ''), events; ARGV: id, score, event JSON, record key prefix, fields…
 const CREATE_SCRIPT = `
+local function existing(id)
+  local known = redis.call('HMGET', ARGV[4] .. id, 'digest', 'status')
+  return {0, id, known[1], known[2]}
+end
 if KEYS[3] ~= '' then
-  local existing = redis.call('GET', KEYS[3])
-  if existing then return {0, existing} end
+  local id = redis.call('GET', KEYS[3])
+  if id then return existing(id) end
   redis.call('SET', KEYS[3], ARGV[1])
 end
-if redis.call('EXISTS', KEYS[1]) == 1 then return {0, ARGV[1]} end
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+if redis.call('EXISTS', KEYS[1]) == 1 then return existing(ARGV[1]) end
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ${RUN_EVENTS_MAXLEN}, '*', '${RUN_EVENT_FIELD}', ARGV[3])
 return {1, ARGV[1]}`;
+const QUEUED_EVENT = JSON.stringify({ type: 'status', status: 'queued', restarts: 0 } satisfies RunEvent);
+
+/** What `create` returns: the new experiment, or the one the key or id already names. */
+export type CreateResult =
+  | { id: string; created: true }
+  /** `digest` and `status` are undefined when the record is gone (or still being written). */
+  | { id: string; created: false; digest?: string; status?: string };
+type CreateReply = [1, string] | [0, string, string | null, string | null];
 
 /** Experiment records, the submission index and idempotency entries (kept until deleted, never TTL'd). */
 export class ExperimentStore {
@@ -93,46 +138,47 @@ export class ExperimentStore {
   }
 
   private static idempotencyKey(key: string): string {
-    return experimentKeys.idempotency(createHash('sha256').update(key).digest('hex'));
+    return experimentKeys.idempotency(sha256(key));
   }
 
   /**
-   * Creates the experiment (and its 'queued' event) unless `idempotencyKey` (or the id itself) was seen before; then returns
-   * the existing id with created = false. Idempotency entries outlive the job and the record's TTLs.
+   * Creates the experiment (and its 'queued' event) unless `idempotencyKey` (or the id itself) was
+   * seen before; then returns the existing id with created = false and that record's digest and
+   * status (one round trip either way). Idempotency entries outlive the job and the record's TTLs.
    */
   async create(
     rec: Pick<ExperimentRecord, 'id' | 'spec' | 'priority' | 'idempotencyKey'>,
-  ): Promise<{ id: string; created: boolean }> {
-    const now = Date.now();
-    const fields: Record<string, string> = {
-      id: rec.id,
-      status: 'queued',
-      priority: String(rec.priority),
-      spec: JSON.stringify(rec.spec),
-      digest: submissionDigest(rec.spec, rec.priority),
-      submittedAt: String(now),
-      restarts: '0',
-      done: '0',
-      ...(rec.idempotencyKey ? { idempotencyKey: rec.idempotencyKey } : {}),
-    };
-    const create = (this.redis as unknown as Record<string, (...args: string[]) => Promise<[number, string]>>)
-      .litsCreateExperiment as (...args: string[]) => Promise<[number, string]>;
-    const [created, id] = (await create.call(
+  ): Promise<CreateResult> {
+    const now = String(Date.now());
+    const spec = JSON.stringify(rec.spec);
+    const recordKey = experimentKeys.record(rec.id);
+    const create = (this.redis as unknown as Record<string, (...args: string[]) => Promise<CreateReply>>)
+      .litsCreateExperiment as (...args: string[]) => Promise<CreateReply>;
+    const reply = await create.call(
       this.redis,
-      experimentKeys.record(rec.id),
+      recordKey,
       experimentKeys.index(),
       rec.idempotencyKey ? ExperimentStore.idempotencyKey(rec.idempotencyKey) : '',
       runKeys.events(rec.id),
       rec.id,
-      String(now),
-      JSON.stringify({ type: 'status', status: 'queued', restarts: 0 } satisfies RunEvent),
-      ...Object.entries(fields).flat(),
-    )) as [number, string];
-    return { id, created: created === 1 };
-  }
-
-  async digestOf(id: string): Promise<string | undefined> {
-    return (await this.redis.hget(experimentKeys.record(id), 'digest')) ?? undefined;
+      now,
+      QUEUED_EVENT,
+      // Record keys are this prefix and the id: the script reads the record a key names by it.
+      recordKey.slice(0, recordKey.length - rec.id.length),
+      ...['id', rec.id, 'status', 'queued', 'priority', String(rec.priority), 'spec', spec],
+      // The same text as submissionDigest's JSON.stringify({ spec, priority }), the spec not encoded twice.
+      ...['digest', sha256(`{"spec":${spec},"priority":${JSON.stringify(rec.priority)}}`)],
+      ...['submittedAt', now, 'restarts', '0', 'done', '0'],
+      ...(rec.idempotencyKey ? ['idempotencyKey', rec.idempotencyKey] : []),
+    );
+    if (reply[0] === 1) return { id: reply[1], created: true };
+    const [, id, digest, status] = reply;
+    return {
+      id,
+      created: false,
+      ...(digest !== null ? { digest } : {}),
+      ...(status !== null ? { status } : {}),
+    };
   }
 
   /** The record, or undefined when there is none; a corrupt one throws a JsonDecodeError naming its key. */
@@ -141,22 +187,24 @@ export class ExperimentStore {
     return decodeRecord(key, await this.redis.hgetall(key));
   }
 
-  async update(id: string, patch: Partial<Omit<ExperimentRecord, 'id'>>): Promise<void> {
+  async update(id: string, set: RecordPatch['set']): Promise<void> {
+    await this.patch(id, { set });
+  }
+
+  /** Writes `set` and removes `unset` atomically. */
+  async patch(id: string, { set, unset = [] }: RecordPatch): Promise<void> {
     const fields: Record<string, string> = {};
-    for (const [k, v] of Object.entries(patch)) {
+    for (const [k, v] of Object.entries(set)) {
       if (v === undefined) continue;
       if ((JSON_FIELDS as readonly string[]).includes(k)) fields[k] = JSON.stringify(v);
       else if (k === 'done') fields[k] = v ? '1' : '0';
       else fields[k] = String(v);
     }
-    if (Object.keys(fields).length > 0) await this.redis.hset(experimentKeys.record(id), fields);
-  }
-
-  /** Moves the status forward unless the record already reached a terminal one. */
-  async setStatus(id: string, status: ExperimentStatus, restarts?: number): Promise<void> {
-    const current = (await this.redis.hget(experimentKeys.record(id), 'status')) as ExperimentStatus | null;
-    if (current && TERMINAL_STATUSES.has(current)) return;
-    await this.update(id, { status, ...(restarts !== undefined ? { restarts } : {}) });
+    const key = experimentKeys.record(id);
+    const tx = this.redis.multi();
+    if (Object.keys(fields).length > 0) tx.hset(key, fields);
+    if (unset.length > 0) tx.hdel(key, ...unset);
+    if (Object.keys(fields).length > 0 || unset.length > 0) pipelineResults(await tx.exec());
   }
 
   /** Records a metric point once (the first value of a (metric, step) pair wins, as in tracking). */

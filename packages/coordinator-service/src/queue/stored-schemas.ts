@@ -16,15 +16,23 @@ export const PlanRanks = Type.Pick(RunPlan, ['ranks']);
  */
 const Metrics = Type.Record(Type.String(), Type.Union([Type.Number(), Type.Null()]));
 
+const Time = Type.Number({ minimum: 0 });
+const Count = Type.Integer({ minimum: 0 });
+
 /** The JSON fields of an experiment record hash (the rest are strings and numbers). */
 export const RECORD_JSON_FIELDS = {
   spec: ResolvedSpec,
   workers: Type.Array(Type.String()),
   latestMetrics: Metrics,
   testMetrics: Metrics,
+  waitingForWorkers: Type.Object({
+    needed: Count,
+    free: Count,
+    missing: Count,
+    message: Type.String(),
+    since: Time,
+  }),
 } as const;
-
-const Time = Type.Number({ minimum: 0 });
 
 /** An experiment record once its hash fields are decoded (ExperimentRecord; experiment-store checks they agree). */
 export const StoredRecord = Type.Object({
@@ -44,6 +52,7 @@ export const StoredRecord = Type.Object({
   modelPath: Type.Optional(Type.String()),
   idempotencyKey: Type.Optional(Type.String()),
   cancelRequested: Type.Optional(Type.String()),
+  waitingForWorkers: Type.Optional(RECORD_JSON_FIELDS.waitingForWorkers),
 });
 
 /** A capacity-gate reservation: workers held for an admitted experiment since `at`. */

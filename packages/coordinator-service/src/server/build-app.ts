@@ -6,6 +6,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import rateLimit from '@fastify/rate-limit';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { redisOutages } from '@lits-ddp/allreduce';
 import { WorkerPool } from '@lits-ddp/orchestrator';
 import { CoordinatorConfigError } from '../errors.js';
 import { CapacityGate } from '../queue/capacity-gate.js';
@@ -15,7 +16,7 @@ import type { AppContext, AppOptions, CoordinatorApp, TypedApp } from './app-con
 import { AuthFailureLimiter, limitFailedAuth } from './auth-failures.js';
 import { errorReplies, frameworkErrorReply, notFoundReply } from './error-replies.js';
 import { parseJsonBody } from './json-body.js';
-import { createLogger, logConnectionErrors } from './logger.js';
+import { createLogger } from './logger.js';
 import { CoordinatorMetrics } from './prometheus.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { eventRoutes } from './routes/events.js';
@@ -37,11 +38,17 @@ function createContext(
   options: AppOptions,
   logger: Logger,
 ): { ctx: AppContext; close: () => Promise<void>; abort: () => void } {
-  const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 2, enableAutoPipelining: true });
-  const queueConnection = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
+  // A Redis outage is logged once for all of the process's connections, when it begins and when it ends.
+  const restoreOutageLog = redisOutages.logTo(logger);
+  const redis = redisOutages.follow(
+    new Redis(options.redisUrl, { maxRetriesPerRequest: 2, enableAutoPipelining: true }),
+    'api',
+  );
+  const queueConnection = redisOutages.follow(
+    new Redis(options.redisUrl, { maxRetriesPerRequest: null }),
+    'queue',
+  );
   const queue = new ExperimentQueue(queueConnection);
-  logConnectionErrors(redis, logger, 'api');
-  logConnectionErrors(queueConnection, logger, 'queue');
   queue.queue.on('error', (err: Error) => logger.debug({ err }, 'queue error'));
   const store = new ExperimentStore(redis);
   const pool = new WorkerPool(redis, { warn: (message) => logger.warn(message) });
@@ -64,6 +71,7 @@ function createContext(
     await closeOrWarn('queue', () => queue.close());
     await closeOrWarn('queue connection', () => queueConnection.quit());
     await closeOrWarn('Redis connection', () => redis.quit());
+    restoreOutageLog();
   };
   return { ctx, close, abort: () => closing.abort('closing') };
 }
@@ -104,11 +112,16 @@ async function registerDocsAndLimits(app: TypedApp, options: AppOptions): Promis
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
+  // The configured tokens' keys, hashed once instead of on every request that carries one.
+  const knownKeys = new Map(options.tokens.map((t) => [`Bearer ${t}`, tokenKey(`Bearer ${t}`)]));
   await app.register(rateLimit, {
     global: true,
     max: options.rateLimit?.max ?? 1200,
     timeWindow: options.rateLimit?.timeWindowMs ?? 60_000,
-    keyGenerator: (req) => tokenKey(req.headers.authorization) ?? req.ip,
+    keyGenerator: (req) => {
+      const header = req.headers.authorization;
+      return (header !== undefined ? knownKeys.get(header) : undefined) ?? tokenKey(header) ?? req.ip;
+    },
   });
 }
 

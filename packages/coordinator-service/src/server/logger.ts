@@ -69,24 +69,3 @@ export function createLogger(
     destination,
   );
 }
-
-/**
- * Without a listener ioredis prints each failed reconnect to stderr (and BullMQ's queue does the
- * same): log it once per outage instead, as JSON like every other line.
- */
-export function logConnectionErrors(
-  emitter: { on(event: 'error' | 'ready', fn: (err?: Error) => void): unknown },
-  log: Logger,
-  client: string,
-): void {
-  let last = '';
-  emitter.on('error', (err) => {
-    if (!err || err.message === last) return;
-    last = err.message;
-    log.warn({ err, client }, 'Redis connection error');
-  });
-  emitter.on('ready', () => {
-    if (last) log.info({ client }, 'Redis connection back');
-    last = '';
-  });
-}

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
+import { redisOutages } from '@lits-ddp/allreduce';
 import { ExperimentProcessor, type ProcessorOptions } from '../queue/experiment-processor.js';
 import type { AppOptions, CoordinatorApp } from './app-context.js';
 import { buildApp } from './build-app.js';
@@ -40,10 +41,17 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   let processor: ExperimentProcessor | undefined;
   let processorRedis: Redis | undefined;
   if (opts.process !== false) {
-    processorRedis = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
+    // Followed by the process's outage tracker (buildApp sends its lines to `logger`).
+    processorRedis = redisOutages.follow(
+      new Redis(opts.redisUrl, { maxRetriesPerRequest: null }),
+      'processor',
+    );
     processor = new ExperimentProcessor({
       ...opts.processor,
-      connection: new Redis(opts.redisUrl, { maxRetriesPerRequest: null }),
+      connection: redisOutages.follow(
+        new Redis(opts.redisUrl, { maxRetriesPerRequest: null }),
+        'queue worker',
+      ),
       redis: processorRedis,
       redisUrl: opts.redisUrl,
       store: app.ctx.store,
@@ -57,7 +65,10 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   // Registry hygiene: workers killed without deregistering leave /v1/workers and /metrics.
   const pruner = app.ctx.pool.startPruner({
     onPruned: (ids) => logger.info({ workers: ids }, 'pruned dead workers from the registry'),
-    onError: (err) => logger.warn({ err }, 'could not prune dead workers'),
+    onError: (err) => {
+      // During a Redis outage the outage's own two lines say it all.
+      if (!redisOutages.absorbs(err, 'api')) logger.warn({ err }, 'could not prune dead workers');
+    },
   });
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>

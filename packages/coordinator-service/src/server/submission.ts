@@ -37,6 +37,25 @@ function realpathOfExisting(path: string): string {
 }
 
 /**
+ * The real path of `root`/`given` when it lies under `root` as written, else undefined. A real path
+ * holds no symbolic link, so one under `root` means `root` holds none either and is its own real
+ * path: then this one system call is the whole check (the usual case). Otherwise (a root reached
+ * through a link, a path that leaves it or is missing) confinePath works it out in full.
+ */
+function realPathUnderPlainRoot(root: string, given: string, mustExist: boolean): string | undefined {
+  const plainRoot = resolve(root);
+  const candidate = resolve(plainRoot, given);
+  if (!inside(plainRoot, candidate)) return undefined;
+  let real: string;
+  try {
+    real = mustExist ? realpath(candidate) : realpathOfExisting(candidate);
+  } catch {
+    return undefined;
+  }
+  return inside(plainRoot, real) ? real : undefined;
+}
+
+/**
  * Resolves a client-given path inside `root`: relative to it, or absolute under it. `..` segments
  * are refused outright, and the real path (symlinks followed) must stay inside the root too.
  */
@@ -48,6 +67,8 @@ export async function confinePath(
 ): Promise<{ path: string } | SpecFieldError> {
   if (given.includes('\0')) return { path: field, message: 'must not contain NUL characters' };
   if (given.split(/[\\/]+/).includes('..')) return { path: field, message: "must not contain '..' segments" };
+  const quick = realPathUnderPlainRoot(root, given, opts.mustExist);
+  if (quick !== undefined) return { path: quick };
   let realRoot: string;
   let candidate: string;
   let real: string;

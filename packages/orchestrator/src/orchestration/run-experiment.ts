@@ -15,15 +15,16 @@ import {
   type RunEvent,
   type RunPaths,
   type RunSeeds,
+  RUN_KEYS_TTL_S,
   type RunSplitFile,
   type ResolvedSpec,
 } from '@lits-ddp/protocol';
-import { RunDetachedError } from '../errors.js';
+import { RunCancelledError, RunDetachedError } from '../errors.js';
 import { LocalRunTracker } from '../tracking/local-tracker.js';
 import { MlflowRunTracker } from '../tracking/mlflow-tracker.js';
 import type { RunTracker } from '../tracking/run-tracker.js';
 import { writeSystemReport } from '../tracking/system-report.js';
-import { prepareData } from './prepare-data.js';
+import { prepareData, type PreparedData } from './prepare-data.js';
 import { decodeExperimentResult, type ExperimentResult, type RunOutcome } from './run-outcome.js';
 import { RunSupervisor } from './run-supervisor.js';
 import { loadRunRecord, saveRunRecord, type RunRecord } from './run-record.js';
@@ -139,7 +140,52 @@ async function startTracking(
   return tracker;
 }
 
-/** Validates and preprocesses the data set, and records the split (split.json, tags, params). */
+/** How often a preparing run reads its cancel key (the supervisor watches it once the preparation is done). */
+const CANCEL_POLL_MS = 250;
+
+/**
+ * Aborted when the run is cancelled while its data is prepared: by the caller's signal, or by its cancel key (a
+ * DELETE through the coordinator), read every CANCEL_POLL_MS; and when the coordinator detaches (it shuts
+ * down: the next one prepares the data again, from the cube cache). `stop` ends the watch.
+ */
+function watchCancel(opts: ExperimentOptions): { signal: AbortSignal; stop: () => void } {
+  const cancel = new AbortController();
+  const onSignal = (): void => cancel.abort(String(opts.signal?.reason ?? 'cancelled'));
+  const onDetach = (): void => cancel.abort(String(opts.detach?.reason ?? 'detached'));
+  opts.signal?.addEventListener('abort', onSignal, { once: true });
+  opts.detach?.addEventListener('abort', onDetach, { once: true });
+  if (opts.signal?.aborted) onSignal();
+  if (opts.detach?.aborted) onDetach();
+  const key = runKeys.cancel(opts.runId);
+  let reading = false;
+  const poll = setInterval(() => {
+    if (reading || cancel.signal.aborted) return;
+    reading = true;
+    opts.redis
+      .get(key)
+      .then((reason) => {
+        if (reason !== null) cancel.abort(reason);
+      })
+      // A missed read is retried at the next tick; the supervisor reads the key again after the preparation.
+      .catch((err: unknown) => opts.log?.('warn', `could not read ${key}: ${errorMessage(err)}`))
+      .finally(() => {
+        reading = false;
+      });
+  }, CANCEL_POLL_MS);
+  return {
+    signal: cancel.signal,
+    stop: () => {
+      clearInterval(poll);
+      opts.signal?.removeEventListener('abort', onSignal);
+      opts.detach?.removeEventListener('abort', onDetach);
+    },
+  };
+}
+
+/**
+ * Validates and preprocesses the data set, and records the split (split.json, tags, params). A cancel stops the
+ * preparation at once and rejects with RunCancelledError (the cubes made so far stay in the cache).
+ */
 async function prepareRunData(
   opts: ExperimentOptions,
   paths: RunPaths,
@@ -147,17 +193,29 @@ async function prepareRunData(
   tracker: RunTracker,
 ): Promise<Pick<RunPlan, 'trainCases' | 'testCases'>> {
   const { spec, runId, redis } = opts;
+  const cancelledBefore = await redis.get(runKeys.cancel(runId));
+  if (cancelledBefore !== null) throw new RunCancelledError(cancelledBefore);
   await redis.set(runKeys.status(runId), 'preparing');
   await publishEvent(redis, runId, { type: 'status', status: 'preparing', restarts: 0 });
   opts.onPhase?.('validating');
-  const prepared = await prepareData(spec, {
-    datasetPath: resolve(spec['dataset-path']),
-    cacheDir: paths.cacheDir,
-    dataSeed: seeds.data,
-    onValidate: (d, t) => opts.onPhase?.('validating', d, t),
-    onPreprocess: (p) => opts.onPhase?.('preprocessing', p.done, p.total),
-    ...(opts.signal ? { signal: opts.signal } : {}),
-  });
+  const cancel = watchCancel(opts);
+  let prepared: PreparedData;
+  try {
+    prepared = await prepareData(spec, {
+      datasetPath: resolve(spec['dataset-path']),
+      cacheDir: paths.cacheDir,
+      dataSeed: seeds.data,
+      onValidate: (d, t) => opts.onPhase?.('validating', d, t),
+      onPreprocess: (p) => opts.onPhase?.('preprocessing', p.done, p.total),
+      signal: cancel.signal,
+    });
+  } catch (err) {
+    if (opts.detach?.aborted) throw new RunDetachedError(String(opts.detach.reason ?? 'detached'));
+    if (cancel.signal.aborted) throw new RunCancelledError(String(cancel.signal.reason));
+    throw err;
+  } finally {
+    cancel.stop();
+  }
   tracker.setTags({ split: prepared.split, layout: prepared.layout });
   const splitFile = join(paths.runDir, 'split.json');
   const splitRecord: RunSplitFile = {
@@ -223,11 +281,22 @@ async function superviseTraining(opts: ExperimentOptions, state: RunState): Prom
   return supervisor.run();
 }
 
-/** The outcome of a run that failed before or outside its supervision (bad data, a corrupt plan, …). */
-async function failedOutcome(redis: Redis, runId: string, error: string): Promise<RunOutcome> {
-  await redis.set(runKeys.status(runId), 'failed');
-  await publishEvent(redis, runId, { type: 'status', status: 'failed', message: error, restarts: 0 });
-  return { status: 'failed', restarts: 0, generation: 0, error };
+/**
+ * The outcome of a run that ended before or outside its supervision: failed (bad data, a corrupt plan, …) or
+ * cancelled while its data was prepared.
+ */
+async function unsupervisedOutcome(
+  redis: Redis,
+  runId: string,
+  status: 'failed' | 'cancelled',
+  error: string,
+): Promise<RunOutcome> {
+  await redis.set(runKeys.status(runId), status);
+  await publishEvent(redis, runId, { type: 'status', status, message: error, restarts: 0 });
+  // The expiry the supervisor gives the keys of the runs it ends.
+  for (const key of [runKeys.events(runId), runKeys.status(runId)])
+    await redis.expire(key, RUN_KEYS_TTL_S).catch(() => undefined);
+  return { status, restarts: 0, generation: 0, error };
 }
 
 /** The system report, the model summary, the checkpoints and the exported model, to the tracker. */
@@ -305,7 +374,9 @@ export async function runExperiment(opts: ExperimentOptions): Promise<Experiment
       await tracker.flush(5000).catch(() => undefined);
       throw err;
     }
-    outcome = await failedOutcome(redis, runId, errorMessage(err));
+    // Only the preparation throws RunCancelledError: a cancel during training is the supervisor's outcome.
+    const status = err instanceof RunCancelledError ? 'cancelled' : 'failed';
+    outcome = await unsupervisedOutcome(redis, runId, status, errorMessage(err));
   }
   await saveRunRecord(redis, runId, { phase: 'finishing' });
 

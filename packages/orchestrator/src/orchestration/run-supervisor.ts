@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { redisOutages } from '@lits-ddp/allreduce';
 import { errorMessage } from '@lits-ddp/errors';
 import {
   decodeJson,
@@ -11,9 +12,10 @@ import {
 } from '@lits-ddp/protocol';
 import { GenerationFailedError, RunCancelledError, RunDetachedError, RunDoomedError } from '../errors.js';
 import type { RunTracker } from '../tracking/run-tracker.js';
-import { RunEngineChoice, sameEngine, workerEngine } from './engine-match.js';
+import { RunEngineChoice } from './engine-match.js';
 import { publishEvent, readEvents, readEventRange } from './run-events.js';
 import { waitForRanksToStop } from './rank-stop.js';
+import { leaseRunWorkers } from './worker-lease.js';
 import { RunLedger } from './run-ledger.js';
 import type { RunOutcome } from './run-outcome.js';
 import type { WorkerPool } from './worker-pool.js';
@@ -72,13 +74,16 @@ export class RunSupervisor {
   /** Fixed by the first generation's lease (or the adopted plan): every later generation runs it too. */
   private readonly engine: RunEngineChoice;
   private lastEventId = '0';
+  /** Ids of the supervisor's own events, handed to onEvent when published: not handed again when read back. */
+  private readonly delivered = new Set<string>();
   private readonly blocking: Redis;
 
   constructor(
     private readonly setup: RunSetup,
     private readonly opts: SupervisorOptions,
   ) {
-    this.blocking = opts.redis.duplicate();
+    // A duplicate has none of the original's listeners: without one ioredis prints every failed reconnect.
+    this.blocking = redisOutages.follow(opts.redis.duplicate(), 'run supervisor');
     this.engine = new RunEngineChoice(setup.spec);
   }
 
@@ -140,10 +145,10 @@ export class RunSupervisor {
             'warn',
             `generation ${generation} failed: ${message}; restart ${restarts + 1} from ${from}`,
           );
-          await this.setStatus('restarting', message);
+          const lost = err instanceof GenerationFailedError ? err.lostWorkers : [];
+          await this.setStatus('restarting', message, lost.length > 0 ? { lost } : {});
           this.ledger.enterGeneration(generation + 1);
-          if (err instanceof GenerationFailedError && err.lostWorkers.length > 0)
-            await this.opts.onWorkersLost?.(err.lostWorkers);
+          if (lost.length > 0) await this.opts.onWorkersLost?.(lost);
         }
       }
     } finally {
@@ -248,7 +253,7 @@ export class RunSupervisor {
         throw new GenerationFailedError(`workers ${lost.join(', ')} were lost while adopting`);
     } else {
       this.ledger.enterGeneration(generation);
-      const leased = await this.leaseWorkers(this.setup.spec.workers);
+      const leased = await this.leaseWorkers(generation);
       workers = leased.workers;
       const cp = this.ledger.lastCheckpoint;
       const plan: RunPlan = {
@@ -262,7 +267,7 @@ export class RunSupervisor {
       for (const [rank, id] of workers.entries())
         await this.opts.pool.send(id, { type: 'assign', runId, generation, rank });
       // Published after the assignments, so an adopting supervisor that sees it knows all were sent.
-      await this.setStatus('running');
+      await this.setStatus('running', undefined, { workers });
       this.opts.log?.(
         'info',
         `generation ${generation}: ranks ${workers.map((w, r) => `${r}=${w}`).join(' ')}`,
@@ -347,50 +352,35 @@ export class RunSupervisor {
   }
 
   private handle(event: RunEvent, streamId: string): void {
-    this.opts.onEvent?.(event, streamId);
+    if (!this.delivered.delete(streamId)) this.opts.onEvent?.(event, streamId);
     const fresh = this.ledger.apply(event);
     if (fresh && event.type === 'metrics' && Object.keys(fresh).length > 0)
       this.opts.tracker.logMetrics(fresh, event.step ?? event.epoch);
   }
 
-  private async leaseWorkers(count: number): Promise<{ workers: string[]; engine: RunEngine }> {
-    const deadline = Date.now() + (this.opts.waitForWorkersMs ?? 300_000);
+  /** Leases the workers of a generation (waiting for them, see leaseRunWorkers) and fixes the run's engine. */
+  private async leaseWorkers(generation: number): Promise<{ workers: string[]; engine: RunEngine }> {
     const { preferredWorkers = [], exclusiveWorkers = false } = this.opts;
-    let waiting = '';
-    for (;;) {
-      this.checkStop();
-      if (await this.opts.redis.get(runKeys.cancel(this.setup.runId)))
-        throw new RunCancelledError('cancel requested');
-      const live = (await this.opts.pool.list())
-        .filter((w) => w.heartbeatAgeMs !== undefined)
-        .map((w) => w.info)
-        .filter((info) => !exclusiveWorkers || preferredWorkers.includes(info.id));
-      const engine = this.engine.pick(live, count);
-      const leased =
-        engine &&
-        (await this.opts.pool.lease(this.setup.runId, count, preferredWorkers, exclusiveWorkers, (info) =>
-          sameEngine(workerEngine(info), engine),
-        ));
-      if (engine && leased) {
-        const fixed = this.engine.fix(
-          engine,
-          live.filter((w) => leased.includes(w.id)),
-        );
-        if (fixed) {
-          this.opts.tracker.setTags(fixed.tags);
-          this.opts.log?.(fixed.fallback ? 'warn' : 'info', fixed.line);
-        }
-        return { workers: leased, engine };
-      }
-      const reason = this.engine.waiting(live, count);
-      if (reason !== waiting) {
-        this.opts.log?.('info', reason);
-        waiting = reason;
-      }
-      if (Date.now() > deadline)
-        throw new GenerationFailedError(`fewer than ${count} live, free workers after waiting: ${reason}`);
-      await new Promise((r) => setTimeout(r, 500));
+    const { workers, engine, leased } = await leaseRunWorkers({
+      runId: this.setup.runId,
+      generation,
+      count: this.setup.spec.workers,
+      redis: this.opts.redis,
+      pool: this.opts.pool,
+      engine: this.engine,
+      preferredWorkers,
+      exclusiveWorkers,
+      waitForWorkersMs: this.opts.waitForWorkersMs ?? 300_000,
+      checkStop: () => this.checkStop(),
+      publish: (event) => this.publish(event),
+      ...(this.opts.log ? { log: this.opts.log } : {}),
+    });
+    const fixed = this.engine.fix(engine, leased);
+    if (fixed) {
+      this.opts.tracker.setTags(fixed.tags);
+      this.opts.log?.(fixed.fallback ? 'warn' : 'info', fixed.line);
     }
+    return { workers, engine };
   }
 
   private checkStop(): void {
@@ -400,14 +390,30 @@ export class RunSupervisor {
     if (this.opts.fail?.aborted) throw new RunDoomedError(String(this.opts.fail.reason ?? 'failed'));
   }
 
-  private async setStatus(status: RunStatus, message?: string): Promise<void> {
+  private async setStatus(
+    status: RunStatus,
+    message?: string,
+    extra: { workers?: string[]; lost?: string[] } = {},
+  ): Promise<void> {
     await this.opts.redis.set(runKeys.status(this.setup.runId), status);
-    const event: RunEvent = {
+    await this.publish({
       type: 'status',
       status,
       restarts: this.ledger.restarts,
       ...(message ? { message } : {}),
-    };
-    await publishEvent(this.opts.redis, this.setup.runId, event);
+      ...extra,
+    });
+  }
+
+  /**
+   * Publishes one of the supervisor's own events and hands it to onEvent at once: the stream is read
+   * only while a generation runs, and a restarting run waiting for workers must not look `running`
+   * to whoever follows onEvent (the experiment record) until the next generation starts.
+   */
+  private async publish(event: RunEvent): Promise<void> {
+    const id = await publishEvent(this.opts.redis, this.setup.runId, event);
+    if (!this.opts.onEvent) return;
+    this.delivered.add(id);
+    this.opts.onEvent(event, id);
   }
 }

@@ -17,7 +17,7 @@ import {
 import { errorMessage } from '@lits-ddp/errors';
 import { StoppedBySignal } from '../errors.js';
 import type { CubeStore } from './cube-store.js';
-import { evaluateSplit } from './evaluation.js';
+import { evaluateSplit, stopIfGroupFailed } from './evaluation.js';
 import { averageStep, gatherCounts, type Contribution } from './gradient-reducer.js';
 
 export interface TrainingContext {
@@ -108,6 +108,8 @@ export class TrainingLoop {
     let epochCounts = MetricCounts.empty(this.classes);
     for (const [t, step] of steps.entries()) {
       await this.stopWhenSignalled();
+      // An aborted group (a cancel) stops here rather than after this rank's share of the step's compute.
+      await stopIfGroupFailed(this.comm);
       epochCounts = epochCounts.merge(await this.step(epoch, t, step, steps.length));
     }
     await this.endEpoch(epoch, epochCounts);
@@ -234,6 +236,8 @@ export class TrainingLoop {
     if (improved) this.bestLoss = trainLoss;
     const { plan, rank } = this.ctx;
     if (rank !== 0) return;
+    // A run aborted during the evaluation (a cancel) writes no checkpoint after it.
+    await stopIfGroupFailed(this.comm);
     const { generation } = plan;
     const { model, scheduler, preprocessing, engine } = this.rank;
     const extra = { runId: plan.runId, generation, bestTrainLoss: this.bestLoss, preprocessing };
@@ -255,13 +259,17 @@ export class TrainingLoop {
     return { seed: seeds.model, dataSeed: seeds.data, epoch, step: 0 };
   }
 
-  /** After the last epoch: rank 0 saves `final` and exports the model; every rank tests and reports. */
+  /**
+   * After the last epoch: rank 0 saves `final` and exports the model; every rank tests and reports. A run aborted
+   * (cancelled) by then writes neither, and the test evaluation stops between two batches.
+   */
   async finish(): Promise<void> {
     const { plan, rank } = this.ctx;
     const { spec, generation } = plan;
     const { model, scheduler, preprocessing, engine } = this.rank;
     const finalHash = model.weightHash();
     let modelPath = '';
+    await stopIfGroupFailed(this.comm);
     if (rank === 0) {
       await saveCheckpoint(join(plan.paths.checkpointDir, 'final'), {
         model,
@@ -272,6 +280,7 @@ export class TrainingLoop {
         rng: this.rngBefore(spec.max_epochs),
         engine,
       });
+      await stopIfGroupFailed(this.comm);
       modelPath = await exportTfjsModel(this.ctx.engine.tf, model, join(plan.paths.runDir, 'model'));
     }
     const tested = await evaluateSplit(

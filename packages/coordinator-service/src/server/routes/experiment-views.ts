@@ -169,6 +169,9 @@ export async function toDetail(ctx: AppContext, rec: ExperimentRecord): Promise<
     ...(rec.error ? { error: rec.error } : {}),
     ...(position !== undefined ? { queuePosition: position } : {}),
     ...(workerIds ? { workerIds } : {}),
+    ...(rec.waitingForWorkers
+      ? { waitingForWorkers: { ...rec.waitingForWorkers, since: iso(rec.waitingForWorkers.since) as string } }
+      : {}),
     ...(tracking ? { tracking: { kind: tracking.kind, runId: tracking.runId, url: tracking.location } } : {}),
     ...(model ? { model } : {}),
     links,

@@ -17,6 +17,7 @@ import {
 import { publishEvent } from '@lits-ddp/orchestrator';
 import { ConflictError, NotFoundError } from '../../errors.js';
 import {
+  EXPERIMENT_STATUSES,
   newExperimentId,
   submissionDigest,
   TERMINAL_STATUSES,
@@ -50,6 +51,9 @@ const submitValidator: FastifySchemaCompiler<unknown> = ({ httpPart }) =>
         return { value: data };
       };
 
+const isExperimentStatus = (s: string | undefined): s is ExperimentStatus =>
+  (EXPERIMENT_STATUSES as readonly string[]).includes(s as string);
+
 /**
  * Stores and queues a submission, or finds the experiment its id or Idempotency-Key already names:
  * the same submission again is a replay, a different one a conflict.
@@ -60,17 +64,19 @@ async function acceptSubmission(
   idempotencyKey: string | undefined,
 ): Promise<{ id: string; status: ExperimentStatus; created: boolean }> {
   const { store, queue } = ctx;
-  const { id, created } = await store.create({
+  const existing = await store.create({
     id: chosenId ?? newExperimentId(),
     spec,
     priority,
     ...(idempotencyKey ? { idempotencyKey } : {}),
   });
-  if (created) {
+  const { id } = existing;
+  if (existing.created) {
     await queue.enqueue(id, priority);
-    return { id, status: 'queued', created };
+    return { id, status: 'queued', created: true };
   }
-  const digest = await store.digestOf(id);
+  // create() read the existing record's digest and status in its own round trip.
+  const { digest } = existing;
   if (digest === undefined) throw new ConflictError(`experiment ${id} is being created; retry shortly`);
   if (digest !== submissionDigest(spec, priority))
     throw new ConflictError(
@@ -78,10 +84,13 @@ async function acceptSubmission(
         ? `Idempotency-Key was already used for experiment ${id}, with a different submission`
         : `experiment ${id} already exists with a different submission`,
     );
+  // A status that is none of ours means a corrupt record: reading it whole throws, naming its key.
+  const status = isExperimentStatus(existing.status)
+    ? existing.status
+    : ((await store.get(id))?.status ?? 'queued');
   // Queued with no job: its creator died before adding it (a removed job means cancelled or done).
-  const status = (await store.get(id))?.status ?? 'queued';
   if (status === 'queued' && !(await queue.queue.getJob(id))) await queue.enqueue(id, priority);
-  return { id, status, created };
+  return { id, status, created: false };
 }
 
 /**
