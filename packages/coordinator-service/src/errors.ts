@@ -1,3 +1,4 @@
+import { isRedisUnreachable } from '@lits-ddp/allreduce';
 import { LitsError } from '@lits-ddp/errors';
 
 /**
@@ -49,17 +50,6 @@ export class RedisUnavailableError extends LitsError {
   }
 }
 
-/** Socket errors that mean the server is not there (or not answering), when the client is not connected. */
-const OUTAGE_ERRNO: ReadonlySet<string> = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EPIPE',
-]);
 /** ioredis' message when a command meets a connection that has ended (utils CONNECTION_CLOSED_ERROR_MSG). */
 const CONNECTION_CLOSED = 'Connection is closed.';
 /** ioredis' message when a command meets a disconnected client that queues nothing. */
@@ -80,8 +70,7 @@ export function redisOutageOf(
   if (err.name === 'MaxRetriesPerRequestError') return new RedisUnavailableError(err);
   if (err.message === CONNECTION_CLOSED || err.message === NOT_WRITEABLE)
     return new RedisUnavailableError(err);
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code !== undefined && OUTAGE_ERRNO.has(code) && connection.status !== 'ready')
-    return new RedisUnavailableError(err);
+  // A socket error of a connection that is up is about one command, not an outage.
+  if (isRedisUnreachable(err) && connection.status !== 'ready') return new RedisUnavailableError(err);
   return undefined;
 }

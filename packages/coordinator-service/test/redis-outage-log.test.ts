@@ -2,12 +2,11 @@
 // all of its connections (API, queue, processor, BullMQ worker) together, through many reconnect attempts.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, RedisServer } from '@lits-ddp/local-services';
+import { freePort, RedisServer, ResettingPort } from '@lits-ddp/local-services';
 
 const SERVE = fileURLToPath(new URL('./fixtures/serve-process.mjs', import.meta.url));
 const TOKEN = 'outage-test-token-0123456789';
@@ -71,50 +70,6 @@ class ServeProcess {
 
   private notify(): void {
     for (const w of this.waiters) w();
-  }
-}
-
-/** Redis's port while Redis is down: every connection is reset and counted (reconnect attempts, not time). */
-class ResettingPort {
-  attempts = 0;
-  private readonly waiters = new Set<() => void>();
-
-  private constructor(private readonly server: Server) {}
-
-  static async open(port: number): Promise<ResettingPort> {
-    const server = createServer();
-    const p = new ResettingPort(server);
-    server.on('connection', (socket: Socket) => {
-      p.attempts++;
-      socket.resetAndDestroy();
-      for (const w of p.waiters) w();
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', resolve);
-    });
-    return p;
-  }
-
-  waitForAttempts(n: number, ms = 30_000): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        if (this.attempts < n) return;
-        this.waiters.delete(check);
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(
-        () => reject(new Error(`${this.attempts} reconnect attempts within ${ms} ms, wanted ${n}`)),
-        ms,
-      );
-      this.waiters.add(check);
-      check();
-    });
-  }
-
-  close(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
   }
 }
 

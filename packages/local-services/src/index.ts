@@ -15,6 +15,7 @@ export {
 } from './mlflow-server.js';
 export { startServices, type ServiceSet, type StartServicesOptions } from './service-set.js';
 export { freePort } from './ports.js';
+export { ResettingPort } from './resetting-port.js';
 export { aptInstall, findExecutable, isRoot } from './system-packages.js';
 export type { InstallReport, LocalService } from './service.js';
 export { ensureChromium, CHROMIUM_INSTALL_HINT } from './chromium.js';

@@ -2,11 +2,10 @@
 // per-attempt "Unhandled error event" stack; and a SIGTERM while Redis is gone still ends the process.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisServer } from '@lits-ddp/local-services';
+import { RedisServer, ResettingPort } from '@lits-ddp/local-services';
 import { workerKeys } from '@lits-ddp/protocol';
 
 const WORKER = fileURLToPath(new URL('./fixtures/worker-process.mjs', import.meta.url));
@@ -62,53 +61,6 @@ class WorkerProcess {
   async kill(): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
     await this.exited;
-  }
-}
-
-/**
- * While Redis is down: its port answers every connection with a reset and counts them, so a test can wait for a
- * number of reconnect attempts instead of for a time.
- */
-class ResettingPort {
-  attempts = 0;
-  private readonly waiters = new Set<() => void>();
-
-  private constructor(private readonly server: Server) {}
-
-  static async open(port: number): Promise<ResettingPort> {
-    const server = createServer();
-    const p = new ResettingPort(server);
-    server.on('connection', (socket: Socket) => {
-      p.attempts++;
-      socket.resetAndDestroy();
-      for (const w of p.waiters) w();
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', resolve);
-    });
-    return p;
-  }
-
-  waitForAttempts(n: number, ms = 30_000): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        if (this.attempts < n) return;
-        this.waiters.delete(check);
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(
-        () => reject(new Error(`${this.attempts} reconnect attempts within ${ms} ms, wanted ${n}`)),
-        ms,
-      );
-      this.waiters.add(check);
-      check();
-    });
-  }
-
-  close(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
   }
 }
 

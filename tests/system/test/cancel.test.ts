@@ -16,6 +16,7 @@ import {
   tinySpec,
   TOKEN,
   waitFor,
+  waitForEpoch,
   waitForRunEvent,
   Workers,
 } from './process-harness.js';
@@ -220,13 +221,7 @@ describe.skipIf(!redisUrl)('cancel in each state of a run, 2 worker processes', 
     // Enough epochs that the run is still training long after the cancel.
     const { id } = await client.submit(tinySpec({ max_epochs: 60, 'run-name': 'cancelled-while-running' }));
     // Past the first epoch's checkpoint, so a rank that trained on would write more.
-    const training = await waitForRunEvent(
-      blocking,
-      id,
-      '0',
-      'a progress event of epoch 1',
-      (e) => e.type === 'progress' && e.epoch >= 1,
-    );
+    const training = await waitForEpoch(blocking, id, 1);
     await cancelAndCheck(id, training.id, WORKER_IDS);
   });
 
@@ -236,13 +231,7 @@ describe.skipIf(!redisUrl)('cancel in each state of a run, 2 worker processes', 
       const { id } = await client.submit(
         tinySpec({ max_epochs: 60, 'max-restarts': 2, 'run-name': 'cancelled-while-restarting' }),
       );
-      const training = await waitForRunEvent(
-        blocking,
-        id,
-        '0',
-        'a progress event of epoch 1',
-        (e) => e.type === 'progress' && e.epoch >= 1,
-      );
+      const training = await waitForEpoch(blocking, id, 1);
       workers.children.get(victim)?.kill('SIGKILL');
       // The supervisor stops the survivor, says `restarting` and waits for a second free worker: there is none.
       const restarting = await waitForRunEvent(

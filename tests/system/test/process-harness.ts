@@ -223,3 +223,18 @@ export async function waitForRunEvent(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} in the events of run ${runId}`);
   }
 }
+
+/** The first progress event of `epoch` or a later one: the run is training, past the checkpoint of the epoch before. */
+export const waitForEpoch = (
+  redis: Redis,
+  runId: string,
+  epoch: number,
+  afterId = '0',
+): Promise<StreamedEvent> =>
+  waitForRunEvent(
+    redis,
+    runId,
+    afterId,
+    `a progress event of epoch ${epoch}`,
+    (e) => e.type === 'progress' && e.epoch >= epoch,
+  );

@@ -11,6 +11,7 @@ import {
   tinySpec,
   TOKEN,
   waitFor,
+  waitForEpoch,
   waitForRunEvent,
   Workers,
 } from './process-harness.js';
@@ -52,13 +53,7 @@ describe.skipIf(!redisUrl)('the experiment record after a worker dies, 2 worker 
     const { id } = await client.submit(
       tinySpec({ max_epochs: 60, 'max-restarts': 2, 'run-name': 'worker-loss' }),
     );
-    const training = await waitForRunEvent(
-      blocking,
-      id,
-      '0',
-      'a progress event of epoch 1',
-      (e) => e.type === 'progress' && e.epoch >= 1,
-    );
+    const training = await waitForEpoch(blocking, id, 1);
     // The record says what the stream says: running on both workers (not a `preparing` read back after `running`).
     const before = await waitFor(
       'the record to say running',
