@@ -1,11 +1,21 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { serviceUrl } from '@lits-ddp/local-services/vitest';
-import { coordinatorKeys } from '@lits-ddp/protocol';
-import { bullPrefix, ExperimentQueue, QUEUE_NAME } from '../src/index.js';
+import { coordinatorKeys, experimentKeys, resolveSpec } from '@lits-ddp/protocol';
+import {
+  bullPrefix,
+  ExperimentProcessor,
+  ExperimentQueue,
+  ExperimentStore,
+  QUEUE_NAME,
+} from '../src/index.js';
 import type { ExperimentJobData } from '../src/queue/experiment-queue.js';
 import { CoordinatorLiveness, holderOf } from '../src/queue/coordinator-liveness.js';
 
@@ -72,6 +82,77 @@ describe.skipIf(!redisUrl)(
       expect(holderOf(`${sweeper.id}:12`)).toBe(sweeper.id);
       await liveness.stop();
       expect(await redis.exists(coordinatorKeys.alive(sweeper.id))).toBe(0);
+    });
+  },
+);
+
+describe.skipIf(!redisUrl)(
+  'a coordinator whose run another one took over (real processor, real BullMQ)',
+  () => {
+    it('stops supervising it and leaves the record and the new owner alone', async () => {
+      const clients: Redis[] = [];
+      const client = (): Redis => {
+        const c = new Redis(redisUrl as string, { maxRetriesPerRequest: null });
+        clients.push(c);
+        return c;
+      };
+      const home = await mkdtemp(join(tmpdir(), 'coord-takeover-'));
+      const lines: string[] = [];
+      const log = pino(
+        { level: 'info' },
+        new Writable({
+          write(chunk: Buffer, _enc, done) {
+            lines.push(chunk.toString());
+            done();
+          },
+        }),
+      );
+      const redis = client();
+      const store = new ExperimentStore(redis);
+      const queue = new ExperimentQueue(client());
+      const processor = new ExperimentProcessor({
+        connection: client(),
+        redis: client(),
+        redisUrl: redisUrl as string,
+        store,
+        home,
+        log,
+        gate: { pollMs: 100 },
+      });
+      try {
+        const resolved = resolveSpec({
+          'dataset-path': join(home, 'ds'),
+          workers: 2,
+          max_epochs: 1,
+          'test-epochs': 1,
+        });
+        if (!resolved.ok) throw new Error(JSON.stringify(resolved.errors));
+        const id = `taken-${randomBytes(3).toString('hex')}`;
+        await store.create({ id, spec: resolved.spec, priority: 50 });
+        await queue.enqueue(id, 50);
+        // No worker is registered: the run waits at the capacity gate, owned and renewed by this processor.
+        const owner = experimentKeys.owner(id);
+        for (let i = 0; i < 100 && !(await redis.get(owner)); i++)
+          await new Promise((r) => setTimeout(r, 100));
+        expect(await redis.get(owner)).toMatch(new RegExp(`^${processor.worker.id}:`));
+        // What another coordinator's takeover leaves: the owner key and the job's lock are its own now.
+        const other = 'another-coordinator:1';
+      await redis.set(coordinatorKeys.alive('another-coordinator'), '1', 'PX', 60_000);
+        await redis.set(owner, other, 'PX', 60_000);
+        await redis.set(`${bullPrefix()}:${QUEUE_NAME}:${id}:lock`, other, 'PX', 60_000);
+        const said = 'stopped supervising: another coordinator took the run over while this one stalled';
+        for (let i = 0; i < 100 && !lines.some((l) => l.includes(said)); i++)
+          await new Promise((r) => setTimeout(r, 100));
+        expect(lines.filter((l) => l.includes(said))).toHaveLength(1);
+        expect(await redis.get(owner)).toBe(other);
+        expect((await store.get(id))?.status).toBe('queued');
+        expect(await queue.queue.getJobState(id)).toBe('active');
+      } finally {
+        await processor.close(5000);
+        await queue.close();
+        for (const c of clients) c.disconnect();
+        await rm(home, { recursive: true, force: true });
+      }
     });
   },
 );

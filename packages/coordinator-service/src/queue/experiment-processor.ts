@@ -185,10 +185,12 @@ export class ExperimentProcessor {
     } else if (!started) {
       const admitted = await this.gate.admit(
         { id, needs: spec.workers, priority: rec.priority, submittedAt: rec.submittedAt },
-        async () => this.detach.signal.aborted || (await redis.exists(runKeys.cancel(id))) === 1,
+        async () => detach.aborted || (await redis.exists(runKeys.cancel(id))) === 1,
       );
       if (admitted === 'stopped') {
         if (this.detach.signal.aborted) return this.handBack(job, token);
+        // Taken over by another coordinator (see process()): its supervisor goes on from here.
+        if (detach.aborted) throw new RunDetachedError(String(detach.reason));
         return this.cancelledBeforeStart(id, log);
       }
       await store.update(id, { status: 'preparing', startedAt: Date.now() });
