@@ -15,6 +15,7 @@ import type { RunTracker } from '../tracking/run-tracker.js';
 import { RunEngineChoice } from './engine-match.js';
 import { publishEvent, readEvents, readEventRange } from './run-events.js';
 import { waitForRanksToStop } from './rank-stop.js';
+import { replayRunStream } from './run-replay.js';
 import { leaseRunWorkers } from './worker-lease.js';
 import { RunLedger } from './run-ledger.js';
 import type { RunOutcome } from './run-outcome.js';
@@ -182,28 +183,14 @@ export class RunSupervisor {
   private async adopt(): Promise<Adoption> {
     const { runId } = this.setup;
     const rawPlan = await this.opts.redis.get(runKeys.plan(runId));
-    for (let from = '-'; ;) {
-      const page = await readEventRange(this.opts.redis, runId, from, 1000);
-      for (const { id, event } of page.events) {
-        this.opts.onEvent?.(event, id);
-        this.ledger.apply(event);
-      }
-      if (page.lastId) this.lastEventId = page.lastId;
-      if (!page.full) break;
-      from = `(${this.lastEventId}`;
-    }
-    const held = await this.opts.tracker.loggedMetricSteps(
-      new Set([...this.ledger.metricPoints.values()].map((p) => p.key)),
-    );
-    const missing = [...this.ledger.metricPoints.entries()].filter(([at]) => !held.has(at));
-    const byStep = new Map<number, Record<string, number>>();
-    for (const [, p] of missing) (byStep.get(p.step) ?? byStep.set(p.step, {}).get(p.step))![p.key] = p.value;
-    for (const [step, metrics] of [...byStep].sort((a, b) => a[0] - b[0]))
-      this.opts.tracker.logMetrics(metrics, step);
-    this.opts.log?.(
-      'info',
-      `adopting run ${runId}: ${this.ledger.metricPoints.size} metric points in the stream, ${missing.length} re-delivered`,
-    );
+    this.lastEventId = await replayRunStream({
+      redis: this.opts.redis,
+      runId,
+      ledger: this.ledger,
+      tracker: this.opts.tracker,
+      ...(this.opts.onEvent ? { onEvent: this.opts.onEvent } : {}),
+      ...(this.opts.log ? { log: this.opts.log } : {}),
+    });
     if (!rawPlan) return { kind: 'fresh' };
     const plan = decodeJson(RunPlan, rawPlan, `run plan ${runKeys.plan(runId)}`);
     const { lastStatus } = this.ledger;
