@@ -137,7 +137,7 @@ describe.skipIf(!redisUrl)(
         expect(await redis.get(owner)).toMatch(new RegExp(`^${processor.worker.id}:`));
         // What another coordinator's takeover leaves: the owner key and the job's lock are its own now.
         const other = 'another-coordinator:1';
-      await redis.set(coordinatorKeys.alive('another-coordinator'), '1', 'PX', 60_000);
+        await redis.set(coordinatorKeys.alive('another-coordinator'), '1', 'PX', 60_000);
         await redis.set(owner, other, 'PX', 60_000);
         await redis.set(`${bullPrefix()}:${QUEUE_NAME}:${id}:lock`, other, 'PX', 60_000);
         const said = 'stopped supervising: another coordinator took the run over while this one stalled';
