@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -5,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { serviceUrl } from '@lits-ddp/local-services/vitest';
 import { CoordinatorClient } from '@lits-ddp/coordinator-client';
+import { appBin } from './app-bins.js';
 import {
   CoordinatorProcess,
   phantomHome,
@@ -19,6 +21,7 @@ import {
 const keyPrefix = `loss-${randomBytes(3).toString('hex')}`;
 process.env.LITS_KEY_PREFIX = keyPrefix;
 const redisUrl = serviceUrl('redis');
+const LITS = appBin('@lits-ddp/cli', 'lits');
 
 describe.skipIf(!redisUrl)('the experiment record after a worker dies, 2 worker processes', () => {
   let coordinator: CoordinatorProcess;
@@ -89,6 +92,14 @@ describe.skipIf(!redisUrl)('the experiment record after a worker dies, 2 worker 
     expect(detail.waitingForWorkers?.message).toContain('live workers: 1 × cpu');
     const listed = await client.list({ status: 'restarting' });
     expect(listed.items.map((e) => e.id)).toContain(id);
+    // `lits status` says it too (the cli's own process, as a user runs it).
+    const status = spawnSync(process.execPath, [LITS, 'status', id, '--url', coordinator.url], {
+      env: { ...process.env, LITS_API_TOKEN: TOKEN },
+      encoding: 'utf8',
+    });
+    expect(status.status, status.stderr).toBe(0);
+    expect(status.stdout).toContain(`${id}  restarting`);
+    expect(status.stdout).toMatch(/waiting {3}1 more worker since .*: waiting for 2 free workers/);
 
     // A replacement registers: the next generation runs, and the record says so.
     workers.start('w1');

@@ -39,6 +39,9 @@ export async function runStatus(argv: string[]): Promise<number> {
           ? `progress  epoch ${d.progress.epoch + 1}/${d.progress.epochs} step ${d.progress.step + 1}/${d.progress.stepsPerEpoch} (${(100 * d.progress.fraction).toFixed(0)} %) loss ${fmt(d.progress.loss)}`
           : undefined,
         d.queuePosition !== undefined ? `waiting for workers, position ${d.queuePosition}` : undefined,
+        d.waitingForWorkers
+          ? `waiting   ${d.waitingForWorkers.missing} more worker${d.waitingForWorkers.missing === 1 ? '' : 's'} since ${d.waitingForWorkers.since}: ${d.waitingForWorkers.message}`
+          : undefined,
         d.tracking ? `tracking  ${d.tracking.kind} run ${d.tracking.runId}  ${d.tracking.url}` : undefined,
         d.workerIds ? `workers   ${d.workerIds.join(' ')}` : undefined,
         d.model?.checkpoint
