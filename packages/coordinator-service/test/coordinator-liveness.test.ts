@@ -86,6 +86,15 @@ describe.skipIf(!redisUrl)(
   },
 );
 
+/** Polls `check` until it holds; generous, for a loaded machine (the owner is renewed every 3 s). */
+async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 describe.skipIf(!redisUrl)(
   'a coordinator whose run another one took over (real processor, real BullMQ)',
   () => {
@@ -132,8 +141,7 @@ describe.skipIf(!redisUrl)(
         await queue.enqueue(id, 50);
         // No worker is registered: the run waits at the capacity gate, owned and renewed by this processor.
         const owner = experimentKeys.owner(id);
-        for (let i = 0; i < 100 && !(await redis.get(owner)); i++)
-          await new Promise((r) => setTimeout(r, 100));
+        await eventually('the processor to own the run', async () => (await redis.get(owner)) !== null);
         expect(await redis.get(owner)).toMatch(new RegExp(`^${processor.worker.id}:`));
         // What another coordinator's takeover leaves: the owner key and the job's lock are its own now.
         const other = 'another-coordinator:1';
@@ -141,8 +149,7 @@ describe.skipIf(!redisUrl)(
         await redis.set(owner, other, 'PX', 60_000);
         await redis.set(`${bullPrefix()}:${QUEUE_NAME}:${id}:lock`, other, 'PX', 60_000);
         const said = 'stopped supervising: another coordinator took the run over while this one stalled';
-        for (let i = 0; i < 100 && !lines.some((l) => l.includes(said)); i++)
-          await new Promise((r) => setTimeout(r, 100));
+        await eventually('the processor to give the run up', async () => lines.some((l) => l.includes(said)));
         expect(lines.filter((l) => l.includes(said))).toHaveLength(1);
         expect(await redis.get(owner)).toBe(other);
         expect((await store.get(id))?.status).toBe('queued');

@@ -18,6 +18,7 @@ import {
   tinySpec,
   TOKEN,
   waitFor,
+  waitForIdleWorkers,
   waitForRunEvent,
   Workers,
 } from './process-harness.js';
@@ -64,10 +65,7 @@ describe.skipIf(!redisUrl || !trackingUri)('coordinator, 2 workers, Redis and ML
     workers.start('w1');
     client = new CoordinatorClient({ url: coordinator.url, token: TOKEN });
     mlflow = new MlflowClient({ trackingUri: trackingUri as string });
-    await waitFor('2 idle workers', async () => {
-      const { workers: list } = await client.workers();
-      return list.filter((w) => w.state === 'idle').length === 2 ? true : undefined;
-    });
+    await waitForIdleWorkers(client, 2);
   });
 
   afterAll(async () => {

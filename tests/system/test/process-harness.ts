@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import { freePort } from '@lits-ddp/local-services';
 import { generatePhantomDataset } from '@lits-ddp/lits-data';
 import { readEvents, type StreamedEvent } from '@lits-ddp/orchestrator';
+import type { CoordinatorClient } from '@lits-ddp/coordinator-client';
 import { runKeys, type ExperimentSpecInput, type RunEvent } from '@lits-ddp/protocol';
 import { appBin } from './app-bins.js';
 
@@ -238,3 +239,10 @@ export const waitForEpoch = (
     `a progress event of epoch ${epoch}`,
     (e) => e.type === 'progress' && e.epoch >= epoch,
   );
+
+/** Waits until `count` registered workers are idle (each test's workers, started before). */
+export const waitForIdleWorkers = (client: CoordinatorClient, count: number): Promise<true> =>
+  waitFor(`${count} idle workers`, async () => {
+    const { workers: list } = await client.workers();
+    return list.filter((w) => w.state === 'idle').length === count ? true : undefined;
+  });

@@ -14,6 +14,7 @@ import {
   TOKEN,
   waitFor,
   waitForEpoch,
+  waitForIdleWorkers,
   waitForRunEvent,
   Workers,
 } from './process-harness.js';
@@ -39,10 +40,7 @@ describe.skipIf(!redisUrl)('the experiment record after a worker dies, 2 worker 
     workers.start('w1');
     client = new CoordinatorClient({ url: coordinator.url, token: TOKEN });
     blocking = new Redis(redisUrl as string);
-    await waitFor('2 idle workers', async () => {
-      const { workers: list } = await client.workers();
-      return list.filter((w) => w.state === 'idle').length === 2 ? true : undefined;
-    });
+    await waitForIdleWorkers(client, 2);
   });
 
   afterAll(async () => {
