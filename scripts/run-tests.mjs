@@ -38,6 +38,7 @@ const status = run('node', [
 
 const totals = { files: 0, passed: 0, failed: 0, skipped: 0 };
 const failedPackages = [];
+const failures = [];
 for (const dir of workspaces) {
   const file = join(dir, 'test-results', 'vitest.json');
   if (!existsSync(file)) continue;
@@ -47,10 +48,26 @@ for (const dir of workspaces) {
   totals.failed += report.numFailedTests;
   totals.skipped += report.numPendingTests + (report.numTodoTests ?? 0);
   if (report.numFailedTests > 0 || report.success === false) failedPackages.push(dir.slice(root.length));
+  for (const suite of report.testResults) {
+    const where = join(dir.slice(root.length), suite.name.slice(dir.length + 1));
+    // A file that failed before any test ran (an import or setup error) has no assertion results.
+    if (suite.status === 'failed' && suite.assertionResults.every((test) => test.status !== 'failed')) {
+      failures.push(`${where}: ${firstLines(suite.message)}`);
+    }
+    for (const test of suite.assertionResults) {
+      if (test.status === 'failed')
+        failures.push(`${where} > ${test.fullName}: ${firstLines(test.failureMessages.join('\n'))}`);
+    }
+  }
+}
+// CI shows only the end of the output: repeat each failure, with the start of its message, after the summary.
+function firstLines(text = '') {
+  return text.split('\n').slice(0, 6).join('\n    ');
 }
 const seconds = ((Date.now() - started) / 1000).toFixed(0);
 console.log(
   `\nlits-ddp tests: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped ` +
     `in ${totals.files} files (${seconds} s)${failedPackages.length ? ` — failing: ${failedPackages.join(', ')}` : ''}`,
 );
+for (const failure of failures) console.log(`FAILED ${failure}`);
 process.exit(status !== 0 || totals.failed > 0 ? 1 : 0);

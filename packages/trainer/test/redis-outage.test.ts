@@ -102,7 +102,7 @@ describe('a lits worker through a Redis outage (real redis-server, real worker p
     expect(worker.output).toMatch(
       new RegExp(
         `Redis unreachable \\((worker|worker inbox|heartbeat) connection: ` +
-          `(connect|read) (ECONNREFUSED|ECONNRESET)( 127\\.0\\.0\\.1:${redis.port})?\\)`,
+          `(connect|read|write) (ECONNREFUSED|ECONNRESET|EPIPE)( 127\\.0\\.0\\.1:${redis.port})?\\)`,
       ),
     );
     expect(worker.count(BEGIN)).toBe(1);
