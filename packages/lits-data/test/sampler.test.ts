@@ -71,9 +71,9 @@ describe('distributedSampler (PyTorch DistributedSampler semantics)', () => {
 describe('micro-batch plan (DESIGN.md §4 step 5)', () => {
   const base = { size: 59, seed: 7, epoch: 2, microBatchSize: 2, microBatchesPerStep: 4 };
 
-  it('does not change when the number of workers changes', () => {
+  it('does not change when the number of workers changes, evenly spread or not', () => {
     const plan = microBatchPlan(base);
-    for (const worldSize of [1, 2, 4]) {
+    for (const worldSize of [1, 2, 3, 4]) {
       const rebuilt = plan.map((step) => {
         const parts: number[][] = new Array<number[]>(step.length);
         for (let rank = 0; rank < worldSize; rank++) {
@@ -106,7 +106,9 @@ describe('micro-batch plan (DESIGN.md §4 step 5)', () => {
   it('rank r takes k ≡ r (mod N) and N must divide K', () => {
     expect(microBatchesForRank(8, 1, 4)).toEqual([1, 5]);
     expect(microBatchesForRank(8, 0, 1)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
-    expect(() => microBatchesForRank(4, 0, 3)).toThrow(/worldSize 3 does not divide microBatchesPerStep 4/);
+    // Uneven: 4 micro-batches over 3 ranks, rank 0 takes two; together they hold each k once.
+    expect([0, 1, 2].map((r) => microBatchesForRank(4, r, 3))).toEqual([[0, 3], [1], [2]]);
+    expect(() => microBatchesForRank(4, 0, 5)).toThrow(/worldSize 5 exceeds microBatchesPerStep 4/);
   });
 });
 

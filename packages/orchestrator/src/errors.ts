@@ -71,3 +71,16 @@ export class DatasetInvalidError extends LitsError {
     super('DATASET_INVALID', [`data set ${root} is not valid:`, ...shown, ...more].join('\n'));
   }
 }
+
+/**
+ * Not a failure: idle workers were free at a checkpoint, so the supervisor ends the generation there and
+ * resumes the run from that checkpoint on `target` workers (an elastic run's growth).
+ */
+export class GenerationRegroup extends LitsError {
+  constructor(
+    message: string,
+    readonly target: number,
+  ) {
+    super('GENERATION_REGROUP', message);
+  }
+}

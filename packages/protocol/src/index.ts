@@ -39,8 +39,14 @@ export {
   RunRecordPhase,
   RunRecordHash,
 } from './run-messages.js';
-export type { RunEvent, RunStatus, StepTimings } from './run-messages.js';
-export { RUN_EVENT_FIELD, decodeRunEvent, runEventOfFields, runEventXadd } from './run-messages.js';
+export type { RunEvent, RunStatus, StepTimings, GenerationChange } from './run-messages.js';
+export {
+  GENERATION_CHANGES,
+  RUN_EVENT_FIELD,
+  decodeRunEvent,
+  runEventOfFields,
+  runEventXadd,
+} from './run-messages.js';
 export { parseLabelMapText, type LabelMap, type LitsLabel } from './label-map.js';
 export { decodeJson, checkJson, JsonDecodeError } from './json-decode.js';
 export {

@@ -221,10 +221,28 @@ export type RunEvent =
       status: RunStatus;
       message?: string;
       restarts: number;
+      /**
+       * `running`: the generation that runs; `restarting`: the one that comes next. Absent from older
+       * coordinators' events, where it was restarts + 1 (before a run could grow without a restart).
+       */
+      generation?: number;
       /** `running`: the worker of each rank of the new generation. */
       workers?: string[];
       /** `restarting`: the workers found dead or leaving, which the next generation replaces. */
       lost?: string[];
+    }
+  | {
+      /** A generation's ranks are assigned: published just before its `running` status. */
+      type: 'generation';
+      generation: number;
+      worldSize: number;
+      /** The worker of each rank. */
+      workers: string[];
+      change: GenerationChange;
+      /** Why it has this size (the failure it restarts after, the lost worker, the idle ones it grows by). */
+      reason: string;
+      /** The epoch it starts at: after its checkpoint's, or 0. */
+      resumeEpoch: number;
     }
   | {
       /**
@@ -238,6 +256,14 @@ export type RunEvent =
       missing: number;
       message: string;
     };
+
+/**
+ * Why a generation runs on the workers it has: the run's first (`start`), the same size again after a
+ * failure (`restart`), fewer after a worker was lost and none replaced it in time (`shrink`), or more
+ * at a checkpoint where idle workers were free (`grow`).
+ */
+export const GENERATION_CHANGES = ['start', 'restart', 'shrink', 'grow'] as const;
+export type GenerationChange = (typeof GENERATION_CHANGES)[number];
 
 export type RunStatus =
   'queued' | 'preparing' | 'running' | 'restarting' | 'finished' | 'failed' | 'cancelled';
@@ -271,6 +297,7 @@ const RUN_EVENT_TYPES: ReadonlySet<string> = new Set<RunEvent['type']>([
   'finished',
   'status',
   'waiting',
+  'generation',
 ]);
 
 /** Run events come from other processes: accept only well-formed JSON with a known type. */

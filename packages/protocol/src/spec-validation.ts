@@ -88,9 +88,17 @@ export function resolveSpec(raw: unknown): SpecResult {
   const s = withDefaults(raw) as Partial<ResolvedSpec> & Record<string, unknown>;
   const gpus = s.gpus as number;
   const workers = s.workers ?? Math.max(gpus, 1);
+  const minWorkers = s['min-workers'] ?? workers;
+  const maxWorkers = s['max-workers'] ?? workers;
   const globalBatch = s['global-batch-size'] ?? (s['training-batch-size'] as number) * Math.max(gpus, 1);
   const micro = s['micro-batch-size'] as number;
-  const spec = { ...s, workers, 'global-batch-size': globalBatch } as ResolvedSpec;
+  const spec = {
+    ...s,
+    workers,
+    'min-workers': minWorkers,
+    'max-workers': maxWorkers,
+    'global-batch-size': globalBatch,
+  } as ResolvedSpec;
 
   const weights = parseClassWeights(spec['class-weights'], spec['n-class']);
   if (typeof weights === 'string') errors.push({ path: '/class-weights', message: weights });
@@ -99,10 +107,22 @@ export function resolveSpec(raw: unknown): SpecResult {
       path: '/micro-batch-size',
       message: `must divide the global batch (${globalBatch} cubes): ${micro} does not`,
     });
-  } else if ((globalBatch / micro) % workers !== 0) {
+  } else if (maxWorkers > globalBatch / micro) {
+    // Ranks share a step's micro-batches round-robin (unevenly when N does not divide them): each needs one.
+    const [path, value] =
+      s['max-workers'] === undefined ? ['/workers', workers] : ['/max-workers', maxWorkers];
     errors.push({
-      path: '/workers',
-      message: `must divide the ${globalBatch / micro} micro-batches per step (global batch ${globalBatch} / micro-batch ${micro}); ${workers} does not`,
+      path,
+      message: `must be at most the ${globalBatch / micro} micro-batches per step (global batch ${globalBatch} / micro-batch ${micro}), got ${value}`,
+    });
+  }
+  if (minWorkers > workers) {
+    errors.push({ path: '/min-workers', message: `must be at most workers (${workers}), got ${minWorkers}` });
+  }
+  if (maxWorkers < workers) {
+    errors.push({
+      path: '/max-workers',
+      message: `must be at least workers (${workers}), got ${maxWorkers}`,
     });
   }
   if (spec['cube-size'] % 4 !== 0) {

@@ -141,6 +141,31 @@ export const OUR_PARAMS = {
     maximum: 64,
     description: 'worker processes (default: gpus, at least 1)',
   }),
+  'min-workers': Type.Integer({
+    minimum: 1,
+    maximum: 64,
+    description:
+      'elastic: the fewest workers a run goes on with after losing some, once elastic-wait-s passed without a replacement (default: workers)',
+  }),
+  'max-workers': Type.Integer({
+    minimum: 1,
+    maximum: 64,
+    description:
+      'elastic: the most workers a run grows to, at a checkpoint, when idle ones are free (default: workers)',
+  }),
+  'elastic-wait-s': Type.Number({
+    exclusiveMinimum: 0,
+    maximum: 3600,
+    default: 30,
+    description:
+      'elastic: how long a generation waits for `workers` before it starts with fewer (at least min-workers)',
+  }),
+  'worker-wait-s': Type.Number({
+    exclusiveMinimum: 0,
+    maximum: 86_400,
+    description:
+      "how long a generation waits for min-workers free workers before the run fails (default: the coordinator's, 10 min; 30 min with a launcher)",
+  }),
   determinism: literalUnion(DETERMINISM_MODES, 'deterministic', 'reproducibility mode'),
   'global-batch-size': Type.Integer({
     minimum: 1,
@@ -244,8 +269,8 @@ export const ExperimentSpecInput = Type.Object(
 export type ExperimentSpecInput = Static<typeof ExperimentSpecInput>;
 
 /**
- * A spec after defaults and cross-field rules (`resolveSpec`): every field set except the three that have no
- * default (absent `label-map`: masks hold LiTS/MSD's 0, 1, 2).
+ * A spec after defaults and cross-field rules (`resolveSpec`): every field set except the four that have no
+ * default (absent `label-map`: masks hold LiTS/MSD's 0, 1, 2; absent `worker-wait-s`: the coordinator's limit).
  */
 export const ResolvedSpec = Type.Object(
   {
@@ -254,6 +279,7 @@ export const ResolvedSpec = Type.Object(
     'run-name': Type.Optional(OUR_PARAMS['run-name']),
     'cache-path': Type.Optional(OUR_PARAMS['cache-path']),
     'label-map': Type.Optional(OUR_PARAMS['label-map']),
+    'worker-wait-s': Type.Optional(OUR_PARAMS['worker-wait-s']),
   },
   { additionalProperties: false, title: 'ResolvedSpec' },
 );

@@ -75,12 +75,26 @@ describe('experiment spec', () => {
   });
 
   it('checks the rules that span fields, naming the field to change', () => {
-    const noDivide = resolveSpec({ 'global-batch-size': 4, workers: 3 });
-    expect(!noDivide.ok && noDivide.errors).toEqual([
+    // Ranks share a step's micro-batches unevenly when N does not divide K; each needs at least one.
+    const uneven = resolveSpec({ 'global-batch-size': 4, workers: 3 });
+    expect(uneven.ok && uneven.spec['min-workers']).toBe(3);
+    const tooMany = resolveSpec({ 'global-batch-size': 4, workers: 5 });
+    expect(!tooMany.ok && tooMany.errors).toEqual([
       {
         path: '/workers',
-        message: expect.stringMatching(/must divide the 4 micro-batches per step.*3 does not/),
+        message: expect.stringMatching(/must be at most the 4 micro-batches per step.*got 5/),
       },
+    ]);
+    const elastic = resolveSpec({ 'global-batch-size': 4, workers: 2, 'min-workers': 1, 'max-workers': 4 });
+    expect(elastic.ok && [elastic.spec['min-workers'], elastic.spec['max-workers']]).toEqual([1, 4]);
+    const bounds = resolveSpec({ 'global-batch-size': 4, workers: 2, 'min-workers': 3, 'max-workers': 8 });
+    expect(!bounds.ok && bounds.errors.map((e) => [e.path, e.message])).toEqual([
+      ['/max-workers', expect.stringMatching(/at most the 4 micro-batches per step.*got 8/) as string],
+      ['/min-workers', 'must be at most workers (2), got 3'],
+    ]);
+    const below = resolveSpec({ workers: 2, 'max-workers': 1 });
+    expect(!below.ok && below.errors).toEqual([
+      { path: '/max-workers', message: 'must be at least workers (2), got 1' },
     ]);
     const micro = resolveSpec({ 'global-batch-size': 4, 'micro-batch-size': 3 });
     expect(!micro.ok && micro.errors[0]?.path).toBe('/micro-batch-size');

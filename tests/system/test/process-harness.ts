@@ -156,10 +156,11 @@ export class Workers {
     private readonly logs: string,
   ) {}
 
-  start(id: string): void {
+  /** `engine`: cpu (pure JS), or node (the native engine, where it is built). */
+  start(id: string, engine: 'cpu' | 'node' = 'cpu'): void {
     const child = spawn(
       process.execPath,
-      [WORKER_MAIN, '--id', id, '--engine', 'cpu', '--heartbeat-s', '1'],
+      [WORKER_MAIN, '--id', id, '--engine', engine, '--heartbeat-s', '1'],
       {
         env: this.env,
         stdio: ['ignore', 'pipe', 'pipe'],

@@ -88,6 +88,11 @@ export class CapacityGate {
     await this.redis.hdel(admissionKeys.reserved(), id);
   }
 
+  /** How many experiments wait for admission (an elastic run grows only when none does). */
+  async waitingCount(): Promise<number> {
+    return this.redis.zcard(admissionKeys.queue());
+  }
+
   /** Where an experiment stands in the admission queue (1 = next), or undefined. */
   async position(id: string): Promise<number | undefined> {
     const rank = await this.redis.zrank(admissionKeys.queue(), id);

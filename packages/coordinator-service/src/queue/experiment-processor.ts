@@ -184,7 +184,8 @@ export class ExperimentProcessor {
       await store.update(id, { status: 'preparing', startedAt: Date.now() });
     } else if (!started) {
       const admitted = await this.gate.admit(
-        { id, needs: spec.workers, priority: rec.priority, submittedAt: rec.submittedAt },
+        // An elastic run may start on min-workers (after its elastic wait for `workers`).
+        { id, needs: spec['min-workers'], priority: rec.priority, submittedAt: rec.submittedAt },
         async () => detach.aborted || (await redis.exists(runKeys.cancel(id))) === 1,
       );
       if (admitted === 'stopped') {
@@ -211,6 +212,8 @@ export class ExperimentProcessor {
         home: this.opts.home,
         ...(this.opts.trackingUri ? { trackingUri: this.opts.trackingUri } : {}),
         waitForWorkersMs: this.opts.waitForWorkersMs ?? 600_000,
+        // Growth takes no workers that a queued experiment waits for.
+        mayGrow: async () => (await this.gate.waitingCount()) === 0,
         detach,
         onEvent: (event, streamId) => this.onEvent(id, ledger, projection, event, streamId, log),
         log: (level, message) => log[level](message),

@@ -45,15 +45,19 @@ export function microBatchPlan(options: MicroBatchPlanOptions): MicroBatchPlan {
   return plan;
 }
 
-/** The micro-batch indices k ≡ rank (mod worldSize) of a step with K micro-batches; worldSize must divide K. */
+/**
+ * The micro-batch indices k ≡ rank (mod worldSize) of a step with K micro-batches. When worldSize does not divide K
+ * the first K mod worldSize ranks take one more (an elastic run that lost a worker): the step still holds all K, and
+ * the exact all-reduce sums them to the same bits however they are spread. Every rank needs one: worldSize ≤ K.
+ */
 export function microBatchesForRank(microBatchesPerStep: number, rank: number, worldSize: number): number[] {
   positive('microBatchesPerStep', microBatchesPerStep);
   positive('worldSize', worldSize);
   if (!Number.isSafeInteger(rank) || rank < 0 || rank >= worldSize)
     throw new RangeError(`rank ${rank} is outside worldSize ${worldSize}`);
-  if (microBatchesPerStep % worldSize !== 0)
+  if (worldSize > microBatchesPerStep)
     throw new RangeError(
-      `worldSize ${worldSize} does not divide microBatchesPerStep ${microBatchesPerStep}; use a worker count that divides it`,
+      `worldSize ${worldSize} exceeds microBatchesPerStep ${microBatchesPerStep}: rank ${rank} would compute nothing`,
     );
   const out: number[] = [];
   for (let k = rank; k < microBatchesPerStep; k += worldSize) out.push(k);

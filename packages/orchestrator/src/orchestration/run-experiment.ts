@@ -49,6 +49,8 @@ export interface ExperimentOptions {
   fail?: AbortSignal;
   onWorkersLost?: (workerIds: string[]) => Promise<void>;
   waitForWorkersMs?: number;
+  /** Whether an elastic run may take idle workers at a checkpoint now (false while other experiments wait). */
+  mayGrow?: () => Promise<boolean>;
   /** Every event of the run's stream, with its stream id. */
   onEvent?: (event: RunEvent, streamId: string) => void;
   onPhase?: (phase: ExperimentPhase, done?: number, total?: number) => void;
@@ -272,6 +274,7 @@ async function superviseTraining(opts: ExperimentOptions, state: RunState): Prom
       ...(opts.fail ? { fail: opts.fail } : {}),
       ...(opts.onWorkersLost ? { onWorkersLost: opts.onWorkersLost } : {}),
       ...(opts.waitForWorkersMs ? { waitForWorkersMs: opts.waitForWorkersMs } : {}),
+      ...(opts.mayGrow ? { mayGrow: opts.mayGrow } : {}),
       ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
       ...(opts.log ? { log: opts.log } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),

@@ -43,9 +43,9 @@ export class RunLedger {
     if (event.type === 'status') {
       this.restarts = event.restarts;
       this.lastStatus = { status: event.status, ...(event.message ? { message: event.message } : {}) };
-      // The supervisor's 'running'/'restarting' carry the restarts so far: generation = restarts + 1.
+      // The supervisor's 'running'/'restarting' name their generation (older ones: restarts + 1).
       if (event.status === 'running' || event.status === 'restarting') {
-        const next = event.restarts + 1;
+        const next = event.generation ?? event.restarts + 1;
         if (next !== this.generation) this.enterGeneration(next);
       }
       return undefined;

@@ -10,13 +10,20 @@ import {
   type RunEvent,
   type RunStatus,
 } from '@lits-ddp/protocol';
-import { GenerationFailedError, RunCancelledError, RunDetachedError, RunDoomedError } from '../errors.js';
+import {
+  GenerationFailedError,
+  GenerationRegroup,
+  RunCancelledError,
+  RunDetachedError,
+  RunDoomedError,
+} from '../errors.js';
 import type { RunTracker } from '../tracking/run-tracker.js';
 import { RunEngineChoice } from './engine-match.js';
 import { publishEvent, readEvents, readEventRange } from './run-events.js';
 import { waitForRanksToStop } from './rank-stop.js';
 import { replayRunStream } from './run-replay.js';
-import { leaseRunWorkers } from './worker-lease.js';
+import { freeWorkers, leaseRunWorkers } from './worker-lease.js';
+import { generationChange, generationLease, generationTags, type NextGeneration } from './generation-size.js';
 import { RunLedger } from './run-ledger.js';
 import type { RunOutcome } from './run-outcome.js';
 import type { WorkerPool } from './worker-pool.js';
@@ -37,8 +44,10 @@ export interface SupervisorOptions {
   fail?: AbortSignal;
   /** Called with workers found dead, before a restart (the local launcher respawns them). */
   onWorkersLost?: (workerIds: string[]) => Promise<void>;
-  /** How long to wait for enough free workers at each (re)start. Default 5 min. */
+  /** How long to wait for enough free workers at each (re)start, unless the spec's worker-wait-s says. Default 5 min. */
   waitForWorkersMs?: number;
+  /** Whether an elastic run may take idle workers now (false while other experiments wait for them). */
+  mayGrow?: () => Promise<boolean>;
   onEvent?: (event: RunEvent, streamId: string) => void;
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
   /** Cancels the run (workers aborted, status cancelled). */
@@ -78,6 +87,12 @@ export class RunSupervisor {
   /** Ids of the supervisor's own events, handed to onEvent when published: not handed again when read back. */
   private readonly delivered = new Set<string>();
   private readonly blocking: Redis;
+  /** World size of the last generation that ran (0 before the first). */
+  private worldSize = 0;
+  /** Why the next generation starts (set when one ends). */
+  private next: NextGeneration | undefined;
+  /** The epoch of a `last` checkpoint of the running generation, where it may grow. */
+  private growAt: number | undefined;
 
   constructor(
     private readonly setup: RunSetup,
@@ -116,6 +131,14 @@ export class RunSupervisor {
           };
         } catch (err) {
           if (err instanceof RunDetachedError) throw err;
+          if (err instanceof GenerationRegroup) {
+            // Not a failure: no restart is counted. The ranks stopped; the next generation resumes the checkpoint.
+            this.next = { reason: err.message, growTo: err.target };
+            this.opts.log?.('info', `generation ${generation}: ${err.message}`);
+            this.ledger.enterGeneration(generation + 1);
+            await this.setStatus('restarting', err.message, { generation: generation + 1 });
+            continue;
+          }
           if (err instanceof RunCancelledError) {
             await this.opts.abortCollectives(runId, generation, `cancelled: ${err.message}`);
             await this.setStatus('cancelled', err.message);
@@ -147,8 +170,12 @@ export class RunSupervisor {
             `generation ${generation} failed: ${message}; restart ${restarts + 1} from ${from}`,
           );
           const lost = err instanceof GenerationFailedError ? err.lostWorkers : [];
-          await this.setStatus('restarting', message, lost.length > 0 ? { lost } : {});
+          this.next = { reason: message };
           this.ledger.enterGeneration(generation + 1);
+          await this.setStatus('restarting', message, {
+            generation: generation + 1,
+            ...(lost.length > 0 ? { lost } : {}),
+          });
           if (lost.length > 0) await this.opts.onWorkersLost?.(lost);
         }
       }
@@ -233,6 +260,7 @@ export class RunSupervisor {
     let workers: string[];
     if (adopted) {
       workers = adopted.ranks;
+      this.worldSize = workers.length;
       // A plan from a coordinator older than RunPlan.engine has none: the next generation chooses again.
       if (adopted.engine) this.engine.adopt(adopted.engine);
       const lost = await this.opts.pool.reclaim(runId, workers);
@@ -243,6 +271,9 @@ export class RunSupervisor {
       const leased = await this.leaseWorkers(generation);
       workers = leased.workers;
       const cp = this.ledger.lastCheckpoint;
+      const { change, reason } = generationChange(this.setup.spec, this.worldSize, workers.length, this.next);
+      this.worldSize = workers.length;
+      this.next = undefined;
       const plan: RunPlan = {
         ...this.setup,
         generation,
@@ -253,11 +284,15 @@ export class RunSupervisor {
       await this.opts.redis.set(runKeys.plan(runId), JSON.stringify(plan));
       for (const [rank, id] of workers.entries())
         await this.opts.pool.send(id, { type: 'assign', runId, generation, rank });
+      const resumeEpoch = cp ? cp.epoch + 1 : 0;
+      const worldSize = workers.length;
+      await this.publish({ type: 'generation', generation, worldSize, workers, change, reason, resumeEpoch });
       // Published after the assignments, so an adopting supervisor that sees it knows all were sent.
-      await this.setStatus('running', undefined, { workers });
+      await this.setStatus('running', undefined, { generation, workers });
+      this.opts.tracker.setTags(generationTags(generation, worldSize, change, reason));
       this.opts.log?.(
         'info',
-        `generation ${generation}: ranks ${workers.map((w, r) => `${r}=${w}`).join(' ')}`,
+        `generation ${generation} (${change}, ${worldSize} worker${worldSize === 1 ? '' : 's'} from epoch ${resumeEpoch}): ranks ${workers.map((w, r) => `${r}=${w}`).join(' ')}`,
       );
     }
 
@@ -271,6 +306,7 @@ export class RunSupervisor {
           this.handle(event, id);
         }
         await this.throwReportedFailure(workers);
+        await this.growAtCheckpoint(workers);
         this.checkStop();
         await this.opts.pool.renew(runId, workers);
         // A worker that never got going within its heartbeat grace is as lost as one that died.
@@ -297,6 +333,30 @@ export class RunSupervisor {
     if (new Set(result.weightHashes).size !== 1)
       this.opts.log?.('error', `ranks ended with different weights: ${result.weightHashes?.join(' ')}`);
     return result;
+  }
+
+  /**
+   * An elastic run below max-workers grows at a checkpoint where idle workers of its engine are free
+   * (and no other experiment waits for them): it ends the generation there, to resume on more.
+   */
+  private async growAtCheckpoint(workers: string[]): Promise<void> {
+    const epoch = this.growAt;
+    this.growAt = undefined;
+    const max = this.setup.spec['max-workers'];
+    if (epoch === undefined || workers.length >= max) return;
+    const { preferredWorkers = [], exclusiveWorkers = false } = this.opts;
+    const { free } = await freeWorkers(
+      this.opts.pool,
+      this.engine.engine,
+      preferredWorkers,
+      exclusiveWorkers,
+    );
+    if (free === 0 || (this.opts.mayGrow && !(await this.opts.mayGrow()))) return;
+    const target = Math.min(max, workers.length + free);
+    throw new GenerationRegroup(
+      `${free} idle worker${free === 1 ? '' : 's'} free at the checkpoint of epoch ${epoch}: growing to ${target}`,
+      target,
+    );
   }
 
   /** Aborts the generation's collectives and waits for its ranks to stop (see waitForRanksToStop). */
@@ -341,6 +401,14 @@ export class RunSupervisor {
   private handle(event: RunEvent, streamId: string): void {
     if (!this.delivered.delete(streamId)) this.opts.onEvent?.(event, streamId);
     const fresh = this.ledger.apply(event);
+    // The last epoch's checkpoint is followed by the end of training: no growth there.
+    if (
+      event.type === 'checkpoint' &&
+      event.kind === 'last' &&
+      event.generation === this.ledger.generation &&
+      event.epoch < this.setup.spec.max_epochs - 1
+    )
+      this.growAt = event.epoch;
     if (fresh && event.type === 'metrics' && Object.keys(fresh).length > 0)
       this.opts.tracker.logMetrics(fresh, event.step ?? event.epoch);
   }
@@ -348,16 +416,18 @@ export class RunSupervisor {
   /** Leases the workers of a generation (waiting for them, see leaseRunWorkers) and fixes the run's engine. */
   private async leaseWorkers(generation: number): Promise<{ workers: string[]; engine: RunEngine }> {
     const { preferredWorkers = [], exclusiveWorkers = false } = this.opts;
+    const { spec } = this.setup;
+    const waitS = spec['worker-wait-s'];
     const { workers, engine, leased } = await leaseRunWorkers({
       runId: this.setup.runId,
       generation,
-      count: this.setup.spec.workers,
+      ...generationLease(spec, this.worldSize, this.next),
       redis: this.opts.redis,
       pool: this.opts.pool,
       engine: this.engine,
       preferredWorkers,
       exclusiveWorkers,
-      waitForWorkersMs: this.opts.waitForWorkersMs ?? 300_000,
+      waitForWorkersMs: waitS !== undefined ? waitS * 1000 : (this.opts.waitForWorkersMs ?? 300_000),
       checkStop: () => this.checkStop(),
       publish: (event) => this.publish(event),
       ...(this.opts.log ? { log: this.opts.log } : {}),
@@ -380,7 +450,7 @@ export class RunSupervisor {
   private async setStatus(
     status: RunStatus,
     message?: string,
-    extra: { workers?: string[]; lost?: string[] } = {},
+    extra: { generation?: number; workers?: string[]; lost?: string[] } = {},
   ): Promise<void> {
     await this.opts.redis.set(runKeys.status(this.setup.runId), status);
     await this.publish({
