@@ -1,4 +1,7 @@
-import type { GenerationChange, ResolvedSpec } from '@lits-ddp/protocol';
+import type { GenerationChange, ResolvedSpec, RunEngine } from '@lits-ddp/protocol';
+import { GenerationRegroup } from '../errors.js';
+import { freeWorkers } from './worker-lease.js';
+import type { WorkerPool } from './worker-pool.js';
 
 /** Why the next generation starts, as the previous one ended (a failure, or growth at a checkpoint). */
 export interface NextGeneration {
@@ -60,4 +63,34 @@ export function generationTags(
   // MLflow keeps tag values up to 5000 characters (older servers: 250): the line is cut well short of that.
   const line = `${size} worker${size === 1 ? '' : 's'}, ${change}: ${reason}`.slice(0, 240);
   return { 'lits.world_size': String(size), [`lits.generation.${generation}`]: line };
+}
+
+export interface GrowthCheck {
+  pool: WorkerPool;
+  /** The run's engine: only idle workers running it count. */
+  engine: RunEngine | undefined;
+  preferredWorkers: string[];
+  exclusiveWorkers: boolean;
+  maxWorkers: number;
+  /** The running generation's world size. */
+  size: number;
+  /** The epoch whose `last` checkpoint was just written. */
+  epoch: number;
+  /** False while other experiments wait for workers: growth takes none of theirs. */
+  mayGrow?: () => Promise<boolean>;
+}
+
+/**
+ * At a checkpoint of a run below max-workers with idle workers of its engine free: the regroup that grows it
+ * (the supervisor ends the generation and resumes the checkpoint on more workers), else undefined.
+ */
+export async function growthAtCheckpoint(c: GrowthCheck): Promise<GenerationRegroup | undefined> {
+  if (c.size >= c.maxWorkers) return undefined;
+  const { free } = await freeWorkers(c.pool, c.engine, c.preferredWorkers, c.exclusiveWorkers);
+  if (free === 0 || (c.mayGrow && !(await c.mayGrow()))) return undefined;
+  const target = Math.min(c.maxWorkers, c.size + free);
+  return new GenerationRegroup(
+    `${free} idle worker${free === 1 ? '' : 's'} free at the checkpoint of epoch ${c.epoch}: growing to ${target}`,
+    target,
+  );
 }

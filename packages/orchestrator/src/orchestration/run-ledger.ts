@@ -1,4 +1,5 @@
 import type { RunEvent, RunStatus } from '@lits-ddp/protocol';
+import type { RunOutcome } from './run-outcome.js';
 
 export type FinishedEvent = Extract<RunEvent, { type: 'finished' }>;
 export type FailedEvent = Extract<RunEvent, { type: 'failed' }>;
@@ -79,6 +80,19 @@ export class RunLedger {
       default:
         return undefined;
     }
+  }
+
+  /** What the ranks of the current generation reported at their end: hashes by rank, rank 0's test metrics and model. */
+  finishedResult(
+    workers: string[],
+  ): Pick<RunOutcome, 'workers' | 'weightHashes' | 'testMetrics' | 'modelPath'> {
+    const ordered = [...this.finished.values()].sort((a, b) => a.rank - b.rank);
+    const rank0 = ordered[0];
+    return {
+      workers,
+      weightHashes: ordered.map((f) => f.weightHash),
+      ...(rank0 ? { testMetrics: rank0.testMetrics, modelPath: rank0.modelPath } : {}),
+    };
   }
 
   /** The metric points grouped by key, in step order. */

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { RunEvent } from '@lits-ddp/protocol';
+import { decodeJson, runKeys, RunPlan, type RunEvent } from '@lits-ddp/protocol';
 import type { RunTracker } from '../tracking/run-tracker.js';
 import { readEventRange } from './run-events.js';
 import type { RunLedger } from './run-ledger.js';
@@ -45,4 +45,27 @@ export async function replayRunStream(r: RunReplay): Promise<string> {
     `adopting run ${r.runId}: ${points.size} metric points in the stream, ${missing.length} re-delivered`,
   );
   return lastEventId;
+}
+
+/** Where an adopted run stands: not started, over, running its plan's generation, or stopped while starting it. */
+export type Adoption =
+  | { kind: 'fresh' }
+  | { kind: 'done'; plan: RunPlan }
+  | { kind: 'follow'; plan: RunPlan }
+  | { kind: 'restart'; plan: RunPlan; reason: string };
+
+/**
+ * Takes over a run whose supervisor died: replays its stream (replayRunStream) and decides from its plan how
+ * to go on. A generation whose `running` status is not in the stream may not have had all its ranks assigned.
+ */
+export async function adoptRun(r: RunReplay): Promise<{ lastEventId: string; adoption: Adoption }> {
+  const rawPlan = await r.redis.get(runKeys.plan(r.runId));
+  const lastEventId = await replayRunStream(r);
+  if (!rawPlan) return { lastEventId, adoption: { kind: 'fresh' } };
+  const plan = decodeJson(RunPlan, rawPlan, `run plan ${runKeys.plan(r.runId)}`);
+  const { ledger } = r;
+  if (ledger.terminal) return { lastEventId, adoption: { kind: 'done', plan } };
+  const confirmed = ledger.lastStatus?.status === 'running' && ledger.generation === plan.generation;
+  const reason = `the coordinator stopped while generation ${plan.generation} was starting`;
+  return { lastEventId, adoption: confirmed ? { kind: 'follow', plan } : { kind: 'restart', plan, reason } };
 }

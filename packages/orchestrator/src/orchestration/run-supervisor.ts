@@ -2,7 +2,6 @@ import type { Redis } from 'ioredis';
 import { redisOutages } from '@lits-ddp/allreduce';
 import { errorMessage } from '@lits-ddp/errors';
 import {
-  decodeJson,
   runKeys,
   RunPlan,
   RUN_KEYS_TTL_S,
@@ -17,61 +16,26 @@ import {
   RunDetachedError,
   RunDoomedError,
 } from '../errors.js';
-import type { RunTracker } from '../tracking/run-tracker.js';
 import { RunEngineChoice } from './engine-match.js';
 import { publishEvent, readEvents, readEventRange } from './run-events.js';
 import { waitForRanksToStop } from './rank-stop.js';
-import { replayRunStream } from './run-replay.js';
-import { freeWorkers, leaseRunWorkers } from './worker-lease.js';
-import { generationChange, generationLease, generationTags, type NextGeneration } from './generation-size.js';
+import { adoptRun, type Adoption } from './run-replay.js';
+import { leaseRunWorkers } from './worker-lease.js';
+import {
+  generationChange,
+  generationLease,
+  generationTags,
+  growthAtCheckpoint,
+  type NextGeneration,
+} from './generation-size.js';
 import { RunLedger } from './run-ledger.js';
 import type { RunOutcome } from './run-outcome.js';
-import type { WorkerPool } from './worker-pool.js';
-
-export type RunSetup = Omit<RunPlan, 'generation' | 'ranks' | 'resumeFrom' | 'engine'>;
-
-export interface SupervisorOptions {
-  redis: Redis;
-  pool: WorkerPool;
-  tracker: RunTracker;
-  /** Makes every collective of (run, generation) reject within about a second. */
-  abortCollectives: (runId: string, generation: number, reason: string) => Promise<void>;
-  /** Worker ids to use first (the local launcher's own processes), in rank order. */
-  preferredWorkers?: string[];
-  /** Lease the preferred workers only (a Kubernetes Job's pods: rank = completion index). */
-  exclusiveWorkers?: boolean;
-  /** Fails the run for good, with the abort reason as its error (e.g. its Kubernetes Job failed). */
-  fail?: AbortSignal;
-  /** Called with workers found dead, before a restart (the local launcher respawns them). */
-  onWorkersLost?: (workerIds: string[]) => Promise<void>;
-  /** How long to wait for enough free workers at each (re)start, unless the spec's worker-wait-s says. Default 5 min. */
-  waitForWorkersMs?: number;
-  /** Whether an elastic run may take idle workers now (false while other experiments wait for them). */
-  mayGrow?: () => Promise<boolean>;
-  onEvent?: (event: RunEvent, streamId: string) => void;
-  log?: (level: 'info' | 'warn' | 'error', message: string) => void;
-  /** Cancels the run (workers aborted, status cancelled). */
-  signal?: AbortSignal;
-  /**
-   * Stops supervising without touching the run (the coordinator shuts down): workers keep training
-   * and the next coordinator adopts the run. `run()` then rejects with RunDetachedError.
-   */
-  detach?: AbortSignal;
-  /** Take over a run whose supervisor died: replay the event stream instead of starting afresh. */
-  adopt?: boolean;
-}
+import type { RunSetup, SupervisorOptions } from './supervisor-options.js';
 
 /** The abort reason of a generation that ends with `err`. */
 function stopReason(err: unknown): string {
   return err instanceof RunCancelledError ? `cancelled: ${err.message}` : errorMessage(err);
 }
-
-/** Where an adopted run stands. */
-type Adoption =
-  | { kind: 'fresh' }
-  | { kind: 'done'; outcome: RunOutcome }
-  | { kind: 'follow'; plan: RunPlan }
-  | { kind: 'restart'; generation: number; reason: string };
 
 /**
  * Drives one run across its generations: leases workers, writes the plan, assigns ranks, follows the
@@ -106,9 +70,22 @@ export class RunSupervisor {
   async run(): Promise<RunOutcome> {
     const { runId } = this.setup;
     let generation = 0;
-    let next: Adoption = this.opts.adopt ? await this.adopt() : { kind: 'fresh' };
+    let next: Adoption = { kind: 'fresh' };
+    if (this.opts.adopt) {
+      const adopted = await adoptRun({
+        redis: this.opts.redis,
+        runId,
+        ledger: this.ledger,
+        tracker: this.opts.tracker,
+        ...(this.opts.onEvent ? { onEvent: this.opts.onEvent } : {}),
+        ...(this.opts.log ? { log: this.opts.log } : {}),
+      });
+      this.lastEventId = adopted.lastEventId;
+      next = adopted.adoption;
+      if (next.kind !== 'fresh') this.worldSize = next.plan.ranks.length;
+    }
     try {
-      if (next.kind === 'done') return next.outcome;
+      if (next.kind === 'done') return this.endedOutcome(next.plan);
       for (;;) {
         let adopted: RunPlan | undefined;
         if (next.kind === 'follow') {
@@ -116,7 +93,7 @@ export class RunSupervisor {
           generation = next.plan.generation;
         } else generation++;
         const restartReason = next.kind === 'restart' ? next.reason : undefined;
-        if (next.kind === 'restart') generation = next.generation;
+        if (next.kind === 'restart') generation = next.plan.generation;
         next = { kind: 'fresh' };
         try {
           if (restartReason !== undefined) throw new GenerationFailedError(restartReason);
@@ -189,6 +166,20 @@ export class RunSupervisor {
     }
   }
 
+  /** The outcome of an adopted run that had ended already, as its stream says. */
+  private endedOutcome(plan: RunPlan): RunOutcome {
+    const last = this.ledger.lastStatus;
+    const status = (last?.status ?? 'failed') as RunOutcome['status'];
+    return {
+      status,
+      restarts: this.ledger.restarts,
+      generation: plan.generation,
+      ...(last?.message && status !== 'finished' ? { error: last.message } : {}),
+      ...this.ledger.finishedResult(plan.ranks),
+      ...this.outcomeState(),
+    };
+  }
+
   /** What the run learnt on its way, for every outcome: checkpoints, latest metrics, engine. */
   private outcomeState(): Pick<
     RunOutcome,
@@ -200,58 +191,6 @@ export class RunSupervisor {
       ...this.engine.outcome(),
       ...(bestCheckpoint ? { bestCheckpoint } : {}),
       ...(lastCheckpoint ? { lastCheckpoint } : {}),
-    };
-  }
-
-  /**
-   * Replays the stream of a run whose supervisor died: rebuilds the ledger, delivers the metrics the
-   * tracker lacks (checked against what it already holds), and decides how to go on.
-   */
-  private async adopt(): Promise<Adoption> {
-    const { runId } = this.setup;
-    const rawPlan = await this.opts.redis.get(runKeys.plan(runId));
-    this.lastEventId = await replayRunStream({
-      redis: this.opts.redis,
-      runId,
-      ledger: this.ledger,
-      tracker: this.opts.tracker,
-      ...(this.opts.onEvent ? { onEvent: this.opts.onEvent } : {}),
-      ...(this.opts.log ? { log: this.opts.log } : {}),
-    });
-    if (!rawPlan) return { kind: 'fresh' };
-    const plan = decodeJson(RunPlan, rawPlan, `run plan ${runKeys.plan(runId)}`);
-    const { lastStatus } = this.ledger;
-    if (this.ledger.terminal && lastStatus) {
-      const status = lastStatus.status as RunOutcome['status'];
-      return {
-        kind: 'done',
-        outcome: {
-          status,
-          restarts: this.ledger.restarts,
-          generation: plan.generation,
-          ...(lastStatus.message && status !== 'finished' ? { error: lastStatus.message } : {}),
-          ...this.finishedResult(plan.ranks),
-          ...this.outcomeState(),
-        },
-      };
-    }
-    const confirmed = lastStatus?.status === 'running' && this.ledger.generation === plan.generation;
-    if (!confirmed)
-      return {
-        kind: 'restart',
-        generation: plan.generation,
-        reason: `the coordinator stopped while generation ${plan.generation} was starting`,
-      };
-    return { kind: 'follow', plan };
-  }
-
-  private finishedResult(workers: string[]): Partial<RunOutcome> {
-    const ordered = [...this.ledger.finished.values()].sort((a, b) => a.rank - b.rank);
-    const rank0 = ordered[0];
-    return {
-      workers,
-      weightHashes: ordered.map((f) => f.weightHash),
-      ...(rank0 ? { testMetrics: rank0.testMetrics, modelPath: rank0.modelPath } : {}),
     };
   }
 
@@ -329,34 +268,28 @@ export class RunSupervisor {
       // A detaching supervisor keeps the leases: they lapse after 30 s, and busy workers are never leased.
       if (!this.opts.detach?.aborted) await this.opts.pool.release(runId, workers);
     }
-    const result = this.finishedResult(workers);
+    const result = this.ledger.finishedResult(workers);
     if (new Set(result.weightHashes).size !== 1)
       this.opts.log?.('error', `ranks ended with different weights: ${result.weightHashes?.join(' ')}`);
     return result;
   }
 
-  /**
-   * An elastic run below max-workers grows at a checkpoint where idle workers of its engine are free
-   * (and no other experiment waits for them): it ends the generation there, to resume on more.
-   */
+  /** An elastic run may grow at the checkpoint it just wrote: that ends the generation there (GenerationRegroup). */
   private async growAtCheckpoint(workers: string[]): Promise<void> {
     const epoch = this.growAt;
     this.growAt = undefined;
-    const max = this.setup.spec['max-workers'];
-    if (epoch === undefined || workers.length >= max) return;
-    const { preferredWorkers = [], exclusiveWorkers = false } = this.opts;
-    const { free } = await freeWorkers(
-      this.opts.pool,
-      this.engine.engine,
-      preferredWorkers,
-      exclusiveWorkers,
-    );
-    if (free === 0 || (this.opts.mayGrow && !(await this.opts.mayGrow()))) return;
-    const target = Math.min(max, workers.length + free);
-    throw new GenerationRegroup(
-      `${free} idle worker${free === 1 ? '' : 's'} free at the checkpoint of epoch ${epoch}: growing to ${target}`,
-      target,
-    );
+    if (epoch === undefined) return;
+    const regroup = await growthAtCheckpoint({
+      pool: this.opts.pool,
+      engine: this.engine.engine,
+      preferredWorkers: this.opts.preferredWorkers ?? [],
+      exclusiveWorkers: this.opts.exclusiveWorkers ?? false,
+      maxWorkers: this.setup.spec['max-workers'],
+      size: workers.length,
+      epoch,
+      ...(this.opts.mayGrow ? { mayGrow: this.opts.mayGrow } : {}),
+    });
+    if (regroup) throw regroup;
   }
 
   /** Aborts the generation's collectives and waits for its ranks to stop (see waitForRanksToStop). */
