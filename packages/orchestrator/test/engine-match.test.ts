@@ -120,6 +120,30 @@ describe('choosing a run engine', () => {
     expect(sameEngine(workerEngine(broken), node1)).toBe(true);
     expect(sameEngine(undefined, node1)).toBe(false);
   });
+
+  it('records the GPU variables the run’s engine loaded with as tags, except the per-worker device list', () => {
+    const gpu = worker('gpu', 1, {
+      engineEnvironment: {
+        CUDA_VISIBLE_DEVICES: '3',
+        CUDA_DEVICE_ORDER: 'PCI_BUS_ID',
+        TF_FORCE_GPU_ALLOW_GROWTH: 'true',
+        TF_CUDNN_USE_AUTOTUNE: '0',
+        NVIDIA_TF32_OVERRIDE: '0',
+      },
+    });
+    const fixed = new RunEngineChoice(spec({ engine: 'gpu' })).fix(
+      { name: 'gpu', threads: { intraOp: 1, interOp: 1 } },
+      [gpu],
+    );
+    expect(fixed?.tags).toMatchObject({
+      engine: 'gpu',
+      'engine.env.CUDA_DEVICE_ORDER': 'PCI_BUS_ID',
+      'engine.env.TF_FORCE_GPU_ALLOW_GROWTH': 'true',
+      'engine.env.TF_CUDNN_USE_AUTOTUNE': '0',
+      'engine.env.NVIDIA_TF32_OVERRIDE': '0',
+    });
+    expect(fixed?.tags).not.toHaveProperty('engine.env.CUDA_VISIBLE_DEVICES');
+  });
 });
 
 const redisUrl = serviceUrl('redis');

@@ -57,6 +57,11 @@ export const WorkerInfo = Type.Object({
   libtensorflow: Type.Optional(Type.Union([Type.String(), Type.Null()])),
   /** Why the worker's `auto` engine is not the one it preferred (e.g. the native addon did not load). */
   engineFallback: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  /**
+   * The GPU variables its native engine loaded with (CUDA_VISIBLE_DEVICES, CUDA_DEVICE_ORDER,
+   * TF_FORCE_GPU_ALLOW_GROWTH, the deterministic kernels' TF_* and NVIDIA_TF32_OVERRIDE); null for cpu.
+   */
+  engineEnvironment: Type.Optional(Type.Union([Type.Record(Type.String(), Type.String()), Type.Null()])),
   /** GPU name (or CPU model) and memory in bytes when known. */
   device: Type.String(),
   memoryBytes: Type.Optional(Type.Number()),

@@ -26,6 +26,8 @@ export interface WorkerAgentOptions {
   engineThreads?: EngineThreads | null;
   libtensorflow?: string | null;
   engineFallback?: string | null;
+  /** The GPU variables the native engine loaded with (Engine.environment). */
+  engineEnvironment?: Readonly<Record<string, string>> | null;
   device: string;
   memoryBytes?: number;
   system: SystemInfo;
@@ -86,6 +88,7 @@ export class WorkerAgent {
       engineThreads: opts.engineThreads ?? null,
       libtensorflow: opts.libtensorflow ?? null,
       engineFallback: opts.engineFallback ?? null,
+      engineEnvironment: opts.engineEnvironment ? { ...opts.engineEnvironment } : null,
       device: opts.device,
       ...(opts.memoryBytes !== undefined ? { memoryBytes: opts.memoryBytes } : {}),
       startedAt: Date.now(),

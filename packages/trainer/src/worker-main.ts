@@ -101,6 +101,7 @@ async function serve(opts: WorkerProcessOptions, log: (line: string) => void): P
     engineThreads: engine.threads,
     libtensorflow: engine.libtensorflow,
     engineFallback: engine.fallback,
+    engineEnvironment: engine.environment,
     device: gpu?.name ?? (engine.name === 'cpu' ? 'cpu (pure JS)' : 'cpu'),
     ...(gpu?.memoryBytes ? { memoryBytes: gpu.memoryBytes } : {}),
     system: collectSystemInfo(engine.version),

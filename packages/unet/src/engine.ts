@@ -1,10 +1,11 @@
 // TFJS_ENGINE=auto|gpu|node|cpu: loads a TensorFlow.js engine by dynamic import and says which one runs, with
 // what, and why it is not the one asked for.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { ENGINE_KINDS, ENGINES, type EngineKind } from '@lits-ddp/protocol';
 import type * as tfjs from '@tensorflow/tfjs';
 import { errorMessage } from '@lits-ddp/errors';
+import { applyGpuDefaults, gpuEnvironment } from './gpu-environment.js';
 import {
   EngineConfigError,
   EngineIdentityError,
@@ -57,6 +58,8 @@ export interface Engine {
   readonly onednn: boolean | null;
   /** The instruction-set class oneDNN dispatches on (cpuIsaClass()); null for pure JS. */
   readonly cpuIsa: string | null;
+  /** The GPU variables a native engine loaded with (gpuEnvironment()); null for pure JS. */
+  readonly environment: Readonly<Record<string, string>> | null;
   /** Engines tried before this one and why they did not load (auto only). */
   readonly attempts: readonly EngineAttempt[];
   /**
@@ -71,7 +74,10 @@ export interface Engine {
 export interface LoadEngineOptions {
   /** Defaults to TFJS_ENGINE, then `auto`. */
   readonly engine?: EngineRequest | string;
-  /** Sets TF_DETERMINISTIC_OPS=1 and TF_CUDNN_DETERMINISTIC=1 before any native engine loads. */
+  /**
+   * Sets the deterministic kernels' variables (TF_DETERMINISTIC_OPS, TF_CUDNN_DETERMINISTIC, TF_CUDNN_USE_AUTOTUNE=0,
+   * NVIDIA_TF32_OVERRIDE=0) before any native engine loads; the GPU defaults are set either way (applyGpuDefaults).
+   */
   readonly deterministic?: boolean;
   /**
    * Thread pools for a native engine, set before it loads. Default: TF_NUM_INTRAOP_THREADS /
@@ -163,6 +169,11 @@ function packageMissing(err: unknown, packageName: string): boolean {
   );
 }
 
+/** Whether this machine has the NVIDIA kernel driver loaded (what every CUDA device needs). */
+function nvidiaDriverPresent(): boolean {
+  return existsSync('/proc/driver/nvidia/version');
+}
+
 async function importTfjs(packageName: string): Promise<Tfjs> {
   // A variable specifier keeps TypeScript and bundlers from resolving the optional native packages.
   const specifier: string = packageName;
@@ -230,6 +241,7 @@ async function activate(
     threads: pinned,
     onednn: name === 'cpu' ? null : process.env['TF_ENABLE_ONEDNN_OPTS'] !== '0',
     cpuIsa: name === 'cpu' ? null : cpuIsaClass(),
+    environment: name === 'cpu' ? null : gpuEnvironment(),
     attempts,
     description: `engine ${name} (${parts.join(', ')})`,
   };
@@ -256,14 +268,21 @@ export function engineFallbackReason(
  */
 export async function loadEngine(options: LoadEngineOptions = {}): Promise<Engine> {
   const request = parseEngineRequest(options.engine ?? process.env['TFJS_ENGINE']);
-  if (options.deterministic) {
-    process.env['TF_DETERMINISTIC_OPS'] = '1';
-    process.env['TF_CUDNN_DETERMINISTIC'] = '1';
-  }
+  applyGpuDefaults(options.deterministic ?? false);
   const threads = options.threads ?? nativeThreads ?? threadsFromEnvironment();
   const order: readonly EngineName[] = request === 'auto' ? ENGINE_KINDS : [request];
   const attempts: EngineAttempt[] = [];
   for (const name of order) {
+    // Without an NVIDIA driver tfjs-node-gpu would run on the CPU under another engine name: auto takes node.
+    if (request === 'auto' && name === 'gpu' && !nvidiaDriverPresent()) {
+      attempts.push({
+        engine: name,
+        packageName: ENGINE_PACKAGES.gpu,
+        error: 'no NVIDIA driver',
+        installed: false,
+      });
+      continue;
+    }
     try {
       const engine = await activate(name, attempts, threads);
       return { ...engine, fallback: engineFallbackReason(request, name, attempts) };
@@ -281,7 +300,7 @@ export async function loadEngine(options: LoadEngineOptions = {}): Promise<Engin
   const last = attempts[attempts.length - 1] as EngineAttempt;
   const hint =
     last.engine === 'gpu'
-      ? ` Install it (npm install ${last.packageName}@4.22.0; needs CUDA 11.2 and cuDNN 8) or use TFJS_ENGINE=auto|cpu.`
+      ? ` Build it with: ${NATIVE_ENGINE_INSTALL_HINT} --gpu (or use TFJS_ENGINE=auto|cpu).`
       : last.engine === 'node'
         ? ` Build it with: ${NATIVE_ENGINE_INSTALL_HINT} (or use TFJS_ENGINE=auto|cpu).`
         : '';

@@ -6,6 +6,7 @@ export * from './accumulate.js';
 export * from './adam.js';
 export * from './dropout.js';
 export * from './engine.js';
+export * from './gpu-environment.js';
 export * from './init.js';
 export * from './loss.js';
 export * from './metrics.js';

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { nativeEngineStatus } from '@lits-ddp/native-engine';
 import {
+  applyGpuDefaults,
+  GPU_ENVIRONMENT_KEYS,
+  gpuEnvironment,
   EngineUnavailableError,
   engineFallbackReason,
   engineIdentity,
@@ -90,7 +93,7 @@ describe('engine loader', () => {
 
   it('fails clearly, naming the missing package and the command that builds it, for an explicit engine', async () => {
     await expect(loadEngine({ engine: 'gpu' })).rejects.toThrow(
-      /TFJS_ENGINE=gpu needs @tensorflow\/tfjs-node-gpu, which could not be loaded: .*CUDA 11\.2/,
+      /TFJS_ENGINE=gpu needs @tensorflow\/tfjs-node-gpu, which could not be loaded: .*engine install --gpu/,
     );
     await expect(loadEngine({ engine: 'gpu' })).rejects.toBeInstanceOf(EngineUnavailableError);
     await expect(loadEngine({ engine: 'gpu' })).rejects.toMatchObject({ code: 'ENGINE_UNAVAILABLE' });
@@ -119,13 +122,29 @@ describe('engine loader', () => {
   });
 
   it('sets the TF determinism variables before loading in deterministic mode', async () => {
-    delete process.env['TF_DETERMINISTIC_OPS'];
-    delete process.env['TF_CUDNN_DETERMINISTIC'];
+    for (const key of GPU_ENVIRONMENT_KEYS) delete process.env[key];
+    process.env['NVIDIA_TF32_OVERRIDE'] = '1';
     const failed = loadEngine({ engine: 'gpu', deterministic: true });
-    // Set synchronously, i.e. before the native package's import even starts.
-    expect(process.env['TF_DETERMINISTIC_OPS']).toBe('1');
-    expect(process.env['TF_CUDNN_DETERMINISTIC']).toBe('1');
-    await expect(failed).rejects.toThrow();
+    // Set synchronously, i.e. before the native package's import even starts; TF32 forced off.
+    expect(gpuEnvironment()).toEqual({
+      CUDA_DEVICE_ORDER: 'PCI_BUS_ID',
+      TF_FORCE_GPU_ALLOW_GROWTH: 'true',
+      TF_DETERMINISTIC_OPS: '1',
+      TF_CUDNN_DETERMINISTIC: '1',
+      TF_CUDNN_USE_AUTOTUNE: '0',
+      NVIDIA_TF32_OVERRIDE: '0',
+    });
+    await failed.catch(() => undefined);
+  });
+
+  it('GPU defaults: allow-growth and PCI bus order unless set, the deterministic variables only when asked', () => {
+    const env: NodeJS.ProcessEnv = { TF_FORCE_GPU_ALLOW_GROWTH: 'false', CUDA_VISIBLE_DEVICES: '1,0' };
+    applyGpuDefaults(false, env);
+    expect(gpuEnvironment(env)).toEqual({
+      CUDA_VISIBLE_DEVICES: '1,0',
+      CUDA_DEVICE_ORDER: 'PCI_BUS_ID',
+      TF_FORCE_GPU_ALLOW_GROWTH: 'false',
+    });
   });
 
   it('an engine identity: what differs, and a malformed one refused naming its source', () => {

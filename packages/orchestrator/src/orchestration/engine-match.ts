@@ -111,8 +111,17 @@ export function engineTags(
   engine: RunEngine,
   libtensorflow: string | undefined,
   fallback: string | null,
+  environment: Readonly<Record<string, string>> | null = null,
 ): Record<string, string> {
+  // The GPU variables the engine loaded with (allow-growth, device order, the deterministic kernels' switches); not
+  // CUDA_VISIBLE_DEVICES, which differs from worker to worker (each is pinned to its GPU).
+  const env = Object.fromEntries(
+    Object.entries(environment ?? {})
+      .filter(([k]) => k !== 'CUDA_VISIBLE_DEVICES')
+      .map(([k, v]) => [`engine.env.${k}`, v]),
+  );
   return {
+    ...env,
     engine: engine.name,
     ...(engine.threads
       ? {
@@ -160,7 +169,7 @@ export class RunEngineChoice {
     this.libtensorflow = leased.find((w) => w.libtensorflow)?.libtensorflow ?? undefined;
     this.fallback = fallback ?? undefined;
     return {
-      tags: engineTags(engine, this.libtensorflow, fallback),
+      tags: engineTags(engine, this.libtensorflow, fallback, leased[0]?.engineEnvironment ?? null),
       line: `engine ${formatRunEngine(engine)}${fallback ? ` (fallback: ${fallback})` : ''}`,
       fallback: fallback !== null,
     };
