@@ -52,7 +52,12 @@ function renderExperiments() {
         cell(e.id),
         document.createElement('td'),
         cell(String(e.priority)),
-        cell(String(e.workers)),
+        // Ranks of the current generation, when the run has one and it is not the size asked for.
+        cell(
+          e.worldSize !== undefined && e.worldSize !== e.workers
+            ? `${e.worldSize}/${e.workers}`
+            : String(e.workers),
+        ),
         cell(age(e.submittedAt)),
         cell(String(e.restarts)),
         cell(fmt(m.train_avg_loss)),
@@ -130,6 +135,9 @@ function newRun(id) {
   return {
     id,
     status: '',
+    info: undefined, // the REST record's name, size and epochs, once fetched
+    generations: new Map(), // generation → its event (or REST entry), from either source
+    resuming: undefined, // the generation whose ranks have not reported a step yet
     loss: new Map(), // x (epochs, fractional) → [stepLoss, epochLoss]
     iou: new Map(), // epoch → [train0, train1, train2, val0, val1, val2]
     lossPlot: undefined,
@@ -186,8 +194,70 @@ function plot(run, which) {
   } else run[key].setData(data);
 }
 
+const plural = (n, what) => `${n} ${what}${n === 1 ? '' : 's'}`;
+
+/** As `lits logs` prints it: `generation 2: 3 workers (shrink) from epoch 2 — <reason>`. */
+const describeGeneration = (g) =>
+  `generation ${g.generation}: ${plural(g.worldSize, 'worker')} (${g.change}) from epoch ${g.resumeEpoch}` +
+  (g.reason ? ` — ${g.reason}` : '');
+
+/** The run's line under its title: the world size of its current generation among the rest. */
+function renderInfo(run) {
+  const d = run.info;
+  if (!d) return;
+  const current = [...run.generations.values()].at(-1);
+  const size = current
+    ? `world size ${current.worldSize} (generation ${current.generation}; workers ${d.spec['min-workers'] ?? d.workers}–${d.spec['max-workers'] ?? d.workers})`
+    : `${plural(d.workers, 'worker')}`;
+  const tracking = d.tracking ? ` · tracking: ${d.tracking.kind} ${d.tracking.runId}` : '';
+  $('#run-info').textContent = `${d.experimentName} · ${size} · ${d.spec.max_epochs} epochs${tracking}`;
+}
+
+/** One line per generation (oldest first), with the workers of its ranks. */
+function renderGenerations(run) {
+  const list = [...run.generations.values()].sort((a, b) => a.generation - b.generation);
+  $('#run-generations').replaceChildren(
+    ...list.map((g) => {
+      const li = document.createElement('li');
+      li.value = g.generation;
+      li.textContent = `${describeGeneration(g)} · ranks: ${g.workers.join(', ')}${g.at ? ` · ${g.at.slice(11, 19)}` : ''}`;
+      return li;
+    }),
+  );
+  renderInfo(run);
+}
+
+function addGeneration(run, g) {
+  // The REST record and the event stream both carry them, the record's with when (`at`): merged.
+  run.generations.set(g.generation, { ...run.generations.get(g.generation), ...g });
+  renderGenerations(run);
+}
+
+/** The status line: a generation's ranks are resuming until the first of them reports a step. */
+function renderStatus(run) {
+  const el = $('#run-status');
+  if (run.resuming && run.status === 'running') {
+    const g = run.resuming;
+    el.textContent = `resuming at ${plural(g.worldSize, 'worker')} from epoch ${g.resumeEpoch}`;
+    el.title = g.reason || '';
+  } else {
+    const restart = run.status === 'restarting' && run.restarts ? ` (restart ${run.restarts})` : '';
+    el.textContent = `${run.status}${restart}`;
+    el.title = run.message || '';
+  }
+  el.className = `status ${run.status}`;
+}
+
 function onEvent(run, e) {
-  if (e.type === 'progress' && e.rank === 0) {
+  if (e.type === 'progress' && run.resuming && e.generation >= run.resuming.generation) {
+    run.resuming = undefined;
+    renderStatus(run);
+  }
+  if (e.type === 'generation') {
+    addGeneration(run, e);
+    run.resuming = e;
+    renderStatus(run);
+  } else if (e.type === 'progress' && e.rank === 0) {
     const x = e.epoch + (e.step + 1) / e.stepsPerEpoch;
     run.loss.set(x, [e.loss, run.loss.get(x)?.[1] ?? null]);
     plot(run, 'loss');
@@ -209,10 +279,9 @@ function onEvent(run, e) {
     }
   } else if (e.type === 'status') {
     run.status = e.status;
-    const restart = e.status === 'restarting' && e.restarts ? ` (restart ${e.restarts})` : '';
-    $('#run-status').textContent = `${e.status}${restart}`;
-    $('#run-status').className = `status ${e.status}`;
-    $('#run-status').title = e.message || '';
+    run.restarts = e.restarts;
+    run.message = e.message;
+    renderStatus(run);
   } else if (e.type === 'waiting') {
     // Until the generation runs (the next status event): how many workers are missing, and why.
     $('#run-status').textContent =
@@ -279,12 +348,16 @@ function select(id) {
   $('#run-id').textContent = id;
   $('#loss-chart').replaceChildren();
   $('#iou-chart').replaceChildren();
+  $('#run-generations').replaceChildren();
   renderExperiments();
+  const run = state.run;
   api(`/v1/experiments/${encodeURIComponent(id)}`)
     .then((d) => {
-      const tracking = d.tracking ? ` · tracking: ${d.tracking.kind} ${d.tracking.runId}` : '';
-      $('#run-info').textContent =
-        `${d.experimentName} · ${d.workers} worker(s) · ${d.spec.max_epochs} epochs${tracking}`;
+      if (state.run !== run) return; // another run was selected meanwhile
+      run.info = d;
+      // The stream may have dropped a long run's first events; the record keeps the last 50 generations.
+      for (const g of d.generations || []) addGeneration(run, g);
+      renderInfo(run);
     })
     .catch(() => undefined);
   follow(state.run, state.stream.signal);

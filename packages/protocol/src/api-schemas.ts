@@ -1,5 +1,6 @@
 import Type, { type Static } from 'typebox';
-import { ExperimentSpecInput } from './spec.js';
+import { GENERATION_CHANGES } from './run-messages.js';
+import { ExperimentSpecInput, literalChoice } from './spec.js';
 
 /**
  * The coordinator's REST API, described once: the service validates requests and serialises replies with these
@@ -94,6 +95,12 @@ export const ExperimentSummary = Type.Object({
   startedAt: Type.Optional(Type.String({ format: 'date-time' })),
   endedAt: Type.Optional(Type.String({ format: 'date-time' })),
   restarts: Type.Integer(),
+  worldSize: Type.Optional(
+    Type.Integer({
+      description:
+        'ranks of the latest generation (the one running, or the last one before a restart); absent before the first starts',
+    }),
+  ),
   latestMetrics: Type.Optional(Metrics),
 });
 export type ExperimentSummary = Static<typeof ExperimentSummary>;
@@ -119,9 +126,37 @@ export const ExperimentProgress = Type.Object({
   loss: Type.Number(),
   ranks: Type.Array(
     Type.Object({ rank: Type.Integer(), epoch: Type.Integer(), step: Type.Integer(), loss: Type.Number() }),
+    {
+      description:
+        "the newest step of each rank of the current generation (an earlier generation's ranks are gone)",
+    },
   ),
 });
 export type ExperimentProgress = Static<typeof ExperimentProgress>;
+
+/** One generation of a run (its `generation` event): who runs it, and why it has that size. */
+export const GenerationView = Type.Object(
+  {
+    generation: Type.Integer({
+      minimum: 1,
+      description: '1 for the first, one more for each restart or growth',
+    }),
+    worldSize: Type.Integer({ minimum: 1, description: 'its ranks' }),
+    workers: Type.Array(Type.String(), { description: 'the worker of each rank' }),
+    change: literalChoice(GENERATION_CHANGES, {
+      description:
+        'start (the first), restart (the same size after a failure), shrink (fewer: a lost worker not replaced in time), grow (more: idle workers at a checkpoint)',
+    }),
+    reason: Type.String({ description: 'why it has this size: the failure, the lost worker, the idle ones' }),
+    resumeEpoch: Type.Integer({
+      minimum: 0,
+      description: "the epoch it starts at (after its checkpoint's), or 0",
+    }),
+    at: Type.String({ format: 'date-time', description: 'when its ranks were assigned' }),
+  },
+  { title: 'Generation' },
+);
+export type GenerationView = Static<typeof GenerationView>;
 
 /** The trained model, in the two forms a run leaves (`model` of ExperimentDetail). */
 const ExperimentModel = Type.Object(
@@ -170,7 +205,8 @@ export const ExperimentDetail = Type.Object({
   queuePosition: Type.Optional(Type.Integer({ description: 'place among experiments waiting for workers' })),
   workerIds: Type.Optional(
     Type.Array(Type.String(), {
-      description: 'worker of each rank; while restarting, those still with the run (the lost ones are gone)',
+      description:
+        'the live worker list: worker of each rank; while restarting, those still with the run (the lost ones are gone)',
     }),
   ),
   waitingForWorkers: Type.Optional(
@@ -185,6 +221,25 @@ export const ExperimentDetail = Type.Object({
       {
         description:
           'present while the run waits for workers before a generation starts (after a restart, or at the start); it fails after the wait-for-workers limit',
+      },
+    ),
+  ),
+  generations: Type.Optional(
+    Type.Array(GenerationView, {
+      description: 'the generations so far, oldest first (the last 50); the last is the current one',
+    }),
+  ),
+  resuming: Type.Optional(
+    Type.Object(
+      {
+        generation: Type.Integer(),
+        worldSize: Type.Integer(),
+        resumeEpoch: Type.Integer({ description: 'the epoch its ranks start at' }),
+        since: Type.String({ format: 'date-time' }),
+      },
+      {
+        description:
+          'present while the current generation runs but none of its ranks has reported a step yet (loading the checkpoint, compiling); `progress` is then absent',
       },
     ),
   ),

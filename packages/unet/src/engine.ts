@@ -2,6 +2,7 @@
 // what, and why it is not the one asked for.
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import util from 'node:util';
 import { ENGINE_KINDS, ENGINES, type EngineKind } from '@lits-ddp/protocol';
 import type * as tfjs from '@tensorflow/tfjs';
 import { errorMessage } from '@lits-ddp/errors';
@@ -174,7 +175,18 @@ function nvidiaDriverPresent(): boolean {
   return existsSync('/proc/driver/nvidia/version');
 }
 
+/**
+ * tfjs-node 4.22 (and -gpu) calls util.isNullOrUndefined for every op with a type attribute (conv3d, cast, …);
+ * Node 23 removed it. Restored with its documented meaning before a native package loads, so the engine runs on
+ * Node 24 LTS as on 20 and 22.
+ */
+function restoreUtilIsNullOrUndefined(): void {
+  const legacy = util as unknown as Record<string, unknown>;
+  legacy['isNullOrUndefined'] ??= (value: unknown): boolean => value === null || value === undefined;
+}
+
 async function importTfjs(packageName: string): Promise<Tfjs> {
+  if (packageName !== ENGINE_PACKAGES.cpu) restoreUtilIsNullOrUndefined();
   // A variable specifier keeps TypeScript and bundlers from resolving the optional native packages.
   const specifier: string = packageName;
   const mod: unknown = await import(specifier);

@@ -140,9 +140,14 @@ for (const engine of ['cpu', 'node'] as const) {
       expect(shrink.reason).toMatch(/lost its heartbeat|rank 3 failed|did not deliver/);
       expect(shrink.reason).toMatch(/goes on with 3 of 4 workers/);
       expect(run.hashes).toEqual([uninterrupted, uninterrupted, uninterrupted]);
+      // The REST record says what the stream says: the generations, their sizes and why.
       const detail = await client.get(run.id);
       expect(detail.restarts).toBe(1);
       expect(detail.workerIds).toHaveLength(3);
+      expect(detail.worldSize).toBe(3);
+      expect(detail.generations?.map((g) => [g.worldSize, g.change, g.reason])).toEqual(
+        run.generations.map((g) => [g.worldSize, g.change, g.reason]),
+      );
       console.log(
         `${engine}: shrink 4 → 3 hash ${run.hashes[0]}; kill -9 → training at N = 3: ${resumedAt - killedAt} ms`,
       );

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { CoordinatorApiError, CoordinatorClient } from '@lits-ddp/coordinator-client';
 import type { RunEvent } from '@lits-ddp/protocol';
-import { createDisplay, displayModeOf, type RunDisplay } from '../display/run-display.js';
+import { createDisplay, describeGeneration, displayModeOf, type RunDisplay } from '../display/run-display.js';
 
 export const CLIENT_ENV_HELP = `Coordinator: --url URL or LITS_API_URL (default http://127.0.0.1:8080).
 Token: LITS_API_TOKEN (the first one when comma-separated).`;
@@ -50,8 +50,13 @@ function plainLogDisplay(): RunDisplay {
             .join(' ')}`,
         );
         break;
-      case 'status':
-        line(`status ${e.status}${e.message ? `: ${e.message}` : ''} (restarts ${e.restarts})`);
+      case 'status': {
+        const generation = e.generation !== undefined ? ` generation ${e.generation}` : '';
+        line(`status ${e.status}${generation}${e.message ? `: ${e.message}` : ''} (restarts ${e.restarts})`);
+        break;
+      }
+      case 'generation':
+        line(describeGeneration(e));
         break;
       case 'waiting':
         line(`${e.message} (${e.missing} of ${e.needed} missing)`);

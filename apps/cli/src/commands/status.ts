@@ -1,12 +1,32 @@
 import { parseArgs } from 'node:util';
+import type { ExperimentDetail } from '@lits-ddp/protocol';
+import { describeGeneration } from '../display/run-display.js';
 import { CLIENT_ENV_HELP, clientFrom, reportApiError } from './logs.js';
 
 const USAGE = `lits status [id] [--status S] [--limit N] [--url URL] [--json]
 
-Without an id: the experiments, newest first. With one: its status, progress, metrics and tracking.
+Without an id: the experiments, newest first. With one: its status, world size and generations,
+progress, metrics and tracking.
 ${CLIENT_ENV_HELP}`;
 
 const fmt = (v: number | undefined): string => (v === undefined ? '-' : v.toFixed(4));
+
+const count = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
+
+/** The world size now, and the generations that led to it (oldest first, each with when it started). */
+export function sizeLines(d: ExperimentDetail): string[] {
+  if (d.worldSize === undefined) return [];
+  const generation = d.generations?.at(-1)?.generation;
+  const [min, max] = [d.spec['min-workers'], d.spec['max-workers']].map((v) => String(v ?? d.workers));
+  const lines = [
+    `world     ${count(d.worldSize, 'rank')}${generation ? `, generation ${generation}` : ''} (workers ${min}–${max})`,
+  ];
+  const r = d.resuming;
+  if (r)
+    lines.push(`resuming  at ${count(r.worldSize, 'worker')} from epoch ${r.resumeEpoch} since ${r.since}`);
+  for (const g of d.generations ?? []) lines.push(`  ${g.at}  ${describeGeneration(g)}`);
+  return lines;
+}
 
 export async function runStatus(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -35,6 +55,7 @@ export async function runStatus(argv: string[]): Promise<number> {
       }
       const out = [
         `${d.id}  ${d.status}  priority ${d.priority}  workers ${d.workers}  restarts ${d.restarts}`,
+        ...sizeLines(d),
         d.progress
           ? `progress  epoch ${d.progress.epoch + 1}/${d.progress.epochs} step ${d.progress.step + 1}/${d.progress.stepsPerEpoch} (${(100 * d.progress.fraction).toFixed(0)} %) loss ${fmt(d.progress.loss)}`
           : undefined,
@@ -67,7 +88,11 @@ export async function runStatus(argv: string[]): Promise<number> {
         e.id.padEnd(30),
         e.status.padEnd(10),
         String(e.priority).padStart(3),
-        String(e.workers).padStart(3),
+        // Ranks now / workers asked for, once a generation runs on another number.
+        (e.worldSize !== undefined && e.worldSize !== e.workers
+          ? `${e.worldSize}/${e.workers}`
+          : String(e.workers)
+        ).padStart(3),
         e.submittedAt,
         fmt(e.latestMetrics?.train_avg_loss),
       ].join('  '),

@@ -13,6 +13,17 @@ export interface RunDisplay {
 
 const fmt = (v: number | undefined, digits = 4): string => (v === undefined ? '-' : v.toFixed(digits));
 
+type GenerationEvent = Extract<RunEvent, { type: 'generation' }>;
+
+/** `generation 2: 3 workers (shrink) from epoch 2 — <reason>`: a `generation` event, or one in the REST record. */
+export function describeGeneration(
+  g: Pick<GenerationEvent, 'generation' | 'worldSize' | 'change' | 'resumeEpoch' | 'reason'>,
+): string {
+  const workers = `${g.worldSize} worker${g.worldSize === 1 ? '' : 's'}`;
+  const reason = g.reason ? ` — ${g.reason}` : '';
+  return `generation ${g.generation}: ${workers} (${g.change}) from epoch ${g.resumeEpoch}${reason}`;
+}
+
 /** NDJSON on stdout: one line per phase change, event and log line. */
 function jsonDisplay(): RunDisplay {
   const out = (obj: unknown): void => void process.stdout.write(`${JSON.stringify(obj)}\n`);
@@ -46,6 +57,7 @@ function plainDisplay(): RunDisplay {
             .join(' ')}`,
         );
       } else if (e.type === 'status') line(`status ${e.status}${e.message ? `: ${e.message}` : ''}`);
+      else if (e.type === 'generation') line(describeGeneration(e));
       else if (e.type === 'waiting') line(e.message);
       else if (e.type === 'failed') line(`rank ${e.rank} failed: ${e.error}`);
       else if (e.type === 'log') line(`rank ${e.rank} ${e.level}: ${e.message}`);
@@ -55,8 +67,11 @@ function plainDisplay(): RunDisplay {
   };
 }
 
-/** Progress bars on a TTY (stderr): one line per worker with epoch, step, loss and ETA. */
-function ttyDisplay(workers: number, epochs: number, stream: NodeJS.WritableStream): RunDisplay {
+/**
+ * Progress bars on a TTY (stderr): one line per rank of the current generation with epoch, step, loss
+ * and ETA. A new generation (its size may differ) takes the bars down until its own ranks report.
+ */
+function ttyDisplay(epochs: number, stream: NodeJS.WritableStream): RunDisplay {
   const multi = new cliProgress.MultiBar(
     {
       stream,
@@ -70,13 +85,24 @@ function ttyDisplay(workers: number, epochs: number, stream: NodeJS.WritableStre
   );
   let phaseBar: cliProgress.SingleBar | undefined;
   const bars = new Map<number, cliProgress.SingleBar>();
-  const bar = (rank: number, total: number): cliProgress.SingleBar => {
+  let generation = 0;
+  // Created at the step it first shows (a resumed generation starts mid-run), so its ETA counts
+  // only the steps it has seen.
+  const bar = (rank: number, total: number, done: number): cliProgress.SingleBar => {
     let b = bars.get(rank);
     if (!b) {
-      b = multi.create(total, 0, { rank, epoch: 0, epochs, step: 0, steps: 0, loss: '-' });
+      b = multi.create(total, done, { rank, epoch: 0, epochs, step: 0, steps: 0, loss: '-' });
       bars.set(rank, b);
     }
     return b;
+  };
+  // The ranks of an earlier generation are gone (a shrink leaves fewer; a grow adds some).
+  const dropBars = (): void => {
+    for (const b of bars.values()) {
+      b.stop();
+      multi.remove(b);
+    }
+    bars.clear();
   };
   return {
     phase: (phase, done, total) => {
@@ -101,8 +127,11 @@ function ttyDisplay(workers: number, epochs: number, stream: NodeJS.WritableStre
     },
     event: (e) => {
       if (e.type === 'progress') {
-        const b = bar(e.rank, epochs * e.stepsPerEpoch);
-        b.update(e.epoch * e.stepsPerEpoch + e.step + 1, {
+        // A step of a generation already replaced (published before its ranks stopped).
+        if (e.generation < generation) return;
+        const done = e.epoch * e.stepsPerEpoch + e.step + 1;
+        const b = bar(e.rank, epochs * e.stepsPerEpoch, done);
+        b.update(done, {
           epoch: e.epoch + 1,
           step: e.step + 1,
           steps: e.stepsPerEpoch,
@@ -112,6 +141,10 @@ function ttyDisplay(workers: number, epochs: number, stream: NodeJS.WritableStre
         multi.log(
           `epoch ${e.epoch}: train loss ${fmt(e.metrics.train_avg_loss)}, val mean IoU ${fmt(e.metrics.val_mean_iou)}\n`,
         );
+      } else if (e.type === 'generation') {
+        generation = e.generation;
+        dropBars();
+        multi.log(`${describeGeneration(e)}\n`);
       } else if (e.type === 'status' && e.status !== 'running') {
         multi.log(`status ${e.status}${e.message ? `: ${e.message}` : ''}\n`);
       } else if (e.type === 'waiting') {
@@ -135,15 +168,18 @@ export function silentDisplay(): RunDisplay {
   return { phase: () => undefined, event: () => undefined, log: () => undefined, stop: () => undefined };
 }
 
-/** `ttyStream` is where the bars go (stderr; tests pass a fake TTY). */
+/**
+ * `_workers` goes unused: the bars follow each generation's own ranks, however many (a run may
+ * shrink or grow). `ttyStream` is where the bars go (stderr; tests pass a fake TTY).
+ */
 export function createDisplay(
   mode: DisplayMode,
-  workers: number,
+  _workers: number,
   epochs: number,
   ttyStream: NodeJS.WritableStream = process.stderr,
 ): RunDisplay {
   if (mode === 'json') return jsonDisplay();
-  return mode === 'tty' ? ttyDisplay(workers, epochs, ttyStream) : plainDisplay();
+  return mode === 'tty' ? ttyDisplay(epochs, ttyStream) : plainDisplay();
 }
 
 export function displayModeOf(json: boolean): DisplayMode {

@@ -348,7 +348,7 @@ export class ExperimentProcessor {
       for (const [key, value] of Object.entries(fresh))
         store.addMetricPoint(id, key, step, value).catch(fail);
       store.update(id, { latestMetrics: { ...ledger.latestMetrics } }).catch(fail);
-    } else if (event.type === 'status' || event.type === 'waiting') {
+    } else if (event.type === 'status' || event.type === 'waiting' || event.type === 'generation') {
       projection.apply(event, streamId);
       if (event.type === 'status' && event.status === 'running') this.gate.release(id).catch(fail);
     } else if (event.type === 'progress') {

@@ -10,6 +10,7 @@ import {
   RUN_EVENTS_MAXLEN,
   RUN_EVENT_FIELD,
   type ExperimentStatus as ApiExperimentStatus,
+  type GenerationChange,
   type ResolvedSpec,
   type RunEvent,
   type RunStatus,
@@ -53,6 +54,22 @@ export interface ExperimentRecord {
   cancelRequested?: string;
   /** While the supervisor waits for free, live workers (before a generation starts). */
   waitingForWorkers?: WorkerWait;
+  /** The run's generations (its `generation` events), oldest first, the last MAX_GENERATIONS only. */
+  generations?: GenerationEntry[];
+}
+
+/** The newest generations a record keeps: a run that restarts without end must not grow its record so. */
+export const MAX_GENERATIONS = 50;
+
+/** One generation of a run (its `generation` event), assigned at `at` (ms). */
+export interface GenerationEntry {
+  generation: number;
+  worldSize: number;
+  workers: string[];
+  change: GenerationChange;
+  reason: string;
+  resumeEpoch: number;
+  at: number;
 }
 
 /** What a run waiting for workers waits for (the supervisor's `waiting` event), since when (ms). */

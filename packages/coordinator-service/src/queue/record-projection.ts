@@ -1,29 +1,41 @@
 import type { Logger } from 'pino';
 import type { RunEvent } from '@lits-ddp/protocol';
 import {
+  MAX_GENERATIONS,
   TERMINAL_STATUSES,
   type ExperimentRecord,
   type ExperimentStore,
   type RecordPatch,
 } from './experiment-store.js';
 
-type StateEvent = Extract<RunEvent, { type: 'status' | 'waiting' }>;
+type StateEvent = Extract<RunEvent, { type: 'status' | 'waiting' | 'generation' }>;
 
-const isStateEvent = (event: RunEvent): event is StateEvent =>
-  event.type === 'status' || event.type === 'waiting';
+/** The events that change an experiment record (the rest are the stream's alone). */
+export const isStateEvent = (event: RunEvent): event is StateEvent =>
+  event.type === 'status' || event.type === 'waiting' || event.type === 'generation';
 
 /**
  * How one of the supervisor's events moves an experiment record along the run's state machine:
  * `preparing` → `running` (the ranks' workers) → `restarting` (restarts + 1, the lost workers gone from
  * the list) → waiting for workers (how many are missing) → `running` … → finished, failed or cancelled.
- * Undefined for a record already over (its last state stays) and for events that change nothing here.
+ * Each `generation` event (just before its `running`) adds to the record's generations and sets the
+ * ranks' workers. Undefined for a record already over (its last state stays) and for events that
+ * change nothing here.
  */
 export function recordChange(
   event: RunEvent,
-  rec: Pick<ExperimentRecord, 'status' | 'workers' | 'waitingForWorkers'>,
+  rec: Pick<ExperimentRecord, 'status' | 'workers' | 'waitingForWorkers' | 'generations'>,
   at: number,
 ): RecordPatch | undefined {
   if (TERMINAL_STATUSES.has(rec.status) || !isStateEvent(event)) return undefined;
+  if (event.type === 'generation') {
+    const known = rec.generations ?? [];
+    // Read again from the stream (a coordinator that took the run over): the record is past it.
+    if ((known.at(-1)?.generation ?? 0) >= event.generation) return undefined;
+    const { generation, worldSize, workers, change, reason, resumeEpoch } = event;
+    const entry = { generation, worldSize, workers, change, reason, resumeEpoch, at };
+    return { set: { generations: [...known, entry].slice(-MAX_GENERATIONS), workers } };
+  }
   if (event.type === 'waiting') {
     const { needed, free, missing, message } = event;
     // One wait may report several times (what it waits for changed): it began at the first report.

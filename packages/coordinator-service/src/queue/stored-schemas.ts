@@ -1,5 +1,11 @@
 import Type from 'typebox';
-import { ExperimentStatus, ResolvedSpec, RunPlan } from '@lits-ddp/protocol';
+import {
+  ExperimentStatus,
+  GENERATION_CHANGES,
+  ResolvedSpec,
+  RunPlan,
+  type GenerationChange,
+} from '@lits-ddp/protocol';
 
 /**
  * Schemas of the JSON this service reads back from Redis: what another process (or an older
@@ -32,6 +38,18 @@ export const RECORD_JSON_FIELDS = {
     message: Type.String(),
     since: Time,
   }),
+  generations: Type.Array(
+    Type.Object({
+      generation: Type.Integer({ minimum: 1 }),
+      worldSize: Type.Integer({ minimum: 1 }),
+      workers: Type.Array(Type.String()),
+      // A union of the literals, typed as the protocol's (a mapped union's static type is lost).
+      change: Type.Unsafe<GenerationChange>(Type.Union(GENERATION_CHANGES.map((c) => Type.Literal(c)))),
+      reason: Type.String(),
+      resumeEpoch: Count,
+      at: Time,
+    }),
+  ),
 } as const;
 
 /** An experiment record once its hash fields are decoded (ExperimentRecord; experiment-store checks they agree). */
@@ -53,6 +71,7 @@ export const StoredRecord = Type.Object({
   idempotencyKey: Type.Optional(Type.String()),
   cancelRequested: Type.Optional(Type.String()),
   waitingForWorkers: Type.Optional(RECORD_JSON_FIELDS.waitingForWorkers),
+  generations: Type.Optional(RECORD_JSON_FIELDS.generations),
 });
 
 /** A capacity-gate reservation: workers held for an admitted experiment since `at`. */

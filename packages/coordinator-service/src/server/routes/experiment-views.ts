@@ -24,6 +24,7 @@ export const linksOf = (id: string): Record<string, string> => ({
 });
 
 export function toSummary(rec: ExperimentRecord): ExperimentSummary {
+  const worldSize = rec.generations?.at(-1)?.worldSize;
   return {
     id: rec.id,
     status: rec.status,
@@ -35,35 +36,55 @@ export function toSummary(rec: ExperimentRecord): ExperimentSummary {
     ...(rec.startedAt ? { startedAt: iso(rec.startedAt) } : {}),
     ...(rec.endedAt ? { endedAt: iso(rec.endedAt) } : {}),
     restarts: rec.restarts,
+    ...(worldSize !== undefined ? { worldSize } : {}),
     ...(rec.latestMetrics ? { latestMetrics: rec.latestMetrics } : {}),
   };
 }
 
 type ProgressEvent = Extract<RunEvent, { type: 'progress' }>;
 
-/** The newest progress event of each rank, from the tail of the run's stream. */
-async function progressOf(ctx: AppContext, rec: ExperimentRecord): Promise<ExperimentProgress | undefined> {
+/** What the run's ranks do now: the current generation's steps, or that none has reported one yet. */
+interface LiveState {
+  progress?: ExperimentProgress;
+  resuming?: ExperimentDetail['resuming'];
+}
+
+/**
+ * The newest step of each rank of the current generation, from the tail of the run's stream: an
+ * earlier generation's ranks (more of them, before a shrink) are gone. While the current generation
+ * runs and none of its ranks has reported a step, it is resuming (loading its checkpoint).
+ */
+async function liveStateOf(ctx: AppContext, rec: ExperimentRecord): Promise<LiveState> {
   const entries = (await ctx.redis.xrevrange(runKeys.events(rec.id), '+', '-', 'COUNT', 200)) as Array<
     [string, string[]]
   >;
+  const steps = entries
+    .map(([, fields]) => runEventOfFields(fields))
+    .filter((e): e is ProgressEvent => e?.type === 'progress');
+  const current = rec.generations?.at(-1);
+  // A record without generations (a run of an older coordinator): the newest one that reported a step.
+  const generation = current?.generation ?? Math.max(0, ...steps.map((e) => e.generation));
   const byRank = new Map<number, ProgressEvent>();
-  for (const [, fields] of entries) {
-    const e = runEventOfFields(fields);
-    if (e?.type === 'progress' && !byRank.has(e.rank)) byRank.set(e.rank, e);
-  }
+  for (const e of steps) if (e.generation === generation && !byRank.has(e.rank)) byRank.set(e.rank, e);
   const ranks = [...byRank.values()].sort((a, b) => a.rank - b.rank);
   const head = ranks[0];
-  if (!head) return undefined;
+  if (!head) {
+    if (rec.status !== 'running' || !current) return {};
+    const { worldSize, resumeEpoch } = current;
+    return { resuming: { generation, worldSize, resumeEpoch, since: iso(current.at) as string } };
+  }
   const epochs = rec.spec.max_epochs;
   const done = head.epoch * head.stepsPerEpoch + head.step + 1;
   return {
-    epoch: head.epoch,
-    epochs,
-    step: head.step,
-    stepsPerEpoch: head.stepsPerEpoch,
-    fraction: Math.min(1, done / (epochs * head.stepsPerEpoch)),
-    loss: head.loss,
-    ranks: ranks.map((r) => ({ rank: r.rank, epoch: r.epoch, step: r.step, loss: r.loss })),
+    progress: {
+      epoch: head.epoch,
+      epochs,
+      step: head.step,
+      stepsPerEpoch: head.stepsPerEpoch,
+      fraction: Math.min(1, done / (epochs * head.stepsPerEpoch)),
+      loss: head.loss,
+      ranks: ranks.map((r) => ({ rank: r.rank, epoch: r.epoch, step: r.step, loss: r.loss })),
+    },
   };
 }
 
@@ -129,8 +150,8 @@ async function predictCheckpoint(
 }
 
 export async function toDetail(ctx: AppContext, rec: ExperimentRecord): Promise<ExperimentDetail> {
-  const [progress, runRecord, position, planRaw] = await Promise.all([
-    rec.status === 'queued' ? undefined : progressOf(ctx, rec),
+  const [live, runRecord, position, planRaw] = await Promise.all([
+    rec.status === 'queued' ? undefined : liveStateOf(ctx, rec),
     loadRunRecord(ctx.redis, rec.id),
     rec.status === 'queued' ? ctx.gate.position(rec.id) : undefined,
     rec.workers ? undefined : ctx.redis.get(runKeys.plan(rec.id)),
@@ -164,13 +185,17 @@ export async function toDetail(ctx: AppContext, rec: ExperimentRecord): Promise<
   return {
     ...toSummary(rec),
     spec: rec.spec as unknown as Record<string, unknown>,
-    ...(progress ? { progress } : {}),
+    ...(live?.progress ? { progress: live.progress } : {}),
+    ...(live?.resuming ? { resuming: live.resuming } : {}),
     ...(rec.testMetrics ? { testMetrics: rec.testMetrics } : {}),
     ...(rec.error ? { error: rec.error } : {}),
     ...(position !== undefined ? { queuePosition: position } : {}),
     ...(workerIds ? { workerIds } : {}),
     ...(rec.waitingForWorkers
       ? { waitingForWorkers: { ...rec.waitingForWorkers, since: iso(rec.waitingForWorkers.since) as string } }
+      : {}),
+    ...(rec.generations
+      ? { generations: rec.generations.map((g) => ({ ...g, at: iso(g.at) as string })) }
       : {}),
     ...(tracking ? { tracking: { kind: tracking.kind, runId: tracking.runId, url: tracking.location } } : {}),
     ...(model ? { model } : {}),
