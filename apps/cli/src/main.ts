@@ -5,6 +5,7 @@ import { errorMessage } from '@lits-ddp/errors';
 const USAGE = `lits — data-parallel training of the LiTS 3D U-Net (TensorFlow.js, Redis all-reduce)
 
   lits demo [--json]                 phantoms → preprocess → 2 workers → test metrics (embedded Redis)
+  lits doctor [--engine E] [--json]  run it first: engines, GPU driver, CUDA libraries, Node, Redis, MLflow
   lits engine install|status         build the native TensorFlow engine from registry packages, or say why not
   lits train --config spec.json | --<spec-field> <value> …
                                      local launcher: the coordinator core + N worker processes
@@ -32,6 +33,7 @@ const commands: Record<string, () => Promise<Command>> = {
   train: async () => (await import('./commands/train.js')).runTrain,
   worker: async () => (await import('@lits-ddp/trainer')).runWorkerCli,
   engine: async () => (await import('@lits-ddp/native-engine')).runEngineCli,
+  doctor: async () => (await import('./commands/doctor.js')).runDoctor,
   data: async () => (await import('@lits-ddp/lits-data')).runLitsDataCli,
   unet: async () => (await import('@lits-ddp/unet')).runUnetCli,
   predict: async () => (await import('./commands/predict.js')).runPredict,
