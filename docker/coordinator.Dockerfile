@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1.7
 # The CPU image: `lits serve` (the coordinator) and CPU-only `lits worker` (pure-JS tfjs, --engine cpu).
-# Build from the repository root: docker build -f docker/coordinator.Dockerfile -t lits-ddp/lits:cpu .
-ARG NODE_IMAGE=node:20.20.2-bookworm-slim
+# Build from the repository root: docker build -f docker/coordinator.Dockerfile -t lits-ddp/lits:cpu-node24 .
+ARG NODE_IMAGE=node:24.22.3-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 ARG NPM_VERSION=11.19.1

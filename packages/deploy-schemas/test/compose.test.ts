@@ -69,12 +69,28 @@ describe('docker-compose.yml', () => {
     expect(workers.map(([name]) => name)).toEqual(ids.map((i) => `gpu-worker-${i}`));
   });
 
+  it('GPU workers run the GPU image with allow-growth and PCI bus order; the coordinator the CPU image', () => {
+    const workers = Object.entries(base.services).filter(([name]) => name.startsWith('gpu-worker-'));
+    for (const [name, s] of workers) {
+      expect(s.image, name).toBe('lits-ddp/lits:gpu-node24-cuda12.5');
+      expect(s.environment, name).toMatchObject({
+        TFJS_ENGINE: 'gpu',
+        TF_FORCE_GPU_ALLOW_GROWTH: 'true',
+        CUDA_DEVICE_ORDER: 'PCI_BUS_ID',
+      });
+      // The device reservation decides which GPU the container sees; a fixed list here would override it.
+      expect(s.environment?.NVIDIA_VISIBLE_DEVICES, name).toBeUndefined();
+      expect(s.environment?.CUDA_VISIBLE_DEVICES, name).toBeUndefined();
+    }
+    expect(base.services.coordinator?.image).toBe('lits-ddp/lits:cpu-node24');
+  });
+
   it('CPU override: no GPU worker is created and CPU workers run the CPU image', () => {
     const merged = mergeCompose(base, cpu) as Compose;
     expect(merged.services['gpu-worker-0']?.scale).toBe(0);
     expect(merged.services['gpu-worker-1']?.scale).toBe(0);
     expect(merged.services['cpu-worker']).toMatchObject({
-      image: 'lits-ddp/lits:cpu',
+      image: 'lits-ddp/lits:cpu-node24',
       command: ['worker', '--engine', 'cpu'],
     });
   });

@@ -104,8 +104,8 @@ describe('k8s/ manifests', () => {
   });
 
   it.each([
-    ['gpu', 'lits-ddp/lits:gpu', 'gpu', '1'],
-    ['cpu', 'lits-ddp/lits:cpu', 'cpu', '0'],
+    ['gpu', 'lits-ddp/lits:gpu-node24-cuda12.5', 'gpu', '1'],
+    ['cpu', 'lits-ddp/lits:cpu-node24', 'cpu', '0'],
   ])(
     'overlay %s: the coordinator runs in k8s mode with the Job settings of that overlay',
     (o, image, engine, gpus) => {
@@ -128,8 +128,28 @@ describe('k8s/ manifests', () => {
         { secretRef: { name: 'lits-api-token' } },
       ]);
       expect(coordinator?.env?.map((e) => e.name)).toContain('LITS_K8S_NAMESPACE');
+      expect(coordinator?.image).toBe('lits-ddp/lits:cpu-node24');
     },
   );
+
+  it('overlay gpu: the worker pods get allow-growth and PCI bus order from the ConfigMap; overlay cpu does not', () => {
+    const data = (o: string) =>
+      (
+        find(
+          (assembled[o] ?? []).map((r) => r.object),
+          'ConfigMap',
+          'lits-config',
+        ) as unknown as {
+          data: Record<string, string>;
+        }
+      ).data;
+    expect(data('gpu')).toMatchObject({
+      LITS_K8S_ENV_CONFIGMAP: 'lits-config',
+      TF_FORCE_GPU_ALLOW_GROWTH: 'true',
+      CUDA_DEVICE_ORDER: 'PCI_BUS_ID',
+    });
+    expect(data('cpu').TF_FORCE_GPU_ALLOW_GROWTH).toBeUndefined();
+  });
 
   it.each(overlays)(
     'overlay %s: holds no Secret and no token, so re-applying it never resets the one created by hand',

@@ -1,8 +1,8 @@
-// The GPU image's `npm install @tensorflow/tfjs-node-gpu` step, run with the real npm against a
-// package of that name whose install script leaves the files the Dockerfile checks for. No Docker
-// engine runs here, so this is how the step's npm flags and the root `allowScripts` are tested.
-// The package is served once from a loopback stand-in registry into a private cache (so npm sees a
-// registry package, which is what `allowScripts` names match); the installs themselves run --offline.
+// The GPU image's npm steps, run with the real npm against a package named @tensorflow/tfjs-node-gpu whose install
+// script leaves a marker (the real one downloads libtensorflow from outside the registries). No Docker engine runs
+// here, so this is how the Dockerfile's `npm ci` and `npm prune` flags and the root `allowScripts` are tested.
+// The package is served once from a loopback stand-in registry into a private cache (so npm sees a registry
+// package, which is what `allowScripts` names match); the installs themselves run --offline.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,21 +25,23 @@ function dockerArg(name: string): string {
   return value;
 }
 
-const VERSION = dockerArg('TFJS_NODE_GPU_VERSION');
+/** tfjs-node-gpu's version in the lockfile: what `npm ci` installs in the image. */
+const VERSION = (
+  JSON.parse(readFileSync(repoPath('package-lock.json'), 'utf8')) as {
+    packages: Record<string, { version?: string }>;
+  }
+).packages[`node_modules/${PACKAGE}`]?.version as string;
 
-/** The build RUN's `npm install … tfjs-node-gpu@…` (its arguments) and the `ls` check after it. */
-function installStep(): { npmArgs: string[]; check: string } {
-  const run = gpu.instructions.find((i) => i.keyword === 'RUN' && i.args.includes(`${PACKAGE}@`));
-  const steps = (run?.args ?? '').split('&&').map((s) => s.trim());
-  const install = steps.find((s) => s.startsWith('npm install ') && s.includes(`${PACKAGE}@`));
-  const check = steps.find((s) => s.startsWith('ls ') && s.includes('tfjs_binding.node'));
-  if (!install || !check)
-    throw new Error(`${gpu.file}: no npm install of ${PACKAGE} followed by an ls check`);
-  const npmArgs = install
-    .split(/\s+/)
-    .slice(1)
-    .map((t) => t.replace(/^"(.*)"$/, '$1').replace('${TFJS_NODE_GPU_VERSION}', VERSION));
-  return { npmArgs, check };
+/** The arguments of one npm step (`npm ci …`, `npm prune …`) of the build stage's RUN. */
+function npmStep(command: 'ci' | 'prune'): string[] {
+  const run = gpu.instructions.find((i) => i.keyword === 'RUN' && i.args.includes('npm ci'));
+  const step = (run?.args ?? '')
+    .replace(/^(--[\w-]+=\S+\s+)+/, '')
+    .split('&&')
+    .map((s) => s.trim())
+    .find((s) => s.startsWith(`npm ${command} `));
+  if (!step) throw new Error(`${gpu.file}: no npm ${command} step in the build RUN`);
+  return step.split(/\s+/).slice(1);
 }
 
 interface Ran {
@@ -65,13 +67,23 @@ let registry = '';
 let npmEnv: NodeJS.ProcessEnv = {};
 const npm = (cwd: string, args: string[]): Promise<Ran> => runIn(cwd, 'npm', args, npmEnv);
 
-/** A project like /app in the image: a root package.json carrying this allowScripts policy. */
-function project(allowScripts: Record<string, boolean>): string {
+/**
+ * A project like /app in the image: a root package.json with this allowScripts policy and tfjs-node-gpu as an
+ * optional dependency (as @lits-ddp/unet has it), and its lockfile, written without running anything.
+ */
+async function project(allowScripts: Record<string, boolean>): Promise<string> {
   const dir = mkdtempSync(join(home, 'project-'));
   writeFileSync(
     join(dir, 'package.json'),
-    JSON.stringify({ name: 'allow-scripts-probe', private: true, allowScripts }),
+    JSON.stringify({
+      name: 'allow-scripts-probe',
+      private: true,
+      optionalDependencies: { [PACKAGE]: VERSION },
+      allowScripts,
+    }),
   );
+  const locked = await npm(dir, ['install', '--package-lock-only', '--offline', '--no-audit', '--no-fund']);
+  expect(locked.status, locked.stderr).toBe(0);
   return dir;
 }
 
@@ -92,24 +104,14 @@ beforeAll(async () => {
     npm_config_update_notifier: 'false',
   };
 
-  // The stand-in tfjs-node-gpu: its install script leaves what the real one downloads.
+  // The stand-in tfjs-node-gpu: its install script leaves a marker where the real one downloads libtensorflow.
   const source = join(home, 'package');
   mkdirSync(source);
   writeFileSync(
     join(source, 'package.json'),
     JSON.stringify({ name: PACKAGE, version: VERSION, scripts: { install: 'node install.js' } }),
   );
-  writeFileSync(
-    join(source, 'install.js'),
-    [
-      "const { mkdirSync, writeFileSync } = require('node:fs');",
-      "mkdirSync('lib/napi-v8', { recursive: true });",
-      "mkdirSync('deps/lib', { recursive: true });",
-      "writeFileSync('lib/napi-v8/tfjs_binding.node', '');",
-      "writeFileSync('deps/lib/libtensorflow.so.2', '');",
-      `writeFileSync('${MARKER}', 'yes');`,
-    ].join('\n'),
-  );
+  writeFileSync(join(source, 'install.js'), `require('node:fs').writeFileSync('${MARKER}', 'yes');`);
   const packed = await npm(source, ['pack', '--offline', '--json', '--pack-destination', home]);
   expect(packed.status, packed.stderr).toBe(0);
   const tarball = readFileSync(
@@ -161,7 +163,7 @@ afterAll(() => {
   if (home) rmSync(home, { recursive: true, force: true });
 });
 
-describe("the GPU image's tfjs-node-gpu install step, with the real npm", () => {
+describe("the GPU image's npm ci and npm prune, with the real npm", () => {
   it('runs with the npm version the Dockerfile pins', async () => {
     const version = await npm(home, ['--version']);
     expect(version.stdout.trim(), 'this test checks the behaviour of the npm that builds the image').toBe(
@@ -169,49 +171,35 @@ describe("the GPU image's tfjs-node-gpu install step, with the real npm", () => 
     );
   });
 
-  it("the Dockerfile's npm flags and the root allowScripts run the package's install script, and the ls check passes", async () => {
-    const { npmArgs, check } = installStep();
-    const dir = project(rootAllowScripts());
-    const run = await npm(dir, [...npmArgs, '--offline']);
-    expect(run.status, run.stderr).toBe(0);
-    expect(installed(dir, MARKER)).toBe(true);
-    // Approved, not merely unreviewed: npm warns about packages its allowScripts does not cover.
-    expect(run.stderr).not.toMatch(/not yet covered by allowScripts/);
-    const ls = await runIn(dir, 'sh', ['-c', check], npmEnv);
-    expect(ls.status, ls.stderr).toBe(0);
-  });
-
-  it('the root allowScripts entry is what covers it: --strict-allow-scripts passes with it, refuses without', async () => {
-    const { npmArgs } = installStep();
-    const approved = project(rootAllowScripts());
-    const withEntry = await npm(approved, [...npmArgs, '--offline', '--strict-allow-scripts']);
-    expect(withEntry.status, withEntry.stderr).toBe(0);
-    expect(installed(approved, MARKER)).toBe(true);
-
-    const { [PACKAGE]: _entry, ...others } = rootAllowScripts();
-    const unreviewed = project(others);
-    const without = await npm(unreviewed, [...npmArgs, '--offline', '--strict-allow-scripts']);
-    expect(without.status).not.toBe(0);
-    expect(without.stderr).toMatch(/ESTRICTALLOWSCRIPTS/);
-    expect(installed(unreviewed, MARKER)).toBe(false);
-  });
-
-  it('a false entry (as core-js has) installs the package without running its script', async () => {
-    const { npmArgs } = installStep();
-    const dir = project({ ...rootAllowScripts(), [PACKAGE]: false });
-    const run = await npm(dir, [...npmArgs, '--offline']);
+  it("the Dockerfile's npm ci and the root allowScripts install tfjs-node-gpu without running its download script", async () => {
+    const dir = await project(rootAllowScripts());
+    const run = await npm(dir, [...npmStep('ci'), '--offline']);
     expect(run.status, run.stderr).toBe(0);
     expect(installed(dir, 'package.json')).toBe(true);
     expect(installed(dir, MARKER)).toBe(false);
+    // Denied, not merely unreviewed: npm warns about packages its allowScripts does not cover.
+    expect(run.stderr).not.toMatch(/not yet covered by allowScripts/);
   });
 
-  it('npm refuses --allow-scripts in a project install (EALLOWSCRIPTS), so the Dockerfile must not pass it', async () => {
-    const { npmArgs } = installStep();
-    const dir = project(rootAllowScripts());
-    const run = await npm(dir, [...npmArgs, '--offline', `--allow-scripts=${PACKAGE}`]);
-    expect(run.status).not.toBe(0);
-    expect(run.stderr).toMatch(/EALLOWSCRIPTS/);
-    expect(run.stderr).toMatch(/--allow-scripts is not allowed in project-scoped installs/);
-    expect(installed(dir, MARKER)).toBe(false);
+  it('the false entry is what stops it: unlisted, npm ci runs the script', async () => {
+    const { [PACKAGE]: _entry, ...others } = rootAllowScripts();
+    const dir = await project(others);
+    const run = await npm(dir, [...npmStep('ci'), '--offline']);
+    expect(run.status, run.stderr).toBe(0);
+    expect(installed(dir, MARKER)).toBe(true);
+  });
+
+  it("the Dockerfile's npm prune keeps tfjs-node-gpu and the addon built into it after npm ci", async () => {
+    const dir = await project(rootAllowScripts());
+    const ci = await npm(dir, [...npmStep('ci'), '--offline']);
+    expect(ci.status, ci.stderr).toBe(0);
+    // Where `lits engine install --gpu` puts the addon (node-pre-gyp's module_path); an empty stand-in here.
+    const built = join(dir, 'node_modules', PACKAGE, 'lib', 'napi-v8');
+    mkdirSync(built, { recursive: true });
+    writeFileSync(join(built, 'tfjs_binding.node'), '');
+    const prune = await npm(dir, [...npmStep('prune'), '--offline']);
+    expect(prune.status, prune.stderr).toBe(0);
+    expect(installed(dir, 'package.json')).toBe(true);
+    expect(installed(dir, 'lib/napi-v8/tfjs_binding.node')).toBe(true);
   });
 });

@@ -22,7 +22,10 @@ export function clearAddon(pkg: TfjsNodePackage): void {
  * in `deps/include`. The 680 MB of libraries are hard links into the cache when it is on the same
  * file system, so a reinstall after `npm ci` copies nothing.
  */
-export function stageLibtensorflow(pkg: TfjsNodePackage, cache: LibtensorflowCache): 'linked' | 'copied' {
+export function stageLibtensorflow(
+  pkg: TfjsNodePackage,
+  cache: Pick<LibtensorflowCache, 'lib' | 'include'>,
+): 'linked' | 'copied' {
   const lib = join(pkg.dir, 'deps', 'lib');
   mkdirSync(lib, { recursive: true });
   let mode: 'linked' | 'copied' = 'linked';
@@ -92,6 +95,9 @@ const RESULT_TAG = 'LITS_NATIVE_ENGINE_CHECK ';
 const CHECK_JS = `
 const path = require('path');
 const dir = process.argv[1];
+// tfjs-node 4.22 calls util.isNullOrUndefined, which Node 23 removed (as @lits-ddp/unet's loader restores it).
+const util = require('util');
+util.isNullOrUndefined ??= (value) => value === null || value === undefined;
 const tf = require(dir);
 const preGyp = require(require.resolve('@mapbox/node-pre-gyp', { paths: [dir] }));
 const bindingPath = preGyp.find(path.join(dir, 'package.json'));
@@ -102,6 +108,8 @@ process.stdout.write('\\n' + ${JSON.stringify(RESULT_TAG)} + JSON.stringify({
   tfVersion: String(tf.backend().binding.TF_Version),
   bindingPath,
   conv3dOk: values.length === 27 && values.every((v) => v === 8),
+  gpuPackage: tf.backend().isGPUPackage === true,
+  gpuDevice: tf.backend().isUsingGpuDevice === true,
 }) + '\\n');
 `;
 
@@ -111,13 +119,27 @@ const CHECK_RESULT_FIELDS = {
   tfVersion: 'string',
   bindingPath: 'string',
   conv3dOk: 'boolean',
+  gpuPackage: 'boolean',
+  gpuDevice: 'boolean',
 } as const;
 
-/** Loads the package in a child process (a crash there must not take us down); returns TF_Version. */
-export async function checkLoads(pkg: TfjsNodePackage): Promise<string> {
+/** What the load check saw. */
+export interface LoadCheck {
+  /** TF_Version of the loaded libtensorflow. */
+  tfVersion: string;
+  /** Whether TensorFlow placed ops on a GPU (only ever with tfjs-node-gpu, and only where a GPU is visible). */
+  gpuDevice: boolean;
+}
+
+/**
+ * Loads the package in a child process (a crash there must not take us down). For the GPU package, no GPU is
+ * not a failure: the conv3d then runs on TensorFlow's CPU device.
+ */
+export async function checkLoads(pkg: TfjsNodePackage): Promise<LoadCheck> {
   // The folder that holds node_modules, as if an application there required it.
   const cwd = resolve(pkg.dir, '..', '..', '..');
-  const env = { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' };
+  // Allow-growth: on a GPU box the check must not take the memory of a worker already running there.
+  const env = { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2', TF_FORCE_GPU_ALLOW_GROWTH: 'true' };
   const r = await runCommand(process.execPath, ['-e', CHECK_JS, pkg.dir], {
     cwd: existsSync(cwd) ? cwd : pkg.dir,
     env,
@@ -140,5 +162,8 @@ export async function checkLoads(pkg: TfjsNodePackage): Promise<string> {
     throw fail(`node-pre-gyp loads ${result.bindingPath} but the addon was built at ${pkg.addonPath}`);
   }
   if (!result.conv3dOk) throw fail('a 4x4x4 conv3d with a 2x2x2 ones kernel gave wrong values');
-  return result.tfVersion;
+  if (result.gpuPackage !== (pkg.flavour === 'gpu')) {
+    throw fail(`the backend says isGPUPackage ${result.gpuPackage} for the ${pkg.flavour} engine`);
+  }
+  return { tfVersion: result.tfVersion, gpuDevice: result.gpuDevice };
 }

@@ -4,6 +4,7 @@ import { LitsError } from '@lits-ddp/errors';
 export type NativeEngineRequirement =
   | 'linux-x64'
   | '@tensorflow/tfjs-node'
+  | '@tensorflow/tfjs-node-gpu'
   | 'python3'
   | 'pip'
   | 'g++'
@@ -13,6 +14,7 @@ export type NativeEngineRequirement =
   | 'wheel-sha256'
   | 'wheel-extract'
   | 'addon-build'
+  | 'cuda-libraries'
   | 'load-check';
 
 /**

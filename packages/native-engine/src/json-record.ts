@@ -1,12 +1,18 @@
 // This package must not depend on @lits-ddp/protocol (its schema-checked decoder), so the few JSON files
-// and lines it reads are checked here: flat records of strings, numbers and booleans.
+// and lines it reads are checked here: flat records of strings, numbers, booleans and lists of strings.
 import { errorMessage } from '@lits-ddp/errors';
 
-export type FieldType = 'string' | 'number' | 'boolean';
+export type FieldType = 'string' | 'number' | 'boolean' | 'string[]';
 
 /** The value type a record field spec stands for. */
 export type RecordOf<F extends Record<string, FieldType>> = {
-  -readonly [K in keyof F]: F[K] extends 'string' ? string : F[K] extends 'number' ? number : boolean;
+  -readonly [K in keyof F]: F[K] extends 'string'
+    ? string
+    : F[K] extends 'number'
+      ? number
+      : F[K] extends 'string[]'
+        ? string[]
+        : boolean;
 };
 
 /** Why `value` is not an object whose `fields` all have their types (the first bad one), or undefined. */
@@ -15,7 +21,10 @@ export function recordProblem(value: unknown, fields: Record<string, FieldType>)
   const record = value as Record<string, unknown>;
   for (const [name, type] of Object.entries(fields)) {
     const v = record[name];
-    const ok = typeof v === type && (type !== 'number' || Number.isFinite(v));
+    const ok =
+      type === 'string[]'
+        ? Array.isArray(v) && v.every((x) => typeof x === 'string')
+        : typeof v === type && (type !== 'number' || Number.isFinite(v));
     if (!ok)
       return `field "${name}" must be a ${type}, got ${v === undefined ? 'nothing' : JSON.stringify(v)}`;
   }

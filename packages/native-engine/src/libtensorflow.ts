@@ -8,15 +8,14 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { errorMessage } from '@lits-ddp/errors';
 import { withInstallLock } from '@lits-ddp/local-services';
 import { NativeEngineUnavailableError } from './errors.js';
 import { describeExit, lastLines, runCommand } from './exec.js';
 import { parseRecord, type FieldType } from './json-record.js';
+import { FLAVOURS, type TensorflowWheelPin } from './flavour.js';
 import {
-  TENSORFLOW_CPU_VERSION,
-  TENSORFLOW_WHEEL,
   WHEEL_INCLUDE_PREFIX,
   WHEEL_INCLUDE_SUBTREES,
   WHEEL_LIBRARIES,
@@ -24,7 +23,7 @@ import {
   WHEEL_PIP_TARGET,
 } from './pins.js';
 
-/** `<cache>/libtensorflow-cpu-<version>/{lib,include}`, extracted once from the wheel. */
+/** `<cache>/libtensorflow-{cpu,gpu}-<version>/{lib,include}`, extracted once from the wheel. */
 export interface LibtensorflowCache {
   dir: string;
   lib: string;
@@ -47,8 +46,11 @@ const CACHE_MARKER_FIELDS = {
 
 const COMPLETE = '.lits-complete';
 
-export function libtensorflowCacheDir(cacheDir: string): string {
-  return join(cacheDir, `libtensorflow-cpu-${TENSORFLOW_CPU_VERSION}`);
+export function libtensorflowCacheDir(
+  cacheDir: string,
+  wheel: TensorflowWheelPin = FLAVOURS.cpu.tensorflow,
+): string {
+  return join(cacheDir, wheel.cacheName);
 }
 
 /**
@@ -89,13 +91,16 @@ function cached(dir: string, sha256: string, log: (line: string) => void): Libte
  */
 export async function ensureLibtensorflow(opts: {
   cacheDir: string;
+  /** Which TensorFlow wheel; default the tensorflow-cpu pin. */
+  wheel?: TensorflowWheelPin;
   python: string;
   sha256: string;
   log: (line: string) => void;
   /** Runs only when the cache is cold (checks that pip is there). */
   beforeDownload?: () => void;
 }): Promise<LibtensorflowCache> {
-  const dir = libtensorflowCacheDir(opts.cacheDir);
+  const pin = opts.wheel ?? FLAVOURS.cpu.tensorflow;
+  const dir = libtensorflowCacheDir(opts.cacheDir, pin);
   const hit = cached(dir, opts.sha256, opts.log);
   if (hit) return hit;
   mkdirSync(opts.cacheDir, { recursive: true });
@@ -106,12 +111,20 @@ export async function ensureLibtensorflow(opts: {
     const staging = `${dir}.partial-${process.pid}`;
     rmSync(staging, { recursive: true, force: true });
     try {
-      const wheel = await downloadWheel(opts.python, join(staging, 'wheel'), opts.log);
+      const spec = `${pin.project}==${pin.version}`;
+      opts.log(`downloading ${pin.file} (${pin.size}) with pip`);
+      const [wheel = ''] = await pipDownload(
+        opts.python,
+        join(staging, 'wheel'),
+        [spec],
+        [pin.file],
+        opts.log,
+      );
       await verifySha256(wheel, opts.sha256, opts.log);
       await extract(opts.python, wheel, staging, opts.log);
       rmSync(join(staging, 'wheel'), { recursive: true, force: true });
       const marker: CacheMarker = {
-        wheel: TENSORFLOW_WHEEL,
+        wheel: pin.file,
         sha256: opts.sha256,
         extractedAt: new Date().toISOString(),
       };
@@ -125,11 +138,21 @@ export async function ensureLibtensorflow(opts: {
   });
 }
 
-async function downloadWheel(python: string, dest: string, log: (line: string) => void): Promise<string> {
+/**
+ * Downloads exactly the wheels `specs` name (no dependencies) for the pinned platform into `dest`; returns their
+ * paths, which must be `files` (pip chose the pinned files, or the pins are out of date).
+ */
+export async function pipDownload(
+  python: string,
+  dest: string,
+  specs: readonly string[],
+  files: readonly string[],
+  log: (line: string) => void,
+): Promise<string[]> {
   const started = Date.now();
-  const spec = `tensorflow-cpu==${TENSORFLOW_CPU_VERSION}`;
+  const what = specs.length === 1 ? specs[0] : `${specs.length} wheels`;
   // The machine's own pip config (index, find-links, certificates) applies; --no-cache-dir because
-  // the extracted cache is what is kept, and a second 230 MB copy in pip's cache would be waste.
+  // the extracted cache is what is kept, and a second copy in pip's cache would be waste.
   const args = [
     '-m',
     'pip',
@@ -146,43 +169,47 @@ async function downloadWheel(python: string, dest: string, log: (line: string) =
     'off',
     '-d',
     dest,
-    spec,
+    ...specs,
   ];
-  log(`downloading ${TENSORFLOW_WHEEL} (230 MB) with pip`);
   const r = await runCommand(python, args, { timeoutMs: 30 * 60_000 });
-  const wheel = join(dest, TENSORFLOW_WHEEL);
   if (r.code !== 0 || r.error) {
     throw new NativeEngineUnavailableError(
       'wheel-download',
-      `pip download ${spec} failed (${describeExit(r)})`,
+      `pip download ${what} failed (${describeExit(r)})`,
       'PyPI (or the pip index configured here) must serve that wheel: check the network and pip config, then retry',
       lastLines(r.output, 8),
     );
   }
-  if (!existsSync(wheel)) {
+  const paths = files.map((f) => join(dest, f));
+  const absent = files.filter((_, i) => !existsSync(paths[i] ?? ''));
+  if (absent.length > 0) {
     throw new NativeEngineUnavailableError(
       'wheel-download',
-      `pip download ${spec} did not produce ${TENSORFLOW_WHEEL}`,
+      `pip download ${what} did not produce ${absent.join(', ')}`,
       'The pip index served another file name; the pins in @lits-ddp/native-engine must name the wheel it serves',
       lastLines(r.output, 8),
     );
   }
   log(`downloaded in ${Date.now() - started} ms`);
-  return wheel;
+  return paths;
 }
 
-async function verifySha256(file: string, expected: string, log: (line: string) => void): Promise<void> {
+export async function verifySha256(
+  file: string,
+  expected: string,
+  log: (line: string) => void,
+): Promise<void> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
   const actual = hash.digest('hex');
   if (actual !== expected.toLowerCase()) {
     throw new NativeEngineUnavailableError(
       'wheel-sha256',
-      `${TENSORFLOW_WHEEL} has sha256 ${actual}, expected ${expected}`,
+      `${basename(file)} has sha256 ${actual}, expected ${expected}`,
       'The download is corrupt or the wheel on the index was replaced: retry, and if it persists review the pin in @lits-ddp/native-engine',
     );
   }
-  log(`sha256 ${actual} verified`);
+  log(`sha256 ${actual} of ${basename(file)} verified`);
 }
 
 /** Python's zipfile rather than `unzip`: python3 is needed for pip anyway, unzip may be missing. */
@@ -229,8 +256,8 @@ async function extract(
   if (r.code !== 0 || missing.length > 0) {
     throw new NativeEngineUnavailableError(
       'wheel-extract',
-      `extracting libtensorflow from ${TENSORFLOW_WHEEL} failed (${describeExit(r)}${missing.length ? `; missing ${missing.join(', ')}` : ''})`,
-      'Check free disk space under the cache folder (about 700 MB), then retry',
+      `extracting libtensorflow from ${basename(wheel)} failed (${describeExit(r)}${missing.length ? `; missing ${missing.join(', ')}` : ''})`,
+      'Check free disk space under the cache folder (700 MB for the cpu wheel, 1.3 GB for the gpu one), then retry',
       lastLines(r.output, 8),
     );
   }

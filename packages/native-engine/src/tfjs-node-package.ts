@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { errorMessage } from '@lits-ddp/errors';
 import { NativeEngineFileError, NativeEngineUnavailableError } from './errors.js';
+import { FLAVOURS, type EngineFlavour } from './flavour.js';
 import { parseRecord, type FieldType } from './json-record.js';
 
 /** What `deps/lits-native-engine.json` records about the addon it sits beside; written last. */
@@ -16,6 +17,21 @@ export interface NativeEngineMarker {
   /** process.versions.modules of the Node that built it. */
   nodeAbi: string;
   builtAt: string;
+  /** The GPU engine's marker only (@tensorflow/tfjs-node-gpu): what its CUDA libraries were checked to be. */
+  gpu?: GpuEngineRecord;
+}
+
+/** Written beside the GPU engine: the CUDA side of the install, as found by its checks. */
+export interface GpuEngineRecord {
+  /** cudaPinsDigest of the nvidia wheels the libraries came from. */
+  cudaPins: string;
+  /** The pinned libraries that dlopen from deps/lib (all of them, or the install failed). */
+  cudaLibraries: string[];
+  /** Whether the host driver's libcuda.so.1 loaded at install time, and the loader's words. */
+  driverFound: boolean;
+  driver: string;
+  /** Whether TensorFlow used a GPU device in the load check (false on a machine without one: not a failure). */
+  gpuDevice: boolean;
 }
 
 const MARKER_FIELDS = {
@@ -26,10 +42,19 @@ const MARKER_FIELDS = {
   napi: 'number',
   nodeAbi: 'string',
   builtAt: 'string',
-} as const satisfies Record<keyof NativeEngineMarker, FieldType>;
+} as const satisfies Record<Exclude<keyof NativeEngineMarker, 'gpu'>, FieldType>;
+
+const GPU_RECORD_FIELDS = {
+  cudaPins: 'string',
+  cudaLibraries: 'string[]',
+  driverFound: 'boolean',
+  driver: 'string',
+  gpuDevice: 'boolean',
+} as const satisfies Record<keyof GpuEngineRecord, FieldType>;
 
 /** The tfjs-node package folder and what its package.json says about the addon. */
 export interface TfjsNodePackage {
+  flavour: EngineFlavour;
   dir: string;
   version: string;
   /** The highest of `binary.napi_versions` this Node supports. */
@@ -67,35 +92,40 @@ function packageJsonProblem(pkg: unknown): string | undefined {
   return undefined;
 }
 
-/** The tfjs-node folder as this package resolves it (it is hoisted beside us in a workspace install). */
-export function locateTfjsNode(): string {
+/**
+ * The tfjs-node (or, for 'gpu', tfjs-node-gpu) folder as this package resolves it (it is hoisted beside us in
+ * a workspace install).
+ */
+export function locateTfjsNode(flavour: EngineFlavour = 'cpu'): string {
+  const name = FLAVOURS[flavour].npmPackage;
   try {
-    return dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-node/package.json'));
+    return dirname(createRequire(import.meta.url).resolve(`${name}/package.json`));
   } catch (err) {
     throw new NativeEngineUnavailableError(
-      '@tensorflow/tfjs-node',
-      `@tensorflow/tfjs-node is not in node_modules (${errorMessage(err).split('\n')[0]})`,
+      name,
+      `${name} is not in node_modules (${errorMessage(err).split('\n')[0]})`,
       'It is an optional dependency of @lits-ddp/unet: run `npm ci` at the repository root with npm >= 11',
     );
   }
 }
 
-export function readTfjsNodePackage(dir: string): TfjsNodePackage {
+export function readTfjsNodePackage(dir: string, flavour: EngineFlavour = 'cpu'): TfjsNodePackage {
+  const { npmPackage, npmVersion } = FLAVOURS[flavour];
   const file = join(dir, 'package.json');
   const reinstall = 'Reinstall it: run `npm ci` at the repository root with npm >= 11';
-  const pinned = 'Install @tensorflow/tfjs-node 4.22.0 (the version @lits-ddp/unet pins) with `npm ci`';
+  const pinned = `Install ${npmPackage} ${npmVersion} (the version @lits-ddp/unet pins) with \`npm ci\``;
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
     throw new NativeEngineUnavailableError(
-      '@tensorflow/tfjs-node',
+      npmPackage,
       `cannot read ${file} (${errorMessage(err)})`,
       reinstall,
     );
   }
   const problem = packageJsonProblem(parsed);
-  if (problem) throw new NativeEngineUnavailableError('@tensorflow/tfjs-node', `${file}: ${problem}`, pinned);
+  if (problem) throw new NativeEngineUnavailableError(npmPackage, `${file}: ${problem}`, pinned);
   const pkg = parsed as TfjsNodePackageJson;
   const nodeNapi = Number(process.versions.napi ?? 0);
   const supported = pkg.binary.napi_versions.filter((v) => v <= nodeNapi);
@@ -103,7 +133,7 @@ export function readTfjsNodePackage(dir: string): TfjsNodePackage {
   const modulePath = pkg.binary.module_path;
   if (supported.length === 0) {
     throw new NativeEngineUnavailableError(
-      '@tensorflow/tfjs-node',
+      npmPackage,
       `${file} has no usable "binary" section for Node-API ${nodeNapi} (napi_versions ${JSON.stringify(pkg.binary.napi_versions)})`,
       pinned,
     );
@@ -111,6 +141,7 @@ export function readTfjsNodePackage(dir: string): TfjsNodePackage {
   const napi = Math.max(...supported);
   const moduleDir = join(dir, modulePath.replace('{napi_build_version}', String(napi)));
   return {
+    flavour,
     dir,
     version: pkg.version,
     napi,
@@ -135,7 +166,10 @@ export function readMarker(pkg: TfjsNodePackage): NativeEngineMarker | undefined
   }
   const parsed = parseRecord(text, MARKER_FIELDS);
   if ('problem' in parsed) throw new NativeEngineFileError(pkg.markerPath, parsed.problem);
-  return parsed.record;
+  if (pkg.flavour === 'cpu') return parsed.record;
+  const gpu = parseRecord(text, GPU_RECORD_FIELDS);
+  if ('problem' in gpu) throw new NativeEngineFileError(pkg.markerPath, gpu.problem);
+  return { ...parsed.record, gpu: gpu.record };
 }
 
 /**
@@ -161,7 +195,7 @@ export function validMarker(
  */
 export function staleReason(
   pkg: TfjsNodePackage,
-  expected: { wheel: string; sha256: string },
+  expected: { wheel: string; sha256: string; cudaPins?: string },
 ): string | undefined {
   let marker: NativeEngineMarker | undefined;
   try {
@@ -181,5 +215,7 @@ export function staleReason(
   compare('tfjs-node', marker.tfjsNode, pkg.version);
   compare('napi', marker.napi, pkg.napi);
   compare('node ABI', marker.nodeAbi, process.versions.modules);
+  if (expected.cudaPins !== undefined)
+    compare('CUDA wheels', marker.gpu?.cudaPins ?? 'none', expected.cudaPins);
   return diffs.length ? `the addon was built for ${diffs.join(', ')}` : undefined;
 }

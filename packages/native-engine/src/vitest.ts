@@ -3,6 +3,7 @@
 // cannot build the engine (no compiler, not linux-x64) sets that too, and its suite must still pass on cpu.
 import { nativeEngineStatus } from './engine.js';
 import { NativeEngineRequiredError } from './errors.js';
+import type { EngineFlavour } from './flavour.js';
 
 const strict = (): boolean => process.env.LITS_STRICT_TESTS === '1';
 const printed = new Set<string>();
@@ -11,8 +12,8 @@ const printed = new Set<string>();
  * True when the native engine is provisioned here. Otherwise prints why the `what` tests skip (once per
  * reason) and returns false, or throws under LITS_STRICT_TESTS=1 so the file fails instead of skipping.
  */
-export function nativeEngineReady(what = 'native-engine tests'): boolean {
-  const status = nativeEngineStatus();
+export function nativeEngineReady(what = 'native-engine tests', flavour: EngineFlavour = 'cpu'): boolean {
+  const status = nativeEngineStatus({ flavour });
   if (status.ready) return true;
   const reason = status.reason ?? 'unknown';
   if (strict())
@@ -21,7 +22,9 @@ export function nativeEngineReady(what = 'native-engine tests'): boolean {
     );
   if (!printed.has(reason)) {
     printed.add(reason);
-    process.stderr.write(`skipping ${what}: ${reason} (build it with: npm run lits -- engine install)\n`);
+    process.stderr.write(
+      `skipping ${what}: ${reason} (build it with: npm run lits -- engine install${flavour === 'gpu' ? ' --gpu' : ''})\n`,
+    );
   }
   return false;
 }

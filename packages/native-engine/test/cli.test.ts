@@ -27,14 +27,15 @@ describe('lits-engine', () => {
       ['install', '--bogus'],
       ['status', 'extra'],
       ['status', '--force'],
+      ['status', '--gpu', '--optional'],
     ]) {
       const r = await cli(...argv);
       expect(r.code, argv.join(' ')).toBe(2);
-      expect(r.err).toContain('lits-engine install [--json] [--optional] [--force]');
+      expect(r.err).toContain('lits-engine install [--gpu] [--json] [--optional] [--force]');
     }
     const help = await cli('--help');
     expect(help.code).toBe(0);
-    expect(help.out).toContain('lits-engine status [--json]');
+    expect(help.out).toContain('lits-engine status [--gpu] [--json]');
   });
 
   it('status --json prints the status, and the exit code says whether it is ready', async () => {

@@ -91,13 +91,18 @@ describe('engine loader', () => {
     expect(engineFallbackReason('cpu', 'cpu', [])).toBeNull();
   });
 
-  it('fails clearly, naming the missing package and the command that builds it, for an explicit engine', async () => {
-    await expect(loadEngine({ engine: 'gpu' })).rejects.toThrow(
-      /TFJS_ENGINE=gpu needs @tensorflow\/tfjs-node-gpu, which could not be loaded: .*engine install --gpu/,
-    );
-    await expect(loadEngine({ engine: 'gpu' })).rejects.toBeInstanceOf(EngineUnavailableError);
-    await expect(loadEngine({ engine: 'gpu' })).rejects.toMatchObject({ code: 'ENGINE_UNAVAILABLE' });
-  });
+  // Where `engine install --gpu` was run the gpu engine loads (on the CPU device without a driver): nothing to fail.
+  // Our CI builds it only after the suite (scripts/gpu-install-layer.sh), so this always runs there.
+  it.runIf(!nativeEngineStatus({ flavour: 'gpu' }).ready)(
+    'fails clearly, naming the missing package and the command that builds it, for an explicit engine',
+    async () => {
+      await expect(loadEngine({ engine: 'gpu' })).rejects.toThrow(
+        /TFJS_ENGINE=gpu needs @tensorflow\/tfjs-node-gpu, which could not be loaded: .*engine install --gpu/,
+      );
+      await expect(loadEngine({ engine: 'gpu' })).rejects.toBeInstanceOf(EngineUnavailableError);
+      await expect(loadEngine({ engine: 'gpu' })).rejects.toMatchObject({ code: 'ENGINE_UNAVAILABLE' });
+    },
+  );
 
   it('reads TFJS_ENGINE and thread counts, and rejects unknown values', async () => {
     expect(parseEngineRequest(undefined)).toBe('auto');
@@ -114,7 +119,12 @@ describe('engine loader', () => {
     const saved = process.env['TFJS_ENGINE'];
     process.env['TFJS_ENGINE'] = 'gpu';
     try {
-      await expect(loadEngine()).rejects.toThrow(/TFJS_ENGINE=gpu/);
+      // The gpu engine where `engine install --gpu` built it, else the error naming TFJS_ENGINE=gpu.
+      const viaEnv = await loadEngine().then(
+        (engine) => engine.name,
+        (err: unknown) => String(err),
+      );
+      expect(viaEnv).toMatch(/^gpu$|TFJS_ENGINE=gpu/);
     } finally {
       if (saved === undefined) delete process.env['TFJS_ENGINE'];
       else process.env['TFJS_ENGINE'] = saved;
