@@ -49,8 +49,9 @@ describe('lits repro: bad command lines are refused before any run', () => {
     [['--runs', '0'], /--runs must be an integer ≥ 1, got "0"/],
     [['--epochs', 'many'], /--epochs must be an integer ≥ 1, got "many"/],
     [['--world-sizes', '1,x'], /--world-sizes must be an integer ≥ 1, got "x"/],
-    [['--workers', '3'], /spec \/workers: .*\(random mode, 3 workers\)/],
-    [['--world-sizes', '3'], /spec \/workers: .*\(deterministic mode, 3 workers\)/],
+    // The demo's K = 4 micro-batches per step: at most 4 ranks.
+    [['--workers', '5'], /spec \/workers: .*\(random mode, 5 workers\)/],
+    [['--world-sizes', '5'], /spec \/workers: .*\(deterministic mode, 5 workers\)/],
     [['--bogus', '1'], /unknown flag --bogus \(not a spec field nor an option of this command\)/],
     [['--config', '/nonexistent/repro-spec.json'], /\/nonexistent\/repro-spec\.json: ENOENT/],
     // The crash run must be killed after a checkpoint, or its restart would not resume from one.
@@ -59,6 +60,16 @@ describe('lits repro: bad command lines are refused before any run', () => {
       /the crash run: with max_epochs 1 and test-epochs 1 the first checkpoint ends the last epoch/,
     ],
     [['--epochs', '4', '--test-epochs', '4'], /with max_epochs 4 and test-epochs 4 .*--no-crash/],
+    // One micro-batch per step: the elastic runs at N = 2 cannot be.
+    [
+      ['--workers', '1', '--global-batch-size', '1', '--world-sizes', 'none'],
+      /spec \/max-workers: .*\(the shrink run, 2 workers; --no-elastic leaves it out\)/,
+    ],
+    // The shrink run is killed after a checkpoint too (and the grow run grows at one).
+    [
+      ['--epochs', '4', '--test-epochs', '4', '--no-crash'],
+      /the elastic runs: with max_epochs 4 and test-epochs 4 .*--no-elastic/,
+    ],
   ])('%j exits 2 naming the flag or spec field', async (args, message) => {
     const r = await runLits([...args, '--home', home]);
     expect(r.code, r.stderr).toBe(2);
@@ -107,7 +118,7 @@ describe.skipIf(!redisUrl)('lits repro on the phantom set (real Redis, worker pr
     await rm(home, { recursive: true, force: true });
   });
 
-  it('--config and --workers 1: 2 runs per mode, N=2 and a kill -9 resumed from a checkpoint; report, boxplot, --json line', async () => {
+  it('--config and --workers 1: 2 runs per mode, N=2, a kill -9 resumed from a checkpoint, shrink 2→1 and grow 1→2; report, boxplot, --json line', async () => {
     const out = join(home, 'report');
     // The tiny training as a spec file; repro supplies the phantom set (dataset-path) and the LiTS split.
     const tiny: Record<string, unknown> = {
@@ -127,7 +138,9 @@ describe.skipIf(!redisUrl)('lits repro on the phantom set (real Redis, worker pr
       ],
       { REDIS_URL: redisUrl as string, MLFLOW_TRACKING_URI: '' },
     );
-    process.stderr.write(`lits repro (8 runs) took ${(r.ms / 1000).toFixed(0)} s\n`);
+    process.stderr.write(`lits repro (10 runs) took ${(r.ms / 1000).toFixed(0)} s\n`);
+    for (const l of r.stderr.split('\n').filter((l) => / (shrink|grow) /.test(l)))
+      process.stderr.write(`${l}\n`);
     expect(r.code, r.stderr.slice(-3000)).toBe(0);
     const line = lastJson(r.stdout);
     expect(line.reportDir).toBe(out);
@@ -147,6 +160,17 @@ describe.skipIf(!redisUrl)('lits repro on the phantom set (real Redis, worker pr
       matchesUninterrupted: true,
     });
     expect(line.crash?.restarts[0]).toBeGreaterThanOrEqual(1);
+    // The elastic runs at N = 2 (the study's 1 is too few to shrink): rank 1 killed and not started again, so
+    // the run goes on at 1 from its checkpoint; the grow run takes its idle second worker at its first checkpoint.
+    expect(
+      line.elastic?.runs.map((x) => [x.variant, x.status, x.worldSizes, x.matchesUninterrupted]),
+    ).toEqual([
+      ['shrink', 'finished', [2, 1], true],
+      ['grow', 'finished', [1, 2], true],
+    ]);
+    expect(line.elastic?.matchesUninterrupted).toBe(true);
+    expect(line.elastic?.runs[0]?.recoveryS).toBeGreaterThan(0);
+    expect(line.elastic?.runs[1]?.recoveryS).toBeNull();
     expect(line.testSets).toBe(1);
     expect(line.failed).toBe(0);
     expect(Object.keys(line.iou)).toEqual(['random', 'seed', 'deterministic']);
@@ -166,6 +190,8 @@ describe.skipIf(!redisUrl)('lits repro on the phantom set (real Redis, worker pr
       'deterministic:repeat:1',
       'deterministic:world-size:2',
       'deterministic:crash:1',
+      'deterministic:shrink:2',
+      'deterministic:grow:1',
     ]);
     const random = runs.filter((x) => x.mode === 'random');
     expect(random[0]?.seeds).not.toEqual(random[1]?.seeds);
@@ -173,12 +199,18 @@ describe.skipIf(!redisUrl)('lits repro on the phantom set (real Redis, worker pr
     // The phantom set is numbered so that the seed's fixed LiTS test ids apply.
     for (const x of runs) expect(x.testCases).toEqual([17, 27, 38]);
     expect(runs.every((x) => x.ranksAgree && x.iou.every((v) => v !== null && v >= 0 && v <= 1))).toBe(true);
-    const crash = runs.at(-1);
+    const crash = runs.find((x) => x.variant === 'crash');
     expect(crash?.killed).toEqual({ rank: 0, epoch: 1 });
     expect(crash?.resumedFrom).toEqual({ epoch: 0 });
     const uninterrupted = runs.filter((x) => x.mode === 'deterministic' && x.variant === 'repeat');
     expect(crash?.weightHash).toMatch(/^[0-9a-f]{64}$/);
     for (const x of uninterrupted) expect(x.weightHash).toBe(crash?.weightHash);
+    const shrink = runs.find((x) => x.variant === 'shrink');
+    expect(shrink).toMatchObject({ killed: { rank: 1, epoch: 1 }, resumedFrom: { epoch: 0 }, restarts: 1 });
+    expect(shrink?.weightHash).toBe(crash?.weightHash);
+    // Growth at a checkpoint is a regroup, not a failure: no restart counted.
+    expect(runs.find((x) => x.variant === 'grow')).toMatchObject({ restarts: 0, worldSizes: [1, 2] });
+    expect(runs.find((x) => x.variant === 'grow')?.weightHash).toBe(crash?.weightHash);
     // The spec file's values were used, --workers overrode its world size.
     const { configuration } = JSON.parse(await readFile(line.files.json, 'utf8')) as {
       configuration: Record<string, unknown>;
@@ -190,16 +222,19 @@ describe.skipIf(!redisUrl)('lits repro on the phantom set (real Redis, worker pr
       'unet width': 2,
       'other world sizes': '2',
       'crash run': 'kill -9 rank 0 in epoch 1',
+      'elastic runs': 'shrink 2→1 (kill -9 rank 1 in epoch 1, not restarted; elastic-wait-s 2), grow 1→2',
     });
 
     const csv = (await readFile(line.files.csv, 'utf8')).trimEnd().split('\n');
-    expect(csv).toHaveLength(9);
+    expect(csv).toHaveLength(11);
     const md = await readFile(line.files.markdown, 'utf8');
     expect(md).toMatch(/\| Deterministic \| tumour \| 2 \| [0-9.]+ ± 0\.0000 \| 0 \|/);
     expect(md).toContain('N=1: 1, N=2: 1');
     expect(md).toContain(
       'resumed from the checkpoint of epoch 0; same final weights as the uninterrupted runs',
     );
+    expect(md).toMatch(/\| shrink \| 2 → 1 \| [0-9.]+ s \| same as the uninterrupted runs \|/);
+    expect(md).toContain('| grow | 1 → 2 | – | same as the uninterrupted runs |');
     const png = PNG.sync.read(await readFile(line.files.png));
     expect(png.width).toBeGreaterThan(1000);
     expect(r.stderr).toMatch(

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseNvidiaSmiGpus, visibleGpus } from '@lits-ddp/trainer';
-import { workerEnv } from '../src/launcher/worker-processes.js';
+import { checkGpuWorkerCount, localWorkerIds, workerEnv } from '../src/launcher/worker-processes.js';
 
 // nvidia-smi --query-gpu=index,uuid,name,memory.total,driver_version --format=csv,noheader,nounits
 const EIGHT_GPUS = Array.from(
@@ -10,6 +10,15 @@ const EIGHT_GPUS = Array.from(
 
 describe('the local launcher pins one GPU per worker', () => {
   const all = parseNvidiaSmiGpus(EIGHT_GPUS);
+
+  it('refuses more engine gpu workers than visible GPUs, naming both counts; other engines may share', () => {
+    expect(() => checkGpuWorkerCount('gpu', 3, all.slice(0, 2))).toThrow(
+      /engine gpu: 3 workers need 3 visible GPUs, found 2 .*lower --workers \(and max-workers\) to 2/,
+    );
+    expect(() => checkGpuWorkerCount('gpu', 1, [])).toThrow(/found 0/);
+    expect(() => checkGpuWorkerCount('gpu', 2, all.slice(0, 2))).not.toThrow();
+    expect(() => checkGpuWorkerCount('auto', 5, all.slice(0, 2))).not.toThrow();
+  });
 
   it('gives worker i the i-th visible GPU, round robin, in PCI bus order', () => {
     const base = { PATH: '/usr/bin', TFJS_ENGINE: 'gpu' };
@@ -42,5 +51,18 @@ describe('the local launcher pins one GPU per worker', () => {
       REDIS_URL: 'redis://h:1',
     });
     expect(workerEnv({}, 'redis://h:1', 0, [])).toEqual({ REDIS_URL: 'redis://h:1' });
+  });
+});
+
+describe('the local launcher starts one worker per rank of the largest generation', () => {
+  it('max(workers, max-workers) ids in rank order: the extra ones idle until the run grows onto them', () => {
+    expect(localWorkerIds('run-x', { workers: 2, 'max-workers': 2 })).toEqual(['run-x-w0', 'run-x-w1']);
+    expect(localWorkerIds('run-x', { workers: 1, 'max-workers': 3 })).toEqual([
+      'run-x-w0',
+      'run-x-w1',
+      'run-x-w2',
+    ]);
+    // A shrink-only run (min-workers below workers) needs no extra process.
+    expect(localWorkerIds('run-x', { workers: 2, 'max-workers': 2 })).toHaveLength(2);
   });
 });

@@ -1,10 +1,12 @@
 export {
   REPRO_MODES,
   RUN_VARIANTS,
+  ELASTIC_VARIANTS,
   RUN_STATUSES,
   parseRunRecord,
   type ReproMode,
   type RunVariant,
+  type ElasticVariant,
   type RunStatus,
   type ReproRunRecord,
 } from './run-record.js';
@@ -18,6 +20,8 @@ export {
   type ReproSummary,
   type ModeSummary,
   type CrashSummary,
+  type ElasticSummary,
+  type ElasticRunSummary,
   type ReproJsonLine,
 } from './summary.js';
 export { runsToCsv, formatSummaryMarkdown } from './tables.js';
@@ -32,5 +36,5 @@ export {
   type PanelLayout,
   type BoxLayout,
 } from './boxplot.js';
-export { planStudy, type StudyPlanOptions, type PlannedRun } from './study-plan.js';
+export { planStudy, elasticSizeOf, type StudyPlanOptions, type PlannedRun } from './study-plan.js';
 export { writeReproReport, REPORT_FILES, type ReportMeta, type WrittenReport } from './write-report.js';

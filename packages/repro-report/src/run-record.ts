@@ -5,9 +5,13 @@ export type ReproMode = (typeof REPRO_MODES)[number];
 
 /**
  * Why a run is in the study: one of the K repeated runs of its mode, a deterministic run at another world
- * size, or the deterministic run with a worker killed mid-run.
+ * size, the deterministic run with a worker killed mid-run (and respawned), or an elastic deterministic run:
+ * `shrink` loses a worker for good and goes on with one fewer, `grow` starts on fewer workers than it may use
+ * and takes the idle ones at its first checkpoint.
  */
-export const RUN_VARIANTS = ['repeat', 'world-size', 'crash'] as const;
+export const RUN_VARIANTS = ['repeat', 'world-size', 'crash', 'shrink', 'grow'] as const;
+export const ELASTIC_VARIANTS = ['shrink', 'grow'] as const;
+export type ElasticVariant = (typeof ELASTIC_VARIANTS)[number];
 export type RunVariant = (typeof RUN_VARIANTS)[number];
 
 export const RUN_STATUSES = ['finished', 'failed', 'cancelled'] as const;
@@ -19,7 +23,11 @@ export interface ReproRunRecord {
   variant: RunVariant;
   /** 1-based position within its (mode, variant, workers) group. */
   index: number;
+  /** The world size it starts at. */
   workers: number;
+  /** Elastic runs: the spec's min-workers and max-workers (the sizes it may run at). */
+  minWorkers?: number;
+  maxWorkers?: number;
   status: RunStatus;
   runId: string;
   seeds: { data: number; model: number };
@@ -41,6 +49,13 @@ export interface ReproRunRecord {
    * after the restart shows); null when the group restarted from scratch or never restarted.
    */
   resumedFrom?: { epoch: number } | null;
+  /** The world size of each generation in order, from the run's `generation` events (absent in older reports). */
+  worldSizes?: number[];
+  /**
+   * Shrink run only: seconds from the kill to the first step of the shrunk generation (null: the kill or the
+   * shrunk generation never happened).
+   */
+  recoveryS?: number | null;
   error?: string;
 }
 
@@ -104,6 +119,15 @@ export function parseRunRecord(value: unknown, where: string): ReproRunRecord {
   const resumed = obj.resumedFrom as { epoch?: unknown } | null | undefined;
   if (resumed !== undefined && resumed !== null && !(isInt(resumed.epoch) && resumed.epoch >= 0))
     throw new RunRecordError(`${where}.resumedFrom: must be null or { epoch } with an integer ≥ 0`);
+  for (const field of ['minWorkers', 'maxWorkers'] as const) {
+    if (obj[field] !== undefined && positiveInt(obj[field]))
+      throw new RunRecordError(`${where}.${field}: must be an integer ≥ 1`);
+  }
+  const sizes = obj.worldSizes;
+  if (sizes !== undefined && !(Array.isArray(sizes) && sizes.every((n) => positiveInt(n) === undefined)))
+    throw new RunRecordError(`${where}.worldSizes: must be an array of integers ≥ 1`);
+  if (obj.recoveryS !== undefined && obj.recoveryS !== null && nonNegative(obj.recoveryS))
+    throw new RunRecordError(`${where}.recoveryS: must be null or a number ≥ 0`);
   if (obj.error !== undefined && typeof obj.error !== 'string')
     throw new RunRecordError(`${where}.error: must be a string`);
   return obj as unknown as ReproRunRecord;

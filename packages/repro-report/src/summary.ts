@@ -1,5 +1,7 @@
 import {
+  ELASTIC_VARIANTS,
   REPRO_MODES,
+  type ElasticVariant,
   type ReproMode,
   type ReproRunRecord,
   type RunStatus,
@@ -40,6 +42,27 @@ export interface CrashSummary {
   matchesUninterrupted: boolean | null;
 }
 
+/** One elastic run: the sizes it ran at and whether it ended where the uninterrupted runs did. */
+export interface ElasticRunSummary {
+  variant: ElasticVariant;
+  status: RunStatus;
+  /** The world size of each generation, in order (shrink: [N, N − 1]; grow: [⌊N/2⌋, N]). */
+  worldSizes: number[];
+  /** Shrink: seconds from the kill to the first step of the shrunk generation; null for grow or when not seen. */
+  recoveryS: number | null;
+  /**
+   * Final hash equal to that of every uninterrupted deterministic run, at any world size (null: it did not
+   * finish, or nothing to compare with).
+   */
+  matchesUninterrupted: boolean | null;
+}
+
+export interface ElasticSummary {
+  runs: ElasticRunSummary[];
+  /** False when any elastic run ended with other weights; null when none could be compared. */
+  matchesUninterrupted: boolean | null;
+}
+
 export interface ReproSummary {
   classNames: string[];
   /** `iou_0` … `iou_{C−1}`, `mean_iou`. */
@@ -49,6 +72,7 @@ export interface ReproSummary {
   /** Distinct final hashes of the deterministic runs at each world size. */
   deterministicByWorldSize: Record<string, number>;
   crash: CrashSummary | null;
+  elastic: ElasticSummary | null;
   /** Distinct test splits among the finished runs (1: every run was scored on the same cases). */
   testSets: number;
   /** Finished runs whose ranks ended with different weights. */
@@ -68,6 +92,37 @@ const distinct = (values: Array<string | null>): number =>
 
 const finishedOf = (runs: readonly ReproRunRecord[]): ReproRunRecord[] =>
   runs.filter((r) => r.status === 'finished');
+
+const isElastic = (r: ReproRunRecord): boolean => (ELASTIC_VARIANTS as readonly string[]).includes(r.variant);
+/** A run at one world size from start to end: a repeat or a run at another world size. */
+const isUninterrupted = (r: ReproRunRecord): boolean => r.variant === 'repeat' || r.variant === 'world-size';
+
+/**
+ * The elastic runs against the uninterrupted deterministic runs (repeats and other world sizes): the
+ * deterministic promise holds at any world size, so a run that changed size must end on their one hash.
+ */
+function summariseElastic(runs: readonly ReproRunRecord[]): ElasticSummary | null {
+  const elastic = runs.filter(isElastic);
+  if (elastic.length === 0) return null;
+  const reference = finishedOf(runs)
+    .filter((r) => r.mode === 'deterministic' && isUninterrupted(r))
+    .map((r) => r.weightHash);
+  const summaries = elastic.map((r): ElasticRunSummary => ({
+    variant: r.variant as ElasticVariant,
+    status: r.status,
+    worldSizes: r.worldSizes ?? [],
+    recoveryS: r.recoveryS ?? null,
+    matchesUninterrupted:
+      r.status !== 'finished' || reference.length === 0
+        ? null
+        : distinct(reference) === 1 && reference[0] === r.weightHash,
+  }));
+  const matches = summaries.map((s) => s.matchesUninterrupted);
+  return {
+    runs: summaries,
+    matchesUninterrupted: matches.includes(false) ? false : matches.includes(null) ? null : true,
+  };
+}
 
 /** The numbers of the report: IoU statistics of the repeated runs per mode, and the weight-hash counts. */
 export function summariseRuns(runs: readonly ReproRunRecord[]): ReproSummary {
@@ -100,10 +155,12 @@ export function summariseRuns(runs: readonly ReproRunRecord[]): ReproSummary {
   }
 
   const deterministic = finishedOf(runs.filter((r) => r.mode === 'deterministic'));
+  // An elastic run has no one world size: it is compared on its own (summariseElastic).
+  const fixedSize = deterministic.filter((r) => !isElastic(r));
   const deterministicByWorldSize: Record<string, number> = {};
-  for (const n of [...new Set(deterministic.map((r) => r.workers))].sort((a, b) => a - b)) {
+  for (const n of [...new Set(fixedSize.map((r) => r.workers))].sort((a, b) => a - b)) {
     deterministicByWorldSize[String(n)] = distinct(
-      deterministic.filter((r) => r.workers === n).map((r) => r.weightHash),
+      fixedSize.filter((r) => r.workers === n).map((r) => r.weightHash),
     );
   }
 
@@ -112,7 +169,7 @@ export function summariseRuns(runs: readonly ReproRunRecord[]): ReproSummary {
   if (crashRuns.length > 0) {
     const comparisons = finishedOf(crashRuns).map((c) => {
       const reference = deterministic
-        .filter((r) => r.variant !== 'crash' && r.workers === c.workers && r.mode === c.mode)
+        .filter((r) => isUninterrupted(r) && r.workers === c.workers && r.mode === c.mode)
         .map((r) => r.weightHash);
       if (reference.length === 0) return null;
       return distinct(reference) === 1 && reference[0] === c.weightHash;
@@ -136,6 +193,7 @@ export function summariseRuns(runs: readonly ReproRunRecord[]): ReproSummary {
     distinctHashes,
     deterministicByWorldSize,
     crash,
+    elastic: summariseElastic(runs),
     testSets: new Set(finished.map((r) => r.testCases.join(','))).size,
     ranksDisagree: finished.filter((r) => !r.ranksAgree).length,
     failed: runs
@@ -157,6 +215,7 @@ export interface ReproJsonLine {
   iou: Partial<Record<ReproMode, Record<string, { mean: number; sd: number; n: number } | null>>>;
   classNames: string[];
   crash: CrashSummary | null;
+  elastic: ElasticSummary | null;
   testSets: number;
   failed: number;
 }
@@ -174,6 +233,7 @@ export function summaryJson(summary: ReproSummary): ReproJsonLine {
     iou,
     classNames: summary.classNames,
     crash: summary.crash,
+    elastic: summary.elastic,
     testSets: summary.testSets,
     failed: summary.failed.length,
   };

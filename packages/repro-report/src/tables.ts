@@ -1,5 +1,5 @@
 import type { ReproRunRecord } from './run-record.js';
-import type { ReproSummary } from './summary.js';
+import type { ElasticSummary, ReproSummary } from './summary.js';
 
 function csvCell(value: string | number | boolean | null | undefined): string {
   if (value === null || value === undefined) return '';
@@ -27,6 +27,8 @@ export function runsToCsv(runs: readonly ReproRunRecord[]): string {
     'killed_rank',
     'killed_epoch',
     'resumed_from_epoch',
+    'world_sizes',
+    'recovery_s',
     'test_cases',
     'wall_s',
     'error',
@@ -49,6 +51,8 @@ export function runsToCsv(runs: readonly ReproRunRecord[]): string {
       r.killed?.rank,
       r.killed?.epoch,
       r.resumedFrom?.epoch,
+      r.worldSizes?.join(' '),
+      r.recoveryS,
       r.testCases.join(' '),
       r.wallS,
       r.error,
@@ -64,7 +68,25 @@ const sci = (v: number): string => (v === 0 ? '0' : v.toExponential(1));
 
 const capitalised = (s: string): string => `${s[0]?.toUpperCase() ?? ''}${s.slice(1)}`;
 
-/** Markdown: mean ± sd, variance and range per mode and class; then the weight-hash counts. */
+const matchCell = (m: boolean | null): string =>
+  m === null ? 'not compared' : m ? 'same as the uninterrupted runs' : 'DIFFER from the uninterrupted runs';
+
+/** The elastic runs: the world sizes each went through, the shrink's recovery time and the final weights. */
+function elasticTable(elastic: ElasticSummary): string[] {
+  const rows = [
+    '| elastic run | world sizes | kill → first step at the smaller size | final weights |',
+    '| --- | --- | --: | --- |',
+  ];
+  for (const r of elastic.runs) {
+    const sizes = r.worldSizes.length > 0 ? r.worldSizes.join(' → ') : '–';
+    const recovery = r.variant === 'shrink' && r.recoveryS !== null ? `${r.recoveryS.toFixed(1)} s` : '–';
+    const weights = r.status === 'finished' ? matchCell(r.matchesUninterrupted) : r.status;
+    rows.push(`| ${r.variant} | ${sizes} | ${recovery} | ${weights} |`);
+  }
+  return rows;
+}
+
+/** Markdown: mean ± sd, variance and range per mode and class; then the weight-hash counts and elastic runs. */
 export function formatSummaryMarkdown(summary: ReproSummary): string {
   const labels = [...summary.classNames, 'mean IoU'];
   const out: string[] = [
@@ -119,6 +141,7 @@ export function formatSummaryMarkdown(summary: ReproSummary): string {
       `Worker killed mid-run: ${c.killed} of ${c.runs} run(s) killed, restarts ${c.restarts.join(', ')}, ${resumed}; ${match}.`,
     );
   }
+  if (summary.elastic) out.push('', ...elasticTable(summary.elastic));
   notes.push(
     summary.testSets <= 1
       ? 'Every run was scored on the same test cases.'

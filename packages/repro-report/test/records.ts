@@ -28,7 +28,10 @@ export function record(
   };
 }
 
-/** 3 random runs (all different), 3 seed runs (same bits), 3 deterministic + N=1, N=4 and a crash run. */
+/**
+ * 3 random runs (all different), 3 seed runs (same bits), 3 deterministic + N=1, N=4, a crash run and the
+ * elastic runs (shrink 2 → 1, grow 1 → 2).
+ */
 export function studyRecords(): ReproRunRecord[] {
   const det = [0.968323, 0.819755, 0.496114];
   return [
@@ -48,6 +51,23 @@ export function studyRecords(): ReproRunRecord[] {
       restarts: 1,
       killed: { rank: 1, epoch: 20 },
       resumedFrom: { epoch: 19 },
+    }),
+    record('deterministic', 1, det, 'd', {
+      variant: 'shrink',
+      minWorkers: 1,
+      maxWorkers: 2,
+      restarts: 1,
+      killed: { rank: 1, epoch: 22 },
+      resumedFrom: { epoch: 19 },
+      worldSizes: [2, 1],
+      recoveryS: 4.25,
+    }),
+    record('deterministic', 1, det, 'd', {
+      variant: 'grow',
+      workers: 1,
+      minWorkers: 1,
+      maxWorkers: 2,
+      worldSizes: [1, 2],
     }),
   ];
 }

@@ -135,6 +135,14 @@ describe('report folder', () => {
     await expect(readRunRecords(file)).rejects.toThrow(
       /runs\[4\]\.resumedFrom: must be null or \{ epoch \} with an integer ≥ 0/,
     );
+    runs[4] = { ...runs[4], resumedFrom: null, worldSizes: [2, 0] };
+    await writeFile(file, JSON.stringify(runs));
+    await expect(readRunRecords(file)).rejects.toThrow(
+      /runs\[4\]\.worldSizes: must be an array of integers ≥ 1/,
+    );
+    runs[4] = { ...runs[4], worldSizes: [2, 1], recoveryS: -1 };
+    await writeFile(file, JSON.stringify(runs));
+    await expect(readRunRecords(file)).rejects.toThrow(/runs\[4\]\.recoveryS: must be null or a number ≥ 0/);
     await writeFile(file, '{"runs": 3}');
     await expect(readRunRecords(file)).rejects.toThrow(/expected an array of runs/);
     await writeFile(file, '{not json');

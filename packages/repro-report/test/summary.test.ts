@@ -28,8 +28,49 @@ describe('summariseRuns', () => {
       resumedFrom: [19],
       matchesUninterrupted: true,
     });
+    // Elastic runs are compared with every uninterrupted deterministic run, not counted by world size.
+    expect(s.elastic).toEqual({
+      runs: [
+        {
+          variant: 'shrink',
+          status: 'finished',
+          worldSizes: [2, 1],
+          recoveryS: 4.25,
+          matchesUninterrupted: true,
+        },
+        {
+          variant: 'grow',
+          status: 'finished',
+          worldSizes: [1, 2],
+          recoveryS: null,
+          matchesUninterrupted: true,
+        },
+      ],
+      matchesUninterrupted: true,
+    });
     expect(s.testSets).toBe(1);
     expect(s.failed).toEqual([]);
+  });
+
+  it('an elastic run with other weights makes the elastic verdict false; one not finished is not compared', () => {
+    const runs = studyRecords();
+    const grow = runs.findIndex((r) => r.variant === 'grow');
+    runs[grow] = { ...runs[grow]!, weightHash: 'other' };
+    let s = summariseRuns(runs);
+    expect(s.elastic?.runs.map((r) => r.matchesUninterrupted)).toEqual([true, false]);
+    expect(s.elastic?.matchesUninterrupted).toBe(false);
+    expect(s.deterministicByWorldSize).toEqual({ '1': 1, '2': 1, '4': 1 });
+    expect(s.distinctHashes.deterministic).toBe(2);
+    expect(formatSummaryMarkdown(s)).toContain('| grow | 1 → 2 | – | DIFFER from the uninterrupted runs |');
+    runs[grow] = { ...runs[grow]!, status: 'failed', weightHash: null, worldSizes: [1] };
+    s = summariseRuns(runs);
+    expect(s.elastic?.runs[1]).toMatchObject({ matchesUninterrupted: null, worldSizes: [1] });
+    expect(s.elastic?.matchesUninterrupted).toBeNull();
+    expect(formatSummaryMarkdown(s)).toContain('| grow | 1 | – | failed |');
+    // Without elastic runs the summary says so.
+    expect(
+      summariseRuns(runs.filter((r) => r.variant !== 'shrink' && r.variant !== 'grow')).elastic,
+    ).toBeNull();
   });
 
   it('a crash run with other weights, a failed run, an absent class and a changed test split are all reported', () => {
@@ -75,6 +116,7 @@ describe('summariseRuns', () => {
     expect(Object.keys(line.iou)).toEqual(['random', 'seed', 'deterministic']);
     expect(line.iou.deterministic?.iou_1).toEqual({ mean: 0.819755, sd: 0, n: 3 });
     expect(line.iou.random?.iou_0?.sd).toBeCloseTo(0.005, 12);
+    expect(line.elastic?.matchesUninterrupted).toBe(true);
     expect(line.failed).toBe(0);
   });
 });
@@ -86,11 +128,15 @@ describe('tables', () => {
     const lines = runsToCsv(runs).trimEnd().split('\n');
     expect(lines).toHaveLength(runs.length + 1);
     expect(lines[0]).toBe(
-      'mode,variant,index,workers,status,run_id,data_seed,model_seed,test_iou_0,test_iou_1,test_iou_2,test_mean_iou,weight_hash,ranks_agree,restarts,killed_rank,killed_epoch,resumed_from_epoch,test_cases,wall_s,error',
+      'mode,variant,index,workers,status,run_id,data_seed,model_seed,test_iou_0,test_iou_1,test_iou_2,test_mean_iou,weight_hash,ranks_agree,restarts,killed_rank,killed_epoch,resumed_from_epoch,world_sizes,recovery_s,test_cases,wall_s,error',
     );
     expect(lines[1]).toContain(',0.30000000000000004,0.8,0.4,');
     expect(lines[1]?.endsWith(',"said ""no"", then stopped"')).toBe(true);
-    expect(lines.at(-1)).toMatch(/^deterministic,crash,1,2,finished,.*,d,true,1,1,20,19,17 27 38,12\.5,$/);
+    expect(lines.at(-3)).toMatch(/^deterministic,crash,1,2,finished,.*,d,true,1,1,20,19,,,17 27 38,12\.5,$/);
+    expect(lines.at(-2)).toMatch(
+      /^deterministic,shrink,1,2,finished,.*,d,true,1,1,22,19,2 1,4\.25,17 27 38,12\.5,$/,
+    );
+    expect(lines.at(-1)).toMatch(/^deterministic,grow,1,1,finished,.*,d,true,0,,,,1 2,,17 27 38,12\.5,$/);
   });
 
   it('markdown: mean ± sd, variance and range per mode and class, then hash counts', () => {
@@ -102,6 +148,8 @@ describe('tables', () => {
     expect(md).toContain(
       'restarts 1, resumed from the checkpoint of epoch 19; same final weights as the uninterrupted runs',
     );
+    expect(md).toContain('| shrink | 2 → 1 | 4.3 s | same as the uninterrupted runs |');
+    expect(md).toContain('| grow | 1 → 2 | – | same as the uninterrupted runs |');
   });
 });
 
@@ -120,6 +168,21 @@ describe('planStudy', () => {
       'deterministic:crash:1:2',
     ]);
     expect(planStudy({ runs: 1, workers: 1 })).toHaveLength(3);
+  });
+
+  it('ends with the elastic runs: shrink N → N − 1 and grow ⌊N/2⌋ → N, at N = 2 when the study runs at 1', () => {
+    const elastic = (workers: number): string[] =>
+      planStudy({ runs: 1, workers, crash: true, elastic: true })
+        .slice(4)
+        .map((p) => `${p.variant}:${p.workers}:${p.minWorkers}-${p.maxWorkers}`);
+    expect(elastic(1)).toEqual(['shrink:2:1-2', 'grow:1:1-2']);
+    expect(elastic(2)).toEqual(['shrink:2:1-2', 'grow:1:1-2']);
+    expect(elastic(5)).toEqual(['shrink:5:4-5', 'grow:2:2-5']);
+    expect(planStudy({ runs: 1, workers: 4, elastic: true }).at(-2)).toMatchObject({
+      mode: 'deterministic',
+      variant: 'shrink',
+      workers: 4,
+    });
   });
 
   it('refuses counts that are not integers ≥ 1', () => {

@@ -16,6 +16,7 @@ export interface CrashPoint {
  */
 export function crashPointOf(
   spec: Pick<ResolvedSpec, 'max_epochs' | 'test-epochs' | 'workers'>,
+  leaveOutFlag = '--no-crash',
 ): CrashPoint | string {
   const epochs = spec.max_epochs;
   const every = spec['test-epochs'];
@@ -25,18 +26,22 @@ export function crashPointOf(
   if (middle > epochs - 1)
     return (
       `with max_epochs ${epochs} and test-epochs ${every} the first checkpoint ends the last epoch, so a killed ` +
-      `worker could not resume from one: lower --test-epochs, raise --epochs, or pass --no-crash`
+      `worker could not resume from one: lower --test-epochs, raise --epochs, or pass ${leaveOutFlag}`
     );
   return { rank: spec.workers - 1, epoch };
 }
 
 /**
- * Watches the crash run's events: kills the chosen rank with SIGKILL in the middle step of its epoch once a
- * checkpoint exists, then reads from the first step after the restart which checkpoint the group resumed from.
+ * Watches the crash run's (or the shrink run's) events: kills the chosen rank with SIGKILL in the middle step
+ * of its epoch once a checkpoint exists, then reads from the first step after the restart which checkpoint
+ * the group resumed from, and how long after the kill that step came.
  */
 export class CrashWatcher {
   killed: ReproRunRecord['killed'] = null;
   resumedFrom: { epoch: number } | null = null;
+  /** Seconds from the kill to the first step of the next generation; null until it is seen. */
+  recoveryS: number | null = null;
+  private killedAt = 0;
   private lastCheckpoint: number | undefined;
   private killedGeneration = Number.POSITIVE_INFINITY;
   private restartSeen = false;
@@ -53,11 +58,12 @@ export class CrashWatcher {
       // A resumed group starts at the epoch after its checkpoint; a fresh one at epoch 0.
       if (!this.restartSeen && e.generation > this.killedGeneration) {
         this.restartSeen = true;
+        this.recoveryS = Math.round((Date.now() - this.killedAt) / 100) / 10;
         this.resumedFrom = e.epoch > 0 ? { epoch: e.epoch - 1 } : null;
         this.log(
           this.resumedFrom
-            ? `restarted group resumed at epoch ${e.epoch} (the checkpoint of epoch ${this.resumedFrom.epoch})`
-            : 'restarted group started from scratch (no checkpoint)',
+            ? `restarted group resumed at epoch ${e.epoch} (the checkpoint of epoch ${this.resumedFrom.epoch}), ${this.recoveryS} s after the kill`
+            : `restarted group started from scratch (no checkpoint), ${this.recoveryS} s after the kill`,
         );
       }
       return;
@@ -69,6 +75,7 @@ export class CrashWatcher {
     const pid = workers.pid(workers.ids[rank] as string);
     if (!pid) return;
     process.kill(pid, 'SIGKILL');
+    this.killedAt = Date.now();
     this.killed = { rank, epoch: e.epoch };
     this.killedGeneration = e.generation;
     this.log(

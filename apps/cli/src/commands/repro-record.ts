@@ -22,14 +22,18 @@ export async function testCasesOf(runDir: string): Promise<number[]> {
   return decodeJson(RunSplitFile, text, file).testCases.map((c) => c.caseId);
 }
 
-/** The study's record of one training: the plan's entry, the run's outcome, test IoUs, hashes and the crash. */
+/**
+ * The study's record of one training: the plan's entry, the run's outcome, test IoUs, hashes, the world size of
+ * each generation, and the kill (crash and shrink runs; the shrink run also its recovery time).
+ */
 export async function recordOf(
   planned: PlannedRun,
   result: ExperimentResult,
   classes: number,
   wallS: number,
-  crash: CrashWatcher | undefined,
+  observed: { crash: CrashWatcher | undefined; worldSizes: number[] },
 ): Promise<ReproRunRecord> {
+  const { crash } = observed;
   const metric = (name: string): number | null => {
     const v = result.testMetrics?.[name];
     return typeof v === 'number' && Number.isFinite(v) ? v : null;
@@ -49,18 +53,28 @@ export async function recordOf(
     testCases: await testCasesOf(result.runDir),
     wallS: Math.round(wallS * 10) / 10,
     ...(crash ? { killed: crash.killed, resumedFrom: crash.resumedFrom } : {}),
+    worldSizes: observed.worldSizes,
+    ...(planned.variant === 'shrink' ? { recoveryS: crash?.recoveryS ?? null } : {}),
     ...(result.error ? { error: result.error } : {}),
   };
 }
 
 const short = (hash: string | null): string => (hash ? `${hash.slice(0, 12)}…` : '-');
 
-/** One line on a finished training of the study: status, time, test IoUs, weights, and for the crash run the kill. */
+/**
+ * One line on a finished training of the study: status, time, test IoUs, weights, for the crash and shrink runs
+ * the kill, for the elastic runs the world sizes.
+ */
 export function describeRun(r: ReproRunRecord): string {
   const iou = r.iou.map((v) => (v === null ? '-' : v.toFixed(4))).join(' / ');
-  const extra =
-    r.variant === 'crash'
+  const sizes =
+    r.variant === 'shrink' || r.variant === 'grow'
+      ? `, world sizes ${r.worldSizes?.join(' → ') || 'none'}${r.recoveryS != null ? ` (the next generation's first step ${r.recoveryS} s after the kill)` : ''}`
+      : '';
+  const kill =
+    r.variant === 'crash' || r.variant === 'shrink'
       ? `, killed ${r.killed ? `rank ${r.killed.rank} in epoch ${r.killed.epoch}` : 'nobody'}, restarts ${r.restarts}, ${r.resumedFrom ? `resumed from the checkpoint of epoch ${r.resumedFrom.epoch}` : 'no resume from a checkpoint'}`
       : '';
+  const extra = `${sizes}${kill}`;
   return `${r.status} in ${r.wallS.toFixed(0)} s: test IoU ${iou}, weights ${short(r.weightHash)}${extra}${r.error ? ` — ${r.error}` : ''}`;
 }

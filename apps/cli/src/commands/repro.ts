@@ -17,34 +17,41 @@ import { launchLocalRun, startEmbeddedRedis } from '../launcher/local-run.js';
 import { specFromArgs } from '../spec-flags.js';
 import { DEMO_PHANTOMS, demoSpec } from './demo.js';
 import { crashPointOf, CrashWatcher, type CrashPoint } from './repro-crash.js';
+import { elasticRunsLine, GenerationSizes, runSpecInput, sizeLabel, specKey } from './repro-elastic.js';
 import { describeRun, recordOf } from './repro-record.js';
 import { engineLine } from './result-output.js';
 
 const USAGE = `lits repro [--runs 10] [--workers 2] [--epochs N] [--config spec.json] [--dataset-path DIR]
-           [--world-sizes 1,4|none] [--no-crash] [--out DIR] [--home DIR] [--json] [--<spec-field> <value> …]
+           [--world-sizes 1,4|none] [--no-crash] [--no-elastic] [--out DIR] [--home DIR] [--json]
+           [--<spec-field> <value> …]
 lits repro --from REPORT/runs.json [--out DIR] [--json]
 
 The seed's reproducibility study in one command: K trainings in each mode (random, seed, deterministic),
-deterministic runs at the other world sizes (default: those of 1, 2, 4 that divide the micro-batches per step)
-and one deterministic run with a worker killed mid-run (kill -9 mid-run, once a checkpoint exists;
-the group restarts from the last checkpoint, and the report records which one).
+deterministic runs at the other world sizes (default: those of 1, 2, 4 that divide the micro-batches per step),
+one deterministic run with a worker killed mid-run (kill -9 mid-run, once a checkpoint exists;
+the group restarts from the last checkpoint, and the report records which one), and two elastic ones at
+N = --workers (at least 2): shrink (rank N−1 killed the same way and not started again: the run goes on at N−1
+from its last checkpoint) and grow (starts at ⌊N/2⌋ with N worker processes, grows to N at its first checkpoint).
+Each must end with the weights of the uninterrupted deterministic runs.
 Writes a report folder (default HOME/repro/<time>): runs.csv, runs.json, summary.md (mean ± sd and variance per
 class and mode, distinct final weight hashes) and iou-boxplot.png.
 
 Without --config, the demo's small configuration (16³ cubes, width 4, lr 0.01, 40 epochs, test and checkpoint
 every 5) on a 12-case phantom set numbered so that the seed's fixed LiTS test ids apply: every mode is scored on
 the same test cases. One such training takes about 1 min on 2 cores (test liver IoU 0.73 at seeds 0/0), so the
-default study (10 runs per mode + N=1, N=4 and the crash run: 33 trainings) takes about 26 min on an idle 2-core
-machine. --epochs N also sets test-epochs to at most N/2, so the crash run has a checkpoint to resume from.
+default study (10 runs per mode + N=1, N=4, the crash run and the two elastic runs: 35 trainings) takes about
+28 min on an idle 2-core machine. --epochs N also sets test-epochs to at most N/2, so the crash and shrink runs
+have a checkpoint to resume from.
 Needs a built checkout and redis-server on PATH (started on a free port) or REDIS_URL; \`npm run demo\` installs it.
 --from re-renders the report of earlier runs. Exit status: 0, 1 when a run failed, 2 for a bad command line,
-3 when deterministic runs ended with different weights, 130 when interrupted.`;
+3 when deterministic runs (elastic ones included) ended with different weights, 130 when interrupted.`;
 
 const EXTRA_FLAGS = new Set([
   'runs',
   'epochs',
   'world-sizes',
   'no-crash',
+  'no-elastic',
   'out',
   'home',
   'json',
@@ -93,7 +100,11 @@ function subtitleOf(c: Record<string, string | number | boolean>): string {
 function verdict(report: WrittenReport, interrupted: boolean): { code: number; message: string } {
   const s = report.summary;
   if (interrupted) return { code: 130, message: 'interrupted: the report holds the runs finished so far' };
-  if ((s.distinctHashes.deterministic ?? 0) > 1 || s.crash?.matchesUninterrupted === false)
+  if (
+    (s.distinctHashes.deterministic ?? 0) > 1 ||
+    s.crash?.matchesUninterrupted === false ||
+    s.elastic?.matchesUninterrupted === false
+  )
     return {
       code: 3,
       message: 'deterministic runs ended with different weights: the determinism promise is broken here',
@@ -126,10 +137,13 @@ async function rerenderReport(from: string, outDir: string | undefined, json: bo
   return finish(report, json, false);
 }
 
-/** What the study runs: its plan, a resolved spec per (mode, world size), and where the crash run kills a rank. */
+/**
+ * What the study runs: its plan, a resolved spec per (mode, world size), and where the crash and shrink runs
+ * kill a rank.
+ */
 interface ReproStudy {
   plan: PlannedRun[];
-  /** By `${mode}/${workers}`. */
+  /** By specKey. */
   specs: Map<string, ResolvedSpec>;
   /** The deterministic spec at the study's world size: the configuration the report shows. */
   baseSpec: ResolvedSpec;
@@ -138,6 +152,7 @@ interface ReproStudy {
   /** Micro-batches per step. */
   k: number;
   crashPoint: CrashPoint | undefined;
+  shrinkPoint: CrashPoint | undefined;
 }
 
 /**
@@ -173,7 +188,7 @@ function studyRawSpec(
 
 /**
  * Plans the study and checks every spec of it before the first run starts. A string list says what is wrong (exit
- * 2): spec fields per mode and world size, or a crash run that could not resume from a checkpoint.
+ * 2): spec fields per mode and world size, or a crash or shrink run that could not resume from a checkpoint.
  */
 function planReproStudy(
   raw: Record<string, unknown>,
@@ -188,17 +203,20 @@ function planReproStudy(
     workers,
     worldSizes: worldSizesOf(rest['world-sizes'], k, workers),
     crash: rest['no-crash'] === undefined,
+    elastic: rest['no-elastic'] === undefined,
   });
   const specs = new Map<string, ResolvedSpec>();
   const problems: string[] = [];
   for (const p of plan) {
-    const key = `${p.mode}/${p.workers}`;
+    const key = specKey(p);
     if (specs.has(key)) continue;
-    const r = resolveSpec({ ...raw, determinism: p.mode, workers: p.workers });
+    const r = resolveSpec(runSpecInput(raw, p));
+    const elastic = p.variant === 'shrink' || p.variant === 'grow';
+    const run = elastic
+      ? `the ${p.variant} run, ${p.workers} workers; --no-elastic leaves it out`
+      : `${p.mode} mode, ${p.workers} workers`;
     if (r.ok) specs.set(key, r.spec);
-    else
-      for (const e of r.errors)
-        problems.push(`spec ${e.path}: ${e.message} (${p.mode} mode, ${p.workers} workers)`);
+    else for (const e of r.errors) problems.push(`spec ${e.path}: ${e.message} (${run})`);
   }
   if (problems.length > 0) return [...new Set(problems)];
   const baseSpec = specs.get(`deterministic/${workers}`) as ResolvedSpec;
@@ -208,7 +226,15 @@ function planReproStudy(
     if (typeof point === 'string') return [`lits repro: the crash run: ${point}`];
     crashPoint = point;
   }
-  return { plan, specs, baseSpec, runs, workers, k, crashPoint };
+  // The shrink run is killed like the crash run; its checkpoint also lets the grow run grow before the end.
+  let shrinkPoint: CrashPoint | undefined;
+  const shrink = plan.find((p) => p.variant === 'shrink');
+  if (shrink) {
+    const point = crashPointOf(specs.get(specKey(shrink)) as ResolvedSpec, '--no-elastic');
+    if (typeof point === 'string') return [`lits repro: the elastic runs: ${point}`];
+    shrinkPoint = point;
+  }
+  return { plan, specs, baseSpec, runs, workers, k, crashPoint, shrinkPoint };
 }
 
 /**
@@ -219,7 +245,7 @@ function studyConfiguration(
   study: ReproStudy,
   phantomDir: string | null,
 ): Record<string, string | number | boolean> {
-  const { baseSpec, plan, crashPoint } = study;
+  const { baseSpec, plan, crashPoint, shrinkPoint } = study;
   return {
     'data set':
       phantomDir !== null
@@ -233,6 +259,7 @@ function studyConfiguration(
         .map((p) => p.workers)
         .join(', ') || 'none',
     'crash run': crashPoint ? `kill -9 rank ${crashPoint.rank} in epoch ${crashPoint.epoch}` : 'none',
+    'elastic runs': elasticRunsLine(plan, shrinkPoint),
     epochs: baseSpec.max_epochs,
     'test epochs': baseSpec['test-epochs'],
     'micro-batches per step (K)': study.k,
@@ -259,17 +286,21 @@ async function runStudy(
   study: ReproStudy,
   options: StudyRunOptions,
 ): Promise<{ records: ReproRunRecord[]; interrupted: boolean }> {
-  const { plan, specs, baseSpec, crashPoint } = study;
+  const { plan, specs, baseSpec } = study;
   const { log, configuration } = options;
   const records: ReproRunRecord[] = [];
   for (const [i, planned] of plan.entries()) {
-    const spec = { ...(specs.get(`${planned.mode}/${planned.workers}`) as ResolvedSpec) };
+    const spec = { ...(specs.get(specKey(planned)) as ResolvedSpec) };
     spec['run-name'] = `repro-${planned.mode}-${planned.variant}-${planned.index}-n${planned.workers}`;
-    const label = `[${String(i + 1).padStart(String(plan.length).length)}/${plan.length}] ${planned.mode} ${planned.variant === 'repeat' ? `#${planned.index}` : planned.variant} (N=${planned.workers})`;
-    const crash =
-      planned.variant === 'crash' && crashPoint
-        ? new CrashWatcher(crashPoint, (line) => log(`  ${label}: ${line}`))
-        : undefined;
+    const label = `[${String(i + 1).padStart(String(plan.length).length)}/${plan.length}] ${planned.mode} ${planned.variant === 'repeat' ? `#${planned.index}` : planned.variant} (N=${sizeLabel(planned)})`;
+    const killAt =
+      planned.variant === 'crash'
+        ? study.crashPoint
+        : planned.variant === 'shrink'
+          ? study.shrinkPoint
+          : undefined;
+    const crash = killAt ? new CrashWatcher(killAt, (line) => log(`  ${label}: ${line}`)) : undefined;
+    const generations = new GenerationSizes();
     const t0 = Date.now();
     const result = await launchLocalRun({
       spec,
@@ -277,13 +308,19 @@ async function runStudy(
       quiet: true,
       home: options.home,
       redisUrl: options.redisUrl,
+      // The shrink run's killed worker stays dead, so the run goes on with one fewer.
+      respawnLostWorkers: planned.variant !== 'shrink',
       onEvent: (e, procs) => {
+        generations.onEvent(e);
         if (options.verbose && e.type === 'metrics' && e.metrics.train_avg_loss !== undefined)
           log(`  ${label} epoch ${e.epoch}: train loss ${e.metrics.train_avg_loss.toFixed(4)}`);
         crash?.onEvent(e, procs);
       },
     });
-    const record = await recordOf(planned, result, baseSpec['n-class'], (Date.now() - t0) / 1000, crash);
+    const record = await recordOf(planned, result, baseSpec['n-class'], (Date.now() - t0) / 1000, {
+      crash,
+      worldSizes: generations.sizes,
+    });
     records.push(record);
     // The engine the runs got (the spec may say auto), as the first run's ranks ran it.
     if (result.engine && configuration.engine === baseSpec.engine)

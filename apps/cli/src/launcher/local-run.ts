@@ -8,7 +8,7 @@ import { RedisServer, REDIS_INSTALL_HINT } from '@lits-ddp/local-services';
 import type { ResolvedSpec, RunEvent } from '@lits-ddp/protocol';
 import { RedisUnavailableError } from '../errors.js';
 import { createDisplay, displayModeOf, silentDisplay } from '../display/run-display.js';
-import { WorkerProcesses } from './worker-processes.js';
+import { localWorkerIds, WorkerProcesses } from './worker-processes.js';
 
 export interface LocalRunOptions {
   spec: ResolvedSpec;
@@ -23,6 +23,11 @@ export interface LocalRunOptions {
   onEvent?: (event: RunEvent, workers: WorkerProcesses) => void;
   /** Replaces the terminal display (tests). */
   quiet?: boolean;
+  /**
+   * Starts a lost worker again under its id (default true), so the run restarts at its size. False
+   * leaves it dead, so an elastic run goes on with fewer (lits repro's shrink run).
+   */
+  respawnLostWorkers?: boolean;
 }
 
 export const newRunId = (): string =>
@@ -42,14 +47,16 @@ export async function startEmbeddedRedis(): Promise<RedisServer> {
 
 /**
  * The local launcher behind `lits train` and `lits demo`: Redis (embedded if needed), one worker
- * process per rank, the coordinator core in this process, progress on stderr (NDJSON with --json).
- * Ctrl-C cancels the run cleanly (MLflow status KILLED).
+ * process per rank of the largest generation (max(workers, max-workers): the extra ones idle until an
+ * elastic run grows onto them), the coordinator core in this process, progress on stderr (NDJSON with
+ * --json). The run leases only its own workers, in rank order. Ctrl-C cancels the run cleanly (MLflow
+ * status KILLED).
  */
 export async function launchLocalRun(opts: LocalRunOptions): Promise<ExperimentResult> {
   const { spec } = opts;
   const display = opts.quiet
     ? silentDisplay()
-    : createDisplay(displayModeOf(opts.json), spec.workers, spec.max_epochs);
+    : createDisplay(displayModeOf(opts.json), Math.max(spec.workers, spec['max-workers']), spec.max_epochs);
   let redisServer: RedisServer | undefined;
   let redisUrl = opts.redisUrl ?? process.env.REDIS_URL;
   const trackingUri = opts.trackingUri ?? process.env.MLFLOW_TRACKING_URI;
@@ -65,7 +72,7 @@ export async function launchLocalRun(opts: LocalRunOptions): Promise<ExperimentR
     info: (_fields, message) => display.log('info', message),
   });
   const redis = redisOutages.follow(new Redis(redisUrl, { maxRetriesPerRequest: null }), 'launcher');
-  const workerIds = Array.from({ length: spec.workers }, (_, r) => `${runId}-w${r}`);
+  const workerIds = localWorkerIds(runId, spec);
   const workers = new WorkerProcesses(workerIds, {
     redisUrl,
     engine: spec.engine,
@@ -91,7 +98,10 @@ export async function launchLocalRun(opts: LocalRunOptions): Promise<ExperimentR
       home: opts.home,
       ...(trackingUri ? { trackingUri } : {}),
       preferredWorkers: workerIds,
-      onWorkersLost: (ids) => workers.restart(ids),
+      // Only its own processes: another run's idle worker in the same Redis would keep a shrink from
+      // shrinking, and a growth would take it.
+      exclusiveWorkers: true,
+      ...(opts.respawnLostWorkers === false ? {} : { onWorkersLost: (ids) => workers.restart(ids) }),
       waitForWorkersMs: 120_000,
       onEvent: (e) => {
         display.event(e);

@@ -2,7 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ResolvedSpec } from '@lits-ddp/protocol';
 import { discoverGpus, gpuPinningEnv, type GpuDevice } from '@lits-ddp/trainer';
+import { UsageError } from '../errors.js';
 
 export interface WorkerProcessSpec {
   redisUrl: string;
@@ -11,6 +13,14 @@ export interface WorkerProcessSpec {
   threads: number;
   heartbeatIntervalS: number;
   logDir: string;
+}
+
+/**
+ * The ids of a local run's worker processes, in rank order: one per rank of its largest generation,
+ * max(workers, max-workers). Those beyond `workers` idle until the run grows onto them at a checkpoint.
+ */
+export function localWorkerIds(runId: string, spec: Pick<ResolvedSpec, 'workers' | 'max-workers'>): string[] {
+  return Array.from({ length: Math.max(spec.workers, spec['max-workers']) }, (_, r) => `${runId}-w${r}`);
 }
 
 /**
@@ -28,9 +38,23 @@ export function workerEnv(
 }
 
 /**
+ * Refuses more `engine: gpu` workers than visible GPUs: two on one GPU share its memory and its kernels' time,
+ * which a user asking for the gpu engine does not expect (`auto` may share: it loads what is there).
+ */
+export function checkGpuWorkerCount(engine: string, workers: number, gpus: readonly GpuDevice[]): void {
+  if (engine !== 'gpu' || workers <= gpus.length) return;
+  const visible = process.env.CUDA_VISIBLE_DEVICES;
+  throw new UsageError(
+    `engine gpu: ${workers} workers need ${workers} visible GPUs, found ${gpus.length}` +
+      `${visible !== undefined ? ` (CUDA_VISIBLE_DEVICES=${visible})` : ' (nvidia-smi)'}: ` +
+      `lower --workers (and max-workers) to ${gpus.length || 'a GPU count'}, or use engine auto, node or cpu`,
+  );
+}
+
+/**
  * The local launcher's worker processes, like torchrun --nproc-per-node: one `lits worker` per
- * rank, each pinned to one GPU with CUDA_VISIBLE_DEVICES when GPUs are present, output to a log file.
- * A worker that dies is started again under the same id when the run restarts.
+ * rank (see localWorkerIds), each pinned to one GPU with CUDA_VISIBLE_DEVICES when GPUs are present, output
+ * to a log file. `restart` starts a dead worker again under the same id.
  */
 export class WorkerProcesses {
   private readonly children = new Map<string, ChildProcess>();
@@ -46,6 +70,7 @@ export class WorkerProcesses {
     readonly ids: readonly string[],
     private readonly spec: WorkerProcessSpec,
   ) {
+    checkGpuWorkerCount(spec.engine, ids.length, this.gpus);
     mkdirSync(spec.logDir, { recursive: true });
   }
 
