@@ -7,6 +7,7 @@ import { parseRecord } from './json-record.js';
 import type { LibtensorflowCache } from './libtensorflow.js';
 import { LINKER_NAMES, WHEEL_LIBRARIES } from './pins.js';
 import type { TfjsNodePackage } from './tfjs-node-package.js';
+import { RESTORE_UTIL_JS } from './node-compat.js';
 
 /** Removes what an earlier build left (the marker first, so a half-done rebuild never looks complete). */
 export function clearAddon(pkg: TfjsNodePackage): void {
@@ -95,9 +96,7 @@ const RESULT_TAG = 'LITS_NATIVE_ENGINE_CHECK ';
 const CHECK_JS = `
 const path = require('path');
 const dir = process.argv[1];
-// tfjs-node 4.22 calls util.isNullOrUndefined, which Node 23 removed (as @lits-ddp/unet's loader restores it).
-const util = require('util');
-util.isNullOrUndefined ??= (value) => value === null || value === undefined;
+${RESTORE_UTIL_JS}
 const tf = require(dir);
 const preGyp = require(require.resolve('@mapbox/node-pre-gyp', { paths: [dir] }));
 const bindingPath = preGyp.find(path.join(dir, 'package.json'));

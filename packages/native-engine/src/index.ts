@@ -35,3 +35,4 @@ export {
 export { locateTfjsNode, type GpuEngineRecord, type NativeEngineMarker } from './tfjs-node-package.js';
 export { nodeHeadersVersion } from './node-headers.js';
 export { runEngineCli, USAGE as LITS_ENGINE_USAGE, type CliIo } from './cli-commands.js';
+export { RESTORE_UTIL_JS } from './node-compat.js';

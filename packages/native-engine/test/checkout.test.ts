@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { runCommand } from '../src/exec.js';
 import { ensureNativeEngine, nativeEngineStatus, TENSORFLOW_CPU_VERSION } from '../src/index.js';
 import { buildUnavailable, shouldRun } from './requirements.js';
+import { RESTORE_UTIL_JS } from '../src/node-compat.js';
 
 const suite = 'the checkout’s @tensorflow/tfjs-node';
 
@@ -29,7 +30,8 @@ describe.runIf(shouldRun(suite, buildUnavailable()))(suite, () => {
       process.execPath,
       [
         '-e',
-        `const tf = require('@tensorflow/tfjs-node');
+        `${RESTORE_UTIL_JS}
+         const tf = require('@tensorflow/tfjs-node');
          const y = tf.conv3d(tf.ones([1, 3, 3, 3, 1]), tf.ones([3, 3, 3, 1, 1]), 1, 'valid');
          console.log(JSON.stringify([tf.getBackend(), tf.backend().binding.TF_Version, y.dataSync()[0]]));`,
       ],

@@ -8,6 +8,7 @@ import { libtensorflowCacheDir } from '../src/libtensorflow.js';
 import { ensureNativeEngine, nativeEngineStatus, TENSORFLOW_CPU_VERSION } from '../src/index.js';
 import { copyTfjsNode } from './package-copy.js';
 import { buildUnavailable, shouldRun } from './requirements.js';
+import { RESTORE_UTIL_JS } from '../src/node-compat.js';
 
 const roots: string[] = [];
 afterAll(() => roots.forEach((r) => rmSync(r, { recursive: true, force: true })));
@@ -55,7 +56,8 @@ describe.runIf(shouldRun(suite, buildUnavailable()))(suite, () => {
       process.execPath,
       [
         '-e',
-        `const tf = require(process.argv[1]);
+        `${RESTORE_UTIL_JS}
+         const tf = require(process.argv[1]);
          console.log(JSON.stringify([tf.getBackend(), tf.backend().binding.TF_Version, tf.sum(tf.ones([2, 3])).dataSync()[0]]));`,
         packageDir,
       ],

@@ -25,6 +25,7 @@ import {
 } from '../src/index.js';
 import { copyTfjsNode } from './package-copy.js';
 import { gpuBuildUnavailable, shouldRun } from './requirements.js';
+import { RESTORE_UTIL_JS } from '../src/node-compat.js';
 
 const roots: string[] = [];
 afterAll(() => roots.forEach((r) => rmSync(r, { recursive: true, force: true })));
@@ -79,7 +80,8 @@ describe.runIf(shouldRun(suite, gpuBuildUnavailable()))(suite, () => {
       process.execPath,
       [
         '-e',
-        `const tf = require('@tensorflow/tfjs-node-gpu');
+        `${RESTORE_UTIL_JS}
+         const tf = require('@tensorflow/tfjs-node-gpu');
          const y = tf.conv3d(tf.ones([1, 3, 3, 3, 1]), tf.ones([3, 3, 3, 1, 1]), 1, 'valid');
          const b = tf.backend();
          console.log(JSON.stringify([tf.getBackend(), b.binding.TF_Version, y.dataSync()[0], b.isGPUPackage, b.isUsingGpuDevice]));`,
