@@ -1,12 +1,12 @@
 // TFJS_ENGINE=auto|gpu|node|cpu: loads a TensorFlow.js engine by dynamic import and says which one runs, with
 // what, and why it is not the one asked for.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import util from 'node:util';
 import { ENGINE_KINDS, ENGINES, type EngineKind } from '@lits-ddp/protocol';
 import type * as tfjs from '@tensorflow/tfjs';
 import { errorMessage } from '@lits-ddp/errors';
 import { applyGpuDefaults, gpuEnvironment } from './gpu-environment.js';
+import { nvidiaDriverPresent, restoreUtilIsNullOrUndefined } from './native-host.js';
 import {
   EngineConfigError,
   EngineIdentityError,
@@ -168,21 +168,6 @@ function packageMissing(err: unknown, packageName: string): boolean {
     (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') &&
     messageOf(err).includes(`'${packageName}'`)
   );
-}
-
-/** Whether this machine has the NVIDIA kernel driver loaded (what every CUDA device needs). */
-function nvidiaDriverPresent(): boolean {
-  return existsSync('/proc/driver/nvidia/version');
-}
-
-/**
- * tfjs-node 4.22 (and -gpu) calls util.isNullOrUndefined for every op with a type attribute (conv3d, cast, …);
- * Node 23 removed it. Restored with its documented meaning before a native package loads, so the engine runs on
- * Node 24 LTS as on 20 and 22.
- */
-function restoreUtilIsNullOrUndefined(): void {
-  const legacy = util as unknown as Record<string, unknown>;
-  legacy['isNullOrUndefined'] ??= (value: unknown): boolean => value === null || value === undefined;
 }
 
 async function importTfjs(packageName: string): Promise<Tfjs> {
