@@ -294,6 +294,14 @@ export async function loadEngine(options: LoadEngineOptions = {}): Promise<Engin
       });
     }
   }
+  throw engineUnavailable(request, attempts);
+}
+
+/** The error of a request whose last engine did not load: the package, why, and the command that builds it. */
+export function engineUnavailable(
+  request: EngineRequest,
+  attempts: readonly EngineAttempt[],
+): EngineUnavailableError {
   const last = attempts[attempts.length - 1] as EngineAttempt;
   const hint =
     last.engine === 'gpu'
@@ -301,9 +309,9 @@ export async function loadEngine(options: LoadEngineOptions = {}): Promise<Engin
       : last.engine === 'node'
         ? ` Build it with: ${NATIVE_ENGINE_INSTALL_HINT} (or use TFJS_ENGINE=auto|cpu).`
         : '';
-  throw new EngineUnavailableError(
+  return new EngineUnavailableError(
     `TFJS_ENGINE=${request} needs ${last.packageName}, which could not be loaded: ${last.error}.${hint}`,
-    attempts,
+    [...attempts],
   );
 }
 
