@@ -3,7 +3,7 @@
 // tfjs-node-gpu cannot both load into one process, and a crashing native load must not take the doctor with it.
 import { errorMessage } from '@lits-ddp/errors';
 import { EngineUnavailableError, loadEngine } from '@lits-ddp/unet';
-import { PROBE_LINE_PREFIX, type EngineProbeResult } from './engine-probe-result.js';
+import { notLoaded, PROBE_LINE_PREFIX, type EngineProbeResult } from './engine-probe-result.js';
 
 async function probe(engine: string, intraOp: number, interOp: number): Promise<EngineProbeResult> {
   try {
@@ -23,18 +23,10 @@ async function probe(engine: string, intraOp: number, interOp: number): Promise<
     };
   } catch (err) {
     const attempt = err instanceof EngineUnavailableError ? err.attempts[0] : undefined;
-    return {
-      loads: false,
-      installed: attempt?.installed ?? true,
-      version: null,
-      libtensorflow: null,
-      backend: null,
-      gpuDevice: null,
-      threads: null,
-      onednn: null,
-      cpuIsa: null,
-      error: attempt?.error ?? errorMessage(err).split('\n')[0] ?? 'unknown',
-    };
+    return notLoaded(
+      attempt?.error ?? errorMessage(err).split('\n')[0] ?? 'unknown',
+      attempt?.installed ?? true,
+    );
   }
 }
 

@@ -20,6 +20,20 @@ export const EngineProbeResult = Type.Object({
 });
 export type EngineProbeResult = Static<typeof EngineProbeResult>;
 
+/** The result of an engine that did not load: why, and whether its package is there at all. */
+export const notLoaded = (error: string, installed: boolean): EngineProbeResult => ({
+  loads: false,
+  installed,
+  version: null,
+  libtensorflow: null,
+  backend: null,
+  gpuDevice: null,
+  threads: null,
+  onednn: null,
+  cpuIsa: null,
+  error,
+});
+
 /** The result line of a probe's stdout, or undefined when the child printed none (it crashed). */
 export function probeLine(stdout: string): string | undefined {
   return stdout

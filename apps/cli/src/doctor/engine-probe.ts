@@ -4,7 +4,7 @@ import { nativeEngineStatus } from '@lits-ddp/native-engine';
 import { decodeJson, DEFAULT_ENGINE_THREADS, ENGINE_KINDS, type EngineKind } from '@lits-ddp/protocol';
 import { ENGINE_PACKAGES, NATIVE_ENGINE_INSTALL_HINT, parseThreadCount } from '@lits-ddp/unet';
 import { entryFile, lastLine, runNodeChild } from './child.js';
-import { EngineProbeResult, probeLine } from './engine-probe-result.js';
+import { EngineProbeResult, notLoaded, probeLine } from './engine-probe-result.js';
 import type { DoctorEngine, DoctorThreads } from './report-schema.js';
 
 /** The pools `lits worker` loads a native engine with: --threads, else LITS_ENGINE_THREADS, else the default. */
@@ -39,19 +39,6 @@ function hintFor(engine: EngineKind, probe: EngineProbeResult): string | null {
   }
   return `reinstall the dependencies: npm ci (${ENGINE_PACKAGES.cpu} is part of the lockfile)`;
 }
-
-const notLoaded = (error: string, installed: boolean): EngineProbeResult => ({
-  loads: false,
-  installed,
-  version: null,
-  libtensorflow: null,
-  backend: null,
-  gpuDevice: null,
-  threads: null,
-  onednn: null,
-  cpuIsa: null,
-  error,
-});
 
 async function probeEngine(
   engine: EngineKind,

@@ -10,7 +10,6 @@ import {
   RUN_EVENTS_MAXLEN,
   RUN_EVENT_FIELD,
   type ExperimentStatus as ApiExperimentStatus,
-  type GenerationChange,
   type ResolvedSpec,
   type RunEvent,
   type RunStatus,
@@ -61,16 +60,8 @@ export interface ExperimentRecord {
 /** The newest generations a record keeps: a run that restarts without end must not grow its record so. */
 export const MAX_GENERATIONS = 50;
 
-/** One generation of a run (its `generation` event), assigned at `at` (ms). */
-export interface GenerationEntry {
-  generation: number;
-  worldSize: number;
-  workers: string[];
-  change: GenerationChange;
-  reason: string;
-  resumeEpoch: number;
-  at: number;
-}
+/** One generation of a run: its `generation` event's fields, and when it was assigned (`at`, ms). */
+export type GenerationEntry = Omit<Extract<RunEvent, { type: 'generation' }>, 'type'> & { at: number };
 
 /** What a run waiting for workers waits for (the supervisor's `waiting` event), since when (ms). */
 export interface WorkerWait {
