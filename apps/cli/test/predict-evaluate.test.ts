@@ -25,8 +25,11 @@ const TRAIN_FLAGS = [
   ...['--preprocess-slices', '32', '--preprocess-downscale', '2', '--test-percent', '0.2', '--lr', '0.005'],
   ...['--dropout-rate', '0.05', '--determinism', 'deterministic', '--engine', 'cpu'],
 ];
-/** Measured with this run: liver Dice 0.687 and 0.817 on the held-out phantoms 4 and 8 (with the liver crop). */
-const LIVER_DICE_BAR = 0.6;
+/**
+ * Measured with this run: liver Dice 0.615 and 0.580 on the held-out phantoms 4 and 8 (with the liver crop; 0.687 and
+ * 0.817 before the phantoms had LiTS-like lesions of their own density). The sliding windows alone score 0.2.
+ */
+const LIVER_DICE_BAR = 0.5;
 
 interface Ran {
   code: number;

@@ -123,8 +123,9 @@ describe.skipIf(!redisUrl)('lits repro on the phantom set (real Redis, worker pr
     // The tiny training as a spec file; repro supplies the phantom set (dataset-path) and the LiTS split.
     const tiny: Record<string, unknown> = {
       ...tinySpecInput('unused', {
-        'preprocess-slices': 64,
-        'preprocess-downscale': 4,
+        // The phantom set's 128³ cases, 8× block mean: the whole volume as a 16³ cube.
+        'preprocess-slices': 128,
+        'preprocess-downscale': 8,
         'experiment-name': 'lits-repro-test',
       }),
     };
@@ -197,7 +198,7 @@ describe.skipIf(!redisUrl)('lits repro on the phantom set (real Redis, worker pr
     expect(random[0]?.seeds).not.toEqual(random[1]?.seeds);
     for (const x of runs.filter((x) => x.mode !== 'random')) expect(x.seeds).toEqual({ data: 0, model: 0 });
     // The phantom set is numbered so that the seed's fixed LiTS test ids apply.
-    for (const x of runs) expect(x.testCases).toEqual([17, 27, 38]);
+    for (const x of runs) expect(x.testCases).toEqual([17, 27, 38, 45, 51, 61, 62, 64]);
     expect(runs.every((x) => x.ranksAgree && x.iou.every((v) => v !== null && v >= 0 && v <= 1))).toBe(true);
     const crash = runs.find((x) => x.variant === 'crash');
     expect(crash?.killed).toEqual({ rank: 0, epoch: 1 });
@@ -238,7 +239,8 @@ describe.skipIf(!redisUrl)('lits repro on the phantom set (real Redis, worker pr
     const png = PNG.sync.read(await readFile(line.files.png));
     expect(png.width).toBeGreaterThan(1000);
     expect(r.stderr).toMatch(
-      /kill -9 rank 0 \(pid \d+\) after step 1 of epoch 1; the last checkpoint ends epoch 0/,
+      // The middle step of the 6 per epoch (24 training cases, 4 per step).
+      /kill -9 rank 0 \(pid \d+\) after step 2 of epoch 1; the last checkpoint ends epoch 0/,
     );
     expect(r.stderr).toContain('restarted group resumed at epoch 1 (the checkpoint of epoch 0)');
 

@@ -12,6 +12,11 @@ export interface OverlayOptions {
   window?: [number, number];
   /** RGB and opacity per label (defaults: liver green, tumour red). */
   colours?: Partial<Record<1 | 2, { rgb: [number, number, number]; alpha: number }>>;
+  /**
+   * A reference mask on the same grid (the ground truth): drawn as a first row above the prediction's, and the
+   * slices are spread over its tumour (its liver when it has none), so the figure shows the lesions to compare.
+   */
+  reference?: Uint8Array;
 }
 
 export interface OverlayImage {
@@ -43,10 +48,14 @@ export interface CtVolume {
  */
 export function renderOverlay(ct: CtVolume, mask: Uint8Array, options: OverlayOptions = {}): OverlayImage {
   const [nx, ny, nz] = ct.shape;
-  if (mask.length !== nx * ny * nz)
-    throw new RangeError(
-      `mask has ${mask.length} voxels; the CT ${ct.shape.join('×')} needs ${nx * ny * nz}`,
-    );
+  for (const [name, m] of [
+    ['mask', mask],
+    ['reference', options.reference ?? mask],
+  ] as const)
+    if (m.length !== nx * ny * nz)
+      throw new RangeError(
+        `${name} has ${m.length} voxels; the CT ${ct.shape.join('×')} needs ${nx * ny * nz}`,
+      );
   const dirs = axisDirections(ct.affine);
   const axisOf = (world: number) => dirs.findIndex((d) => d.worldAxis === world) as 0 | 1 | 2;
   const axial = axisOf(2);
@@ -61,18 +70,8 @@ export function renderOverlay(ct: CtVolume, mask: Uint8Array, options: OverlayOp
   const colIndex = (c: number) => (dirs[horizontal]!.sign > 0 ? cols - 1 - c : c);
   const rowIndex = (r: number) => (dirs[vertical]!.sign > 0 ? rows - 1 - r : r);
 
-  let lo = depth;
-  let hi = -1;
-  for (let i = 0; i < mask.length; i++) {
-    if (!mask[i]) continue;
-    const k = Math.floor(i / strides[axial]!) % depth;
-    if (k < lo) lo = k;
-    if (k > hi) hi = k;
-  }
-  if (hi < 0) {
-    lo = 0;
-    hi = depth - 1;
-  }
+  const rowMasks = options.reference ? [options.reference, mask] : [mask];
+  const [lo, hi] = sliceRange(rowMasks[0]!, strides[axial]!, depth, options.reference !== undefined);
   const count = Math.max(1, Math.min(options.slices ?? 4, hi - lo + 1));
   const slices = Array.from({ length: count }, (_, i) =>
     Math.round(lo + ((hi - lo) * (i + 1)) / (count + 1)),
@@ -81,31 +80,60 @@ export function renderOverlay(ct: CtVolume, mask: Uint8Array, options: OverlayOp
   const [wLo, wHi] = options.window ?? [-160, 240];
   const colours = { ...DEFAULT_COLOURS, ...options.colours };
   const width = count * cols + (count - 1) * GAP;
-  const png = new PNG({ width, height: rows, colorType: 6 });
+  const height = rowMasks.length * rows + (rowMasks.length - 1) * GAP;
+  const png = new PNG({ width, height, colorType: 6 });
   png.data.fill(0);
   for (let o = 3; o < png.data.length; o += 4) png.data[o] = 255; // gaps opaque black
   const slope = ct.scale?.slope ?? 1;
   const inter = ct.scale?.inter ?? 0;
-  slices.forEach((k, s) => {
-    const x0 = s * (cols + GAP);
-    for (let r = 0; r < rows; r++)
-      for (let c = 0; c < cols; c++) {
-        const i = colIndex(c) * strides[horizontal]! + rowIndex(r) * strides[vertical]! + k * strides[axial]!;
-        const hu = Number(ct.data[i]) * slope + inter;
-        const grey = Math.round(255 * Math.min(1, Math.max(0, (hu - wLo) / (wHi - wLo))));
-        let rgb = [grey, grey, grey];
-        const label = mask[i]!;
-        const colour = label === 1 || label === 2 ? colours[label] : undefined;
-        if (colour)
-          rgb = rgb.map((g, ch) => Math.round((1 - colour.alpha) * g + colour.alpha * colour.rgb[ch]!));
-        const o = (r * width + x0 + c) * 4;
-        png.data[o] = rgb[0]!;
-        png.data[o + 1] = rgb[1]!;
-        png.data[o + 2] = rgb[2]!;
-        png.data[o + 3] = 255;
-      }
+  rowMasks.forEach((rowMask, row) => {
+    const y0 = row * (rows + GAP);
+    slices.forEach((k, s) => {
+      const x0 = s * (cols + GAP);
+      for (let r = 0; r < rows; r++)
+        for (let c = 0; c < cols; c++) {
+          const i =
+            colIndex(c) * strides[horizontal]! + rowIndex(r) * strides[vertical]! + k * strides[axial]!;
+          const hu = Number(ct.data[i]) * slope + inter;
+          const grey = Math.round(255 * Math.min(1, Math.max(0, (hu - wLo) / (wHi - wLo))));
+          let rgb = [grey, grey, grey];
+          const label = rowMask[i]!;
+          const colour = label === 1 || label === 2 ? colours[label] : undefined;
+          if (colour)
+            rgb = rgb.map((g, ch) => Math.round((1 - colour.alpha) * g + colour.alpha * colour.rgb[ch]!));
+          const o = ((y0 + r) * width + x0 + c) * 4;
+          png.data[o] = rgb[0]!;
+          png.data[o + 1] = rgb[1]!;
+          png.data[o + 2] = rgb[2]!;
+          png.data[o + 3] = 255;
+        }
+    });
   });
-  return { png: PNG.sync.write(png), width, height: rows, slices, axialAxis: axial };
+  return { png: PNG.sync.write(png), width, height, slices, axialAxis: axial };
+}
+
+/**
+ * The axial range to spread the slices over: where `mask` is labelled, or, with `preferTumour`, where it holds
+ * tumour when it has any; the whole depth for an empty mask.
+ */
+function sliceRange(
+  mask: Uint8Array,
+  stride: number,
+  depth: number,
+  preferTumour: boolean,
+): [number, number] {
+  const range = (accept: (label: number) => boolean): [number, number] | null => {
+    let lo = depth;
+    let hi = -1;
+    for (let i = 0; i < mask.length; i++) {
+      if (!accept(mask[i]!)) continue;
+      const k = Math.floor(i / stride) % depth;
+      if (k < lo) lo = k;
+      if (k > hi) hi = k;
+    }
+    return hi < 0 ? null : [lo, hi];
+  };
+  return (preferTumour ? range((l) => l === 2) : null) ?? range((l) => l !== 0) ?? [0, depth - 1];
 }
 
 export async function writeOverlay(

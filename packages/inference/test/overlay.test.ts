@@ -81,4 +81,29 @@ describe('renderOverlay', () => {
       /5 voxels/,
     );
   });
+
+  it('draws a reference mask above the prediction, on slices through its tumour', () => {
+    // 6 × 5 × 6 CT: liver on slices 0..5 of the reference, its tumour on slices 3..4; the prediction has none.
+    const shape: [number, number, number] = [6, 5, 6];
+    const n = 6 * 5 * 6;
+    const ct = new Int16Array(n).fill(-160);
+    const idx = (i: number, j: number, k: number) => i + 6 * (j + 5 * k);
+    const reference = new Uint8Array(n);
+    const prediction = new Uint8Array(n);
+    for (let k = 0; k < 6; k++) reference[idx(4, 4, k)] = prediction[idx(4, 4, k)] = 1;
+    for (const k of [3, 4]) reference[idx(5, 4, k)] = 2;
+    const image = renderOverlay({ data: ct, shape, affine: LPS, scale: null }, prediction, { reference });
+    expect(image.slices).toEqual([3, 4]);
+    const png = PNG.sync.read(image.png);
+    // Two rows of two 6 × 5 tiles, 4-pixel gaps.
+    expect([png.width, png.height]).toEqual([2 * 6 + 4, 2 * 5 + 4]);
+    expect(pixel(png, 5, 4)).toEqual([166, 33, 33, 255]); // reference row: tumour
+    expect(pixel(png, 5, 5 + 4 + 4)).toEqual([0, 0, 0, 255]); // prediction row: no tumour there
+    expect(pixel(png, 4, 5 + 4 + 4)).toEqual([18, 82, 26, 255]); // but liver
+    expect(() =>
+      renderOverlay({ data: ct, shape, affine: LPS, scale: null }, prediction, {
+        reference: new Uint8Array(3),
+      }),
+    ).toThrow(/reference has 3 voxels/);
+  });
 });

@@ -19,6 +19,7 @@ export {
 } from './nifti/read.js';
 export { writeNifti, type NiftiWriteInput, type WriteNiftiOptions } from './nifti/write.js';
 export { generatePhantomDataset, generatePhantomVolumes, PHANTOM_HU } from './phantom/phantom.js';
+export { TUMOUR_MODEL } from './phantom/tumours.js';
 export type {
   PhantomOptions,
   PhantomVolumes,

@@ -5,6 +5,7 @@ import {
   generatePhantomDataset,
   generatePhantomVolumes,
   PHANTOM_HU,
+  TUMOUR_MODEL,
   readNifti,
   readNiftiHeader,
 } from '../src/index.js';
@@ -31,7 +32,7 @@ describe('phantom generator', () => {
     expect(Buffer.compare(Buffer.from(a.image.buffer), Buffer.from(d.image.buffer))).not.toBe(0);
   });
 
-  it('has the anatomy: air, fat, muscle, bone, a large liver and hypodense tumours inside it', () => {
+  it('has the anatomy: air, fat, muscle, bone, a large liver and lesions of another density inside it', () => {
     const counts = { tumours: 0, cases: 0 };
     for (let id = 0; id < 6; id++) {
       const v = generatePhantomVolumes('anatomy', id);
@@ -66,24 +67,30 @@ describe('phantom generator', () => {
       expect(fat).toBeGreaterThan(v.label.length * 0.01);
       expect(bone).toBeGreaterThan(20);
       if (tumourVoxels > 0) {
-        expect(Math.abs(meanStd(tumour).mean - PHANTOM_HU.tumour)).toBeLessThan(5);
-        expect(enclosed / tumourVoxels).toBeGreaterThan(0.95);
+        // Hypodense (30–75 HU below the liver, necrotic cores lower) or hyperdense (20–55 HU above).
+        const contrast = meanStd(tumour).mean - meanStd(liver).mean;
+        expect(Math.abs(contrast), `case ${id} lesion − liver HU`).toBeGreaterThan(20);
+        expect(contrast).toBeGreaterThan(-101);
+        expect(contrast).toBeLessThan(56);
+        // Lesions lie in the liver: most lesion voxels have liver or lesion on both sides along x (a lesion that
+        // reaches past the liver's surface is cut there, so some lie on its edge).
+        expect(enclosed / tumourVoxels).toBeGreaterThan(0.75);
         counts.tumours += v.tumours;
       }
       expect(v.tumours).toBeGreaterThanOrEqual(0);
-      expect(v.tumours).toBeLessThanOrEqual(4);
+      expect(v.tumours).toBeLessThanOrEqual(TUMOUR_MODEL.satelliteWeights.length);
       counts.cases++;
     }
     expect(counts.tumours).toBeGreaterThan(0);
   });
 
-  it('each tissue has its HU (air, fat, muscle ≈ 40, bone ≈ 700, liver, tumour) with σ 15 noise', () => {
+  it('each tissue has its HU (air, fat, muscle ≈ 40, bone ≈ 700, liver, lesions) with σ 15 noise', () => {
     // The noise comes from its own stream, so σ = 0 draws the same anatomy without noise: its values are the tissue
     // masks, checked first against the generator's geometry (spine and muscle columns that every case has).
-    const tissues = ['air', 'fat', 'muscle', 'bone', 'tumour'] as const;
-    // The values the README documents (liver ≈ 60 is drawn per case).
-    const documented = { air: -1000, fat: -100, muscle: 40, bone: 700, tumour: 30 };
-    expect(PHANTOM_HU).toMatchObject({ ...documented, liver: 60 });
+    const tissues = ['air', 'fat', 'muscle', 'bone'] as const;
+    // The values the README documents (liver ≈ 60 and each case's lesion contrast are drawn per case).
+    const documented = { air: -1000, fat: -100, muscle: 40, bone: 700 };
+    expect(PHANTOM_HU).toEqual({ ...documented, liver: 60 });
     let tumourVoxels = 0;
     for (let id = 0; id < 3; id++) {
       const clean = generatePhantomVolumes('tissues', id, { noiseSigma: 0 });
@@ -104,20 +111,29 @@ describe('phantom generator', () => {
       clean.image.forEach((hu, i) => {
         const l = clean.label[i]!;
         if (l === 1) liverValues.add(hu);
-        const tissue = l === 1 ? 'liver' : tissues.find((t) => documented[t] === hu);
-        if (!tissue || (l === 2) !== (tissue === 'tumour'))
-          unexplained.push(`voxel ${i}: ${hu} HU, label ${l}`);
-        else byTissue.get(tissue)!.push(noisy.image[i]!);
+        const tissue = l === 1 ? 'liver' : l === 2 ? 'tumour' : tissues.find((t) => documented[t] === hu);
+        if (!tissue) unexplained.push(`voxel ${i}: ${hu} HU, label ${l}`);
+        else if (tissue !== 'tumour') byTissue.get(tissue)!.push(noisy.image[i]!);
       });
       expect(unexplained.slice(0, 5)).toEqual([]);
       // The liver is one value within ±5 of 60 HU (drawn per case).
       expect(liverValues.size).toBe(1);
       const liverHu = [...liverValues][0]!;
       expect(Math.abs(liverHu - 60)).toBeLessThanOrEqual(5);
+      // Lesion voxels hold their lesion's HU: a few values (one per lesion and necrotic core), none the liver's.
+      const lesionValues = new Set(clean.image.filter((_, i) => clean.label[i] === 2));
+      expect(lesionValues.size).toBeLessThanOrEqual(2 * clean.tumours);
+      expect(lesionValues.has(liverHu)).toBe(false);
+      const residuals = [...clean.image.keys()]
+        .filter((i) => clean.label[i] === 2)
+        .map((i) => noisy.image[i]! - clean.image[i]!);
+      tumourVoxels += residuals.length;
+      if (residuals.length > 50) {
+        expect(Math.abs(meanStd(residuals).mean)).toBeLessThan((4 * 15) / Math.sqrt(residuals.length) + 0.5);
+        expect(meanStd(residuals).std).toBeGreaterThan(12);
+      }
       for (const [tissue, values] of byTissue) {
-        if (tissue === 'tumour') tumourVoxels += values.length;
-        if (tissue === 'tumour' && values.length === 0) continue; // a case may have no tumour
-        expect(values.length, `${tissue} voxels in case ${id}`).toBeGreaterThan(tissue === 'tumour' ? 0 : 50);
+        expect(values.length, `${tissue} voxels in case ${id}`).toBeGreaterThan(50);
         const { mean, std } = meanStd(values);
         const target = tissue === 'liver' ? liverHu : documented[tissue as (typeof tissues)[number]];
         // Four standard errors of the mean, plus rounding to int16.

@@ -1,7 +1,5 @@
-import { existsSync } from 'node:fs';
 import { cpus, platform } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { generatePhantomDataset, LITS_TEST_IDS } from '@lits-ddp/lits-data';
 import { microBatchesPerStep, resolveSpec, type ResolvedSpec } from '@lits-ddp/protocol';
 import {
   planStudy,
@@ -15,10 +13,11 @@ import {
 import { UsageError } from '../errors.js';
 import { launchLocalRun, startEmbeddedRedis } from '../launcher/local-run.js';
 import { specFromArgs } from '../spec-flags.js';
-import { DEMO_PHANTOMS, demoSpec } from './demo.js';
+import { ensurePhantomSet, phantomSetIds } from './phantom-set.js';
 import { crashPointOf, CrashWatcher, type CrashPoint } from './repro-crash.js';
 import { elasticRunsLine, GenerationSizes, runSpecInput, sizeLabel, specKey } from './repro-elastic.js';
 import { describeRun, recordOf } from './repro-record.js';
+import { REPRO_EPOCHS, REPRO_PHANTOMS, reproSpec } from './repro-defaults.js';
 import { engineLine } from './result-output.js';
 
 const USAGE = `lits repro [--runs 10] [--workers 2] [--epochs N] [--config spec.json] [--dataset-path DIR]
@@ -36,12 +35,12 @@ Each must end with the weights of the uninterrupted deterministic runs.
 Writes a report folder (default HOME/repro/<time>): runs.csv, runs.json, summary.md (mean ± sd and variance per
 class and mode, distinct final weight hashes) and iou-boxplot.png.
 
-Without --config, the demo's small configuration (16³ cubes, width 4, lr 0.01, 40 epochs, test and checkpoint
-every 5) on a 12-case phantom set numbered so that the seed's fixed LiTS test ids apply: every mode is scored on
-the same test cases. One such training takes about 1 min on 2 cores (test liver IoU 0.73 at seeds 0/0), so the
-default study (10 runs per mode + N=1, N=4, the crash run and the two elastic runs: 35 trainings) takes about
-28 min on an idle 2-core machine. --epochs N also sets test-epochs to at most N/2, so the crash and shrink runs
-have a checkpoint to resume from.
+Without --config, the demo's pipeline and model (lits demo) on its phantom set (24 training cases, 8 held out
+with the seed's LiTS test ids: every mode is scored on the same cases), trained on a 24³ cube with lr 0.002 for
+30 epochs, testing and checkpointing every 5. One such training takes about 40 s on 2 cores with the native
+engine and learns all three classes (test tumour IoU 0.52 at seeds 0/0), so the default study (10 runs per mode
++ N=1, N=4, the crash run and the two elastic runs: 35 trainings) takes under 30 min on an idle 2-core machine.
+--epochs N also sets test-epochs to at most N/2, so the crash and shrink runs have a checkpoint to resume from.
 Needs a built checkout and redis-server on PATH (started on a free port) or REDIS_URL; \`npm run demo\` installs it.
 --from re-renders the report of earlier runs. Exit status: 0, 1 when a run failed, 2 for a bad command line,
 3 when deterministic runs (elastic ones included) ended with different weights, 130 when interrupted.`;
@@ -60,10 +59,6 @@ const EXTRA_FLAGS = new Set([
   'help',
 ]);
 
-/** The demo's phantoms: train ids 0–8, test ids 17, 27, 38 (the seed's fixed LiTS test ids). */
-const REPRO_TRAIN_IDS = 9;
-const REPRO_TEST_IDS = LITS_TEST_IDS.filter((id) => id === 17 || id === 27 || id === 38);
-
 function positiveInt(flag: string, value: string | boolean | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   const n = typeof value === 'string' ? Number(value) : Number.NaN;
@@ -77,16 +72,6 @@ function worldSizesOf(value: string | boolean | undefined, k: number, workers: n
   if (value === 'none') return [];
   if (typeof value !== 'string') throw new UsageError('--world-sizes needs a list such as 1,4 (or none)');
   return value.split(',').map((part) => positiveInt('world-sizes', part.trim(), 1));
-}
-
-async function ensureReproPhantoms(dir: string, log: (s: string) => void): Promise<void> {
-  const last = REPRO_TEST_IDS[REPRO_TEST_IDS.length - 1] as number;
-  if (existsSync(join(dir, `segmentation-${last}.nii.gz`))) return;
-  log(`generating ${REPRO_TRAIN_IDS + REPRO_TEST_IDS.length} phantom CT cases in ${dir}`);
-  const { size, seed } = DEMO_PHANTOMS;
-  await generatePhantomDataset({ outDir: dir, cases: REPRO_TRAIN_IDS, size, seed });
-  for (const id of REPRO_TEST_IDS)
-    await generatePhantomDataset({ outDir: dir, cases: 1, firstId: id, size, seed });
 }
 
 /** The figure's subtitle: what was run, from the report's configuration. */
@@ -168,9 +153,7 @@ function studyRawSpec(
 ): Record<string, unknown> {
   const phantoms = flags['dataset-path'] === undefined;
   const hasConfig = argv.some((a) => a === '--config' || a.startsWith('--config='));
-  const base: Record<string, unknown> = hasConfig
-    ? {}
-    : { ...demoSpec(phantomDir, epochs ?? 40, 2), 'experiment-name': 'lits-ddp-repro' };
+  const base: Record<string, unknown> = hasConfig ? {} : reproSpec(phantomDir, epochs ?? REPRO_EPOCHS);
   const raw: Record<string, unknown> = {
     ...base,
     ...(phantoms ? { 'dataset-path': phantomDir, split: 'lits' } : {}),
@@ -249,7 +232,7 @@ function studyConfiguration(
   return {
     'data set':
       phantomDir !== null
-        ? `phantoms (${phantomDir}; test ids ${REPRO_TEST_IDS.join(', ')})`
+        ? `phantoms (${phantomDir}; test ids ${phantomSetIds(REPRO_PHANTOMS).test.join(', ')})`
         : baseSpec['dataset-path'],
     'runs per mode': study.runs,
     workers: study.workers,
@@ -349,14 +332,14 @@ export async function runRepro(argv: string[]): Promise<number> {
 
     const runs = positiveInt('runs', rest.runs, 10);
     const epochs = rest.epochs === undefined ? undefined : positiveInt('epochs', rest.epochs, 1);
-    const phantomDir = join(home, 'repro-phantoms');
+    const phantomDir = join(home, 'demo-data');
     const phantoms = flags['dataset-path'] === undefined;
     const study = planReproStudy(studyRawSpec(argv, flags, epochs, phantomDir), rest, runs);
     if (Array.isArray(study)) {
       for (const line of study) log(line);
       return 2;
     }
-    if (phantoms) await ensureReproPhantoms(phantomDir, log);
+    if (phantoms) await ensurePhantomSet(phantomDir, REPRO_PHANTOMS, log);
 
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
     const outDir = outFlag ?? join(home, 'repro', stamp);

@@ -1,5 +1,6 @@
 import type { ExperimentResult } from '@lits-ddp/orchestrator';
 import type { RunEngine } from '@lits-ddp/protocol';
+import type { DemoOverlay } from './demo-overlay.js';
 
 const SEED_METRICS = ['avg_loss', 'avg_acc', 'mean_iou', 'iou_0', 'iou_1', 'iou_2'];
 const PHASES = ['train', 'val', 'test'] as const;
@@ -28,8 +29,11 @@ export function engineLine(engine: RunEngine | undefined, libtensorflow?: string
   return `${engine.name}${parts.length ? ` (${parts.join(', ')})` : ''}`;
 }
 
-/** The closing table (or, with --json, one JSON line) of a run; returns the exit code. */
-export function printResult(result: ExperimentResult, json: boolean): number {
+/**
+ * The closing table (or, with --json, one JSON line) of a run, with the demo's held-out overlay when there is one;
+ * returns the exit code.
+ */
+export function printResult(result: ExperimentResult, json: boolean, heldOut?: DemoOverlay): number {
   const code = result.status === 'finished' ? 0 : result.status === 'cancelled' ? 130 : 1;
   if (json) {
     process.stdout.write(
@@ -45,6 +49,7 @@ export function printResult(result: ExperimentResult, json: boolean): number {
         modelPath: result.modelPath,
         runDir: result.runDir,
         tracking: result.tracker,
+        ...(heldOut ? { heldOut } : {}),
         ...(result.error ? { error: result.error } : {}),
       })}\n`,
     );
@@ -68,6 +73,13 @@ export function printResult(result: ExperimentResult, json: boolean): number {
     `model:    ${result.modelPath ?? '(none)'}`,
     `run:      ${result.tracker.location}${result.tracker.delivered ? '' : ' (some tracking data not delivered)'}`,
     `restarts: ${result.restarts}`,
+    ...(heldOut
+      ? [
+          `overlay:  ${heldOut.png}`,
+          `          held-out case ${heldOut.caseId} (${heldOut.tumourVoxels} tumour voxels): ground truth above, prediction below`,
+          `mask:     ${heldOut.mask}`,
+        ]
+      : []),
   );
   process.stderr.write(`${out.join('\n')}\n`);
   return code;

@@ -6,9 +6,10 @@ import type { NiftiTransform } from '../nifti/header.js';
 import { writeNifti } from '../nifti/write.js';
 import type { Shape3 } from '../preprocess/grid.js';
 import { NORMAL_TABLE } from './normal-table.js';
+import { placeTumours, tumourHuAt, type Tumour } from './tumours.js';
 
-/** Tissue values (HU) of the synthetic abdomen. */
-export const PHANTOM_HU = { air: -1000, fat: -100, muscle: 40, bone: 700, liver: 60, tumour: 30 } as const;
+/** Tissue values (HU) of the synthetic abdomen; lesions take theirs from the tumour model (tumours.ts). */
+export const PHANTOM_HU = { air: -1000, fat: -100, muscle: 40, bone: 700, liver: 60 } as const;
 
 export interface PhantomOptions {
   /** Voxels along x, y, z (default 64×64×32; a LiTS-like case is 512×512×120). */
@@ -49,11 +50,6 @@ interface Body {
   cy: number;
 }
 
-interface Tumour {
-  c: Shape3;
-  r: Shape3;
-}
-
 /** What a case's anatomy stream decides: the body's ellipse, the liver's ellipsoid and HU, and the tumours. */
 interface Anatomy {
   body: Body;
@@ -63,7 +59,7 @@ interface Anatomy {
 }
 
 // The draws keep their order (body, then liver centre, radii, wobble, phase, HU): a phantom is defined by it.
-function drawAnatomy(seed: PurposePart, caseIndex: number): Anatomy {
+function drawAnatomy(seed: PurposePart, caseIndex: number, fovMm: Shape3): Anatomy {
   const anatomy = CounterRng.derive(seed, 'phantom', caseIndex, 'anatomy');
   const body = {
     a: 0.8 + 0.08 * anatomy.float64(),
@@ -81,7 +77,12 @@ function drawAnatomy(seed: PurposePart, caseIndex: number): Anatomy {
     phase: [6.283 * anatomy.float64(), 6.283 * anatomy.float64(), 6.283 * anatomy.float64()],
   };
   const liverHu = PHANTOM_HU.liver + 10 * (anatomy.float64() - 0.5);
-  const tumours = placeTumours(CounterRng.derive(seed, 'phantom', caseIndex, 'tumours'), liver);
+  const tumours = placeTumours(
+    CounterRng.derive(seed, 'phantom', caseIndex, 'tumours'),
+    liver,
+    liverHu,
+    fovMm,
+  );
   return { body, liver, liverHu, tumours };
 }
 
@@ -135,12 +136,9 @@ function paintLiverRow(
     if (hu[x] !== PHANTOM_HU.muscle) continue;
     const uu = ((x + 0.5) / nx) * 2 - 1;
     if (!insideLiver(liver, uu, v, w)) continue;
-    let tumour = false;
-    for (const t of tumours)
-      if (((uu - t.c[0]) / t.r[0]) ** 2 + ((v - t.c[1]) / t.r[1]) ** 2 + ((w - t.c[2]) / t.r[2]) ** 2 < 1)
-        tumour = true;
-    hu[x] = tumour ? PHANTOM_HU.tumour : liverHu;
-    label[base + x] = tumour ? 2 : 1;
+    const lesionHu = tumourHuAt(tumours, uu, v, w);
+    hu[x] = lesionHu ?? liverHu;
+    label[base + x] = lesionHu === null ? 1 : 2;
   }
 }
 
@@ -166,7 +164,7 @@ function phantomPlacement(size: Shape3, spacing: Shape3): { affine: Matrix4; tra
   return { affine, transform };
 }
 
-/** One synthetic abdominal CT: body of fat and muscle, spine and ribs, a deformed liver with 0–4 tumours. */
+/** One synthetic abdominal CT: body of fat and muscle, spine and ribs, a deformed liver with 0–6 lesions (tumours.ts). */
 export function generatePhantomVolumes(
   seed: PurposePart,
   caseIndex: number,
@@ -178,7 +176,7 @@ export function generatePhantomVolumes(
     throw new RangeError(`phantom size must be 3 integers in 4..32767, got ${size.join('x')}`);
   const spacing: Shape3 = options.spacing ?? (FOV_MM.map((f, a) => f / size[a]!) as Shape3);
   const sigma = options.noiseSigma ?? 15;
-  const anatomy = drawAnatomy(seed, caseIndex);
+  const anatomy = drawAnatomy(seed, caseIndex, size.map((n, a) => n * spacing[a]!) as Shape3);
   const { body } = anatomy;
 
   const image = new Int16Array(nx * ny * nz);
@@ -233,20 +231,6 @@ function insideLiver(e: Ellipsoid, u: number, v: number, w: number): boolean {
     e.wobble[1] * Math.sin(2 * dv + e.phase[1]) +
     e.wobble[2] * Math.sin(2.5 * dw + e.phase[2]);
   return q < bump * bump;
-}
-
-function placeTumours(rng: CounterRng, liver: Ellipsoid): Tumour[] {
-  const count = rng.int(5);
-  return Array.from({ length: count }, () => {
-    let p: Shape3;
-    do p = [rng.uniform(-1, 1), rng.uniform(-1, 1), rng.uniform(-1, 1)];
-    while (p[0] ** 2 + p[1] ** 2 + p[2] ** 2 > 1);
-    // Centre within 0.45 and radius ≤ 0.25 of the liver's semi-axes keeps every tumour inside the liver, whose
-    // wobble never pulls its surface in below 0.78.
-    const radius = 0.1 + 0.15 * rng.float64();
-    const c = [0, 1, 2].map((a) => liver.c[a]! + 0.45 * p[a]! * liver.r[a]!) as Shape3;
-    return { c, r: [0, 1, 2].map((a) => radius * liver.r[a]!) as Shape3 };
-  });
 }
 
 /** Sets hu[x] for voxels whose normalised coordinate u lies in [lo, hi]. */
