@@ -48,13 +48,12 @@ export interface CtVolume {
  */
 export function renderOverlay(ct: CtVolume, mask: Uint8Array, options: OverlayOptions = {}): OverlayImage {
   const [nx, ny, nz] = ct.shape;
-  for (const [name, m] of [
-    ['mask', mask],
-    ['reference', options.reference ?? mask],
-  ] as const)
+  // One row of tiles per mask: the reference (when given) above the prediction.
+  const rowMasks = options.reference ? [options.reference, mask] : [mask];
+  for (const m of rowMasks)
     if (m.length !== nx * ny * nz)
       throw new RangeError(
-        `${name} has ${m.length} voxels; the CT ${ct.shape.join('×')} needs ${nx * ny * nz}`,
+        `${m === mask ? 'mask' : 'reference'} has ${m.length} voxels; the CT ${ct.shape.join('×')} needs ${nx * ny * nz}`,
       );
   const dirs = axisDirections(ct.affine);
   const axisOf = (world: number) => dirs.findIndex((d) => d.worldAxis === world) as 0 | 1 | 2;
@@ -70,7 +69,6 @@ export function renderOverlay(ct: CtVolume, mask: Uint8Array, options: OverlayOp
   const colIndex = (c: number) => (dirs[horizontal]!.sign > 0 ? cols - 1 - c : c);
   const rowIndex = (r: number) => (dirs[vertical]!.sign > 0 ? rows - 1 - r : r);
 
-  const rowMasks = options.reference ? [options.reference, mask] : [mask];
   const [lo, hi] = sliceRange(rowMasks[0]!, strides[axial]!, depth, options.reference !== undefined);
   const count = Math.max(1, Math.min(options.slices ?? 4, hi - lo + 1));
   const slices = Array.from({ length: count }, (_, i) =>

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { predictVolume } from '@lits-ddp/inference';
-import { readNifti } from '@lits-ddp/lits-data';
+import { readNifti, type NiftiData } from '@lits-ddp/lits-data';
 import { testCasesOf } from './repro-record.js';
 
 export interface DemoOverlay {
@@ -12,10 +12,9 @@ export interface DemoOverlay {
   png: string;
 }
 
-async function tumourVoxels(file: string): Promise<number> {
-  const { data } = await readNifti(file, { native: true });
+function tumourVoxels(label: NiftiData): number {
   let n = 0;
-  for (let i = 0; i < data.length; i++) if (data[i] === 2) n++;
+  for (let i = 0; i < label.length; i++) if (label[i] === 2) n++;
   return n;
 }
 
@@ -26,13 +25,13 @@ async function tumourVoxels(file: string): Promise<number> {
 export async function demoOverlay(runDir: string, dataDir: string): Promise<DemoOverlay | null> {
   const ids = await testCasesOf(runDir);
   const labelOf = (id: number) => join(dataDir, `segmentation-${id}.nii.gz`);
-  let best: { caseId: number; tumourVoxels: number } | null = null;
+  let best: { caseId: number; tumourVoxels: number; label: NiftiData } | null = null;
   for (const caseId of ids.filter((id) => existsSync(labelOf(id)))) {
-    const n = await tumourVoxels(labelOf(caseId));
-    if (best === null || n > best.tumourVoxels) best = { caseId, tumourVoxels: n };
+    const { data } = await readNifti(labelOf(caseId), { native: true });
+    const n = tumourVoxels(data);
+    if (best === null || n > best.tumourVoxels) best = { caseId, tumourVoxels: n, label: data };
   }
   if (best === null) return null;
-  const reference = await readNifti(labelOf(best.caseId), { native: true });
   const out = join(runDir, 'demo');
   const mask = join(out, `segmentation-${best.caseId}.nii.gz`);
   const png = join(out, `overlay-${best.caseId}.png`);
@@ -41,7 +40,7 @@ export async function demoOverlay(runDir: string, dataDir: string): Promise<Demo
     input: join(dataDir, `volume-${best.caseId}.nii.gz`),
     output: mask,
     overlay: png,
-    overlayOptions: { reference: reference.data as Uint8Array },
+    overlayOptions: { reference: best.label as Uint8Array },
   });
-  return { ...best, mask, png };
+  return { caseId: best.caseId, tumourVoxels: best.tumourVoxels, mask, png };
 }

@@ -53,7 +53,7 @@ export function demoSpec(datasetPath: string, epochs: number, workers: number): 
   };
 }
 
-export const DEMO_EPOCHS = 90;
+const DEMO_EPOCHS = 90;
 
 export async function runDemo(argv: string[]): Promise<number> {
   const { values } = parseArgs({

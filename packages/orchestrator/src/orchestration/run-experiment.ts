@@ -12,7 +12,6 @@ import {
   microBatchesPerStep,
   runKeys,
   RunPlan,
-  type RunEvent,
   type RunPaths,
   type RunSeeds,
   RUN_KEYS_TTL_S,
@@ -27,13 +26,28 @@ import { writeSystemReport } from '../tracking/system-report.js';
 import { prepareData, type PreparedData } from './prepare-data.js';
 import { decodeExperimentResult, type ExperimentResult, type RunOutcome } from './run-outcome.js';
 import { RunSupervisor } from './run-supervisor.js';
+import type { SupervisorOptions } from './supervisor-options.js';
 import { loadRunRecord, saveRunRecord, type RunRecord } from './run-record.js';
 import { publishEvent } from './run-events.js';
 import { WorkerPool } from './worker-pool.js';
 
 export type ExperimentPhase = 'validating' | 'preprocessing' | 'training' | 'finishing';
 
-export interface ExperimentOptions {
+/** The supervisor's options a caller of runExperiment hands through unchanged. */
+const SUPERVISOR_PASS_THROUGH = [
+  'preferredWorkers',
+  'exclusiveWorkers',
+  'fail',
+  'onWorkersLost',
+  'waitForWorkersMs',
+  'mayGrow',
+  'onEvent',
+  'log',
+  'signal',
+  'detach',
+] as const satisfies readonly (keyof SupervisorOptions)[];
+
+export interface ExperimentOptions extends Pick<SupervisorOptions, (typeof SUPERVISOR_PASS_THROUGH)[number]> {
   runId: string;
   spec: ResolvedSpec;
   redis: Redis;
@@ -42,23 +56,7 @@ export interface ExperimentOptions {
   home: string;
   /** MLflow server; the run goes to a local run folder when absent. */
   trackingUri?: string;
-  preferredWorkers?: string[];
-  /** Lease `preferredWorkers` only, in that order (rank i = preferredWorkers[i]). */
-  exclusiveWorkers?: boolean;
-  /** Fails the run for good (no restart), with the abort reason as its error. */
-  fail?: AbortSignal;
-  onWorkersLost?: (workerIds: string[]) => Promise<void>;
-  waitForWorkersMs?: number;
-  /** Whether an elastic run may take idle workers at a checkpoint now (false while other experiments wait). */
-  mayGrow?: () => Promise<boolean>;
-  /** Every event of the run's stream, with its stream id. */
-  onEvent?: (event: RunEvent, streamId: string) => void;
   onPhase?: (phase: ExperimentPhase, done?: number, total?: number) => void;
-  log?: (level: 'info' | 'warn' | 'error', message: string) => void;
-  /** Cancels the run. */
-  signal?: AbortSignal;
-  /** Stops supervising and leaves the run to the next coordinator: rejects with RunDetachedError. */
-  detach?: AbortSignal;
 }
 
 /** Seeds of a run: fixed by the spec, except in random mode, which draws fresh ones (and logs them). */
@@ -269,16 +267,8 @@ async function superviseTraining(opts: ExperimentOptions, state: RunState): Prom
       abortCollectives: async (id, generation, reason) => {
         await abortRun({ redis: opts.redisUrl, runId: id, generation, reason });
       },
-      ...(opts.preferredWorkers ? { preferredWorkers: opts.preferredWorkers } : {}),
-      ...(opts.exclusiveWorkers ? { exclusiveWorkers: true } : {}),
-      ...(opts.fail ? { fail: opts.fail } : {}),
-      ...(opts.onWorkersLost ? { onWorkersLost: opts.onWorkersLost } : {}),
-      ...(opts.waitForWorkersMs ? { waitForWorkersMs: opts.waitForWorkersMs } : {}),
-      ...(opts.mayGrow ? { mayGrow: opts.mayGrow } : {}),
-      ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
-      ...(opts.log ? { log: opts.log } : {}),
-      ...(opts.signal ? { signal: opts.signal } : {}),
-      ...(opts.detach ? { detach: opts.detach } : {}),
+      // Unset, false and 0 leave the supervisor's defaults.
+      ...Object.fromEntries(SUPERVISOR_PASS_THROUGH.filter((k) => opts[k]).map((k) => [k, opts[k]])),
     },
   );
   return supervisor.run();
