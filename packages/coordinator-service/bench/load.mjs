@@ -20,6 +20,8 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { QueueEvents } from 'bullmq';
+import { experimentQueueKeys } from '@lits-ddp/protocol';
 import { RedisServer } from '@lits-ddp/local-services';
 import { summarizeProfile } from './cpu-profile-summary.mjs';
 import { openConnections, requestText } from './http-connections.mjs';
@@ -28,9 +30,9 @@ const GOALS = { postP99Ms: 50, p99RatioToHealthz: 3, loopMsPerPost: 0.2 };
 const BURST = 200;
 const REPEATED_KEYS = 20;
 const PROFILED_BURSTS = 5;
-const WARM_UP_BURSTS = 8;
+const WARM_UP_BURSTS = 30;
 const { values: args } = parseArgs({
-  options: { rounds: { type: 'string', default: '5' }, profile: { type: 'string' } },
+  options: { rounds: { type: 'string', default: '10' }, profile: { type: 'string' } },
 });
 const rounds = Number(args.rounds);
 const TOKEN = 'bench-token-0123456789abcdef';
@@ -100,12 +102,36 @@ function control(msg) {
     server.send({ ...msg, id });
   });
 }
-/** Runs `burst` with the server measuring it: latencies here, loop and CPU time there. */
+// BullMQ's `added` events: a submission is answered once stored, and its job is added after the burst
+// settles (the queue feeder), so a POST burst's measurement lasts until every new experiment has its job.
+const queueEvents = new QueueEvents(experimentQueueKeys.name, {
+  connection: { url: redisUrl },
+  prefix: experimentQueueKeys.prefix(),
+});
+await queueEvents.waitUntilReady();
+const addedAt = new Map();
+queueEvents.on('added', ({ jobId }) => addedAt.set(jobId, performance.now()));
+/** Resolves when every one of `ids` has its job, with when the last one was added. */
+async function jobsAdded(ids) {
+  for (;;) {
+    const missing = ids.filter((id) => !addedAt.has(id));
+    if (missing.length === 0) return Math.max(...ids.map((id) => addedAt.get(id)));
+    await once(queueEvents, 'added', { signal: AbortSignal.timeout(30_000) }).catch(() => {
+      throw new Error(`${missing.length} stored experiments got no job in 30 s (first: ${missing[0]})`);
+    });
+  }
+}
+
+/**
+ * Runs `burst` with the server measuring it: latencies here, loop and CPU time there. `burst` resolves
+ * when its work is done: a POST burst's once every new experiment has its job (postBurst), so its cost
+ * includes the adding.
+ */
 async function measured(burst, profile) {
   await control({ cmd: 'start', ...(profile ? { profile } : {}) });
-  const results = await burst();
+  const { results, jobsQueuedMs } = await burst();
   const cost = await control({ cmd: 'stop' });
-  return { results, cost };
+  return { results, jobsQueuedMs, cost };
 }
 
 const conns = await openConnections(url, BURST);
@@ -133,15 +159,23 @@ function send(texts) {
     }),
   );
 }
-/** 200 submissions at once: 180 keys, the first 20 sent twice, each repeat spread among the others. */
+/**
+ * 200 submissions at once: 180 keys, the first 20 sent twice, each repeat spread among the others.
+ * Resolves once the new experiments' jobs are in the queue too, with `jobsQueuedMs` from the first send.
+ */
 function postBurst(tag) {
   const keys = Array.from({ length: BURST - REPEATED_KEYS }, (_, i) => `${tag}-${i}`);
   const order = [...keys];
   for (let i = 0; i < REPEATED_KEYS; i++) order.splice(i * 9 + 5, 0, keys[i]);
   const texts = order.map(postText);
-  return () => send(texts);
+  return async () => {
+    const start = performance.now();
+    const results = await send(texts);
+    const ids = [...new Set(results.filter((r) => r.status === 202).map(idOf))];
+    return { results, jobsQueuedMs: (await jobsAdded(ids)) - start };
+  };
 }
-const healthBurst = () => send(Array.from({ length: BURST }, () => healthText));
+const healthBurst = async () => ({ results: await send(Array.from({ length: BURST }, () => healthText)) });
 const idOf = (result) => JSON.parse(result.body).id;
 
 try {
@@ -164,7 +198,7 @@ try {
     p99PerRound: [],
     non2xx: 0,
   });
-  const post = { ...phase(), distinct: [] };
+  const post = { ...phase(), distinct: [], jobsQueuedMs: [] };
   const healthz = phase();
   const add = (into, { results, cost }) => {
     into.ms.push(...results.map((r) => r.ms));
@@ -187,10 +221,11 @@ try {
     const burst = await measured(postBurst(`burst${round}`));
     add(post, burst);
     post.distinct.push(new Set(burst.results.map(idOf)).size);
+    post.jobsQueuedMs.push(r2(burst.jobsQueuedMs));
     const threadMs = burst.cost.mainThreadCpuMs ?? burst.cost.loopBusyMs;
     log(
       `round ${round}: POST p99 ${post.p99PerRound.at(-1)} ms, healthz p99 ${healthz.p99PerRound.at(-1)} ms, ` +
-        `${r3(threadMs / BURST)} ms of the event loop's thread per POST`,
+        `${r3(threadMs / BURST)} ms of the event loop's thread per POST, all jobs queued after ${r2(burst.jobsQueuedMs)} ms`,
     );
   }
 
@@ -201,6 +236,7 @@ try {
     profiles = { post: join(dir, 'post-burst.cpuprofile'), healthz: join(dir, 'healthz-burst.cpuprofile') };
     const repeat = (burst) => async () => {
       for (let i = 0; i < PROFILED_BURSTS; i++) await burst(i)();
+      return { results: [] };
     };
     await measured(
       repeat(() => healthBurst),
@@ -244,6 +280,8 @@ try {
         medianRoundP99Ms: median(post.p99PerRound),
         ...perRequest(post),
         distinctExperimentsPerRound: post.distinct,
+        // From a burst's first send until the last of its new experiments had its BullMQ job.
+        jobsQueuedMsPerRound: post.jobsQueuedMs,
         repeatedKeysPerRound: REPEATED_KEYS,
         non2xx: post.non2xx,
       },
@@ -278,6 +316,7 @@ try {
   process.stdout.write(`${JSON.stringify(result)}\n`);
 } finally {
   for (const c of conns) c.close();
+  await queueEvents.close();
   server.kill('SIGTERM');
   await once(server, 'exit');
   await rm(base, { recursive: true, force: true });

@@ -8,6 +8,7 @@ export {
   type ExperimentStatus,
 } from './queue/experiment-store.js';
 export { ExperimentQueue, QUEUE_NAME, bullPrefix } from './queue/experiment-queue.js';
+export { QueueFeeder, type QueueFeederOptions } from './queue/queue-feeder.js';
 export { ExperimentProcessor, type ProcessorOptions } from './queue/experiment-processor.js';
 export { CapacityGate, type GateEntry, type GateOptions } from './queue/capacity-gate.js';
 export { buildApp } from './server/build-app.js';

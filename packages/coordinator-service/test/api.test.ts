@@ -155,23 +155,29 @@ describe.skipIf(!redisUrl || !trackingUri)('REST API at the inject level (real R
     expect(again.json().id).toBe(id);
     expect(again.headers['idempotent-replayed']).toBe('true');
     expect((await post(spec({ lr: 0.5 }), { 'idempotency-key': key })).statusCode).toBe(409);
-    // The job completes and is trimmed from BullMQ: the key still names the same experiment.
+    // The job (added by the queue feeder) completes and is trimmed from BullMQ: the key still names the same experiment.
+    await app.ctx.feeder.drain();
+    expect(await app.ctx.queue.queue.getJob(id)).toBeDefined();
     await app.ctx.store.update(id, { status: 'finished', done: true });
     await app.ctx.queue.queue.remove(id);
     const later = await post(spec(), { 'idempotency-key': key });
     expect(later.json()).toMatchObject({ id, status: 'finished' });
+    await app.ctx.feeder.drain();
     expect(await app.ctx.queue.queue.getJob(id)).toBeUndefined();
-    // A record left queued without a job (its creator died before adding it) gets its job on a retry.
+    // A record left queued without a job (its job lost, say) gets it again on a retry.
     const orphan = (await post(spec({ 'run-name': 'orphan' }), { 'idempotency-key': `${key}-orphan` })).json()
       .id;
+    await app.ctx.feeder.drain();
     await app.ctx.queue.queue.remove(orphan);
     await post(spec({ 'run-name': 'orphan' }), { 'idempotency-key': `${key}-orphan` });
+    await app.ctx.feeder.drain();
     expect(await app.ctx.queue.queue.getJob(orphan)).toBeDefined();
 
     const clientId = `mine-${randomBytes(3).toString('hex')}`;
     expect((await post({ spec: spec(), id: clientId, priority: 70 })).json()).toMatchObject({ id: clientId });
     expect((await post({ spec: spec(), id: clientId, priority: 70 })).json().id).toBe(clientId);
     expect((await post({ spec: spec({ max_epochs: 3 }), id: clientId, priority: 70 })).statusCode).toBe(409);
+    await app.ctx.feeder.drain();
     const job = await app.ctx.queue.queue.getJob(clientId);
     expect(job?.opts.priority).toBe(31);
   });
@@ -209,6 +215,8 @@ describe.skipIf(!redisUrl || !trackingUri)('REST API at the inject level (real R
 
   it('cancels: a queued experiment is removed (200), a running one gets the cancel key (202), a finished one 409', async () => {
     const queued = (await post(spec())).json().id as string;
+    await app.ctx.feeder.drain();
+    expect(await app.ctx.queue.queue.getJob(queued)).toBeDefined();
     const r = await app.inject({ method: 'DELETE', url: `/v1/experiments/${queued}`, headers: auth });
     expect(r.statusCode).toBe(200);
     expect(r.json()).toEqual({ id: queued, status: 'cancelled' });
@@ -366,6 +374,7 @@ describe.skipIf(!redisUrl || !trackingUri)('REST API at the inject level (real R
       });
       const text = (await app.inject({ url: '/metrics', headers: auth })).body;
       expect(text).toMatch(/lits_queue_jobs\{state="prioritized"\} \d+/);
+      expect(text).toMatch(/^lits_queue_outbox \d+$/m);
       expect(text).toMatch(/lits_experiments\{status="queued"\} [1-9]/);
       expect(text).toContain('lits_workers{state="idle"} 1');
       expect(text).toContain('lits_step_seconds_count{part="total"} 1');

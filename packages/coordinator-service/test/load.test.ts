@@ -78,6 +78,8 @@ describe.skipIf(!redisUrl)('200 concurrent submissions over HTTP', () => {
       headers: { authorization: `Bearer ${TOKEN}` },
     });
     expect(((await listed.json()) as { total: number }).total).toBe(180);
+    // Their jobs come with the queue feeder's drain once the burst settles: this waits for it.
+    await app.ctx.feeder.drain();
     const counts = await app.ctx.queue.counts();
     expect((counts.waiting ?? 0) + (counts.prioritized ?? 0)).toBe(180);
   });

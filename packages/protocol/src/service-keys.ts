@@ -13,13 +13,15 @@ import { keyPrefix } from './namespace.js';
  * | `{p}:coord:alive:{queue worker id}`  | string                   | a live coordinator's queue worker (TTL 5 s) |
  * | `{p}:coord:experiments`              | zset                     | experiment ids by submission time           |
  * | `{p}:coord:idem:{sha256 of the key}` | string                   | the experiment id of an Idempotency-Key     |
+ * | `{p}:coord:unqueued`                 | zset                     | stored, job not yet added (the outbox)      |
  * | `{p}:coord:admission:queue`          | zset                     | experiments waiting for workers, in order   |
  * | `{p}:coord:admission:meta`           | hash                     | id → waiting entry JSON                     |
  * | `{p}:coord:admission:reserved`       | hash                     | id → `{needs, at}` JSON: workers held       |
  * | `{p}:coord:admission:lock`           | string                   | the gate's decision lock (PX, token)        |
  * | `{p}:bull:experiments:…`             | BullMQ                   | the queue (BullMQ builds these itself)      |
  *
- * Records, index and idempotency entries have no TTL: they stay until deleted.
+ * Records, index and idempotency entries have no TTL: they stay until deleted. An `unqueued` entry (score:
+ * submission time) is written with its record and removed once the record's BullMQ job is added.
  */
 export const experimentKeys = {
   record: (id: string): string => `${keyPrefix()}:coord:exp:${id}`,
@@ -28,6 +30,7 @@ export const experimentKeys = {
   index: (): string => `${keyPrefix()}:coord:experiments`,
   /** `keyDigest` is the sha256 (hex) of the client's Idempotency-Key, so any header value makes a safe key. */
   idempotency: (keyDigest: string): string => `${keyPrefix()}:coord:idem:${keyDigest}`,
+  unqueued: (): string => `${keyPrefix()}:coord:unqueued`,
 };
 
 /**

@@ -34,7 +34,20 @@ export class ExperimentQueue {
 
   /** Adds the job of an experiment; a job that already exists under this id is left as it is. */
   async enqueue(id: string, priority: number): Promise<void> {
-    await this.queue.add('experiment', { id }, { jobId: id, priority: bullPriority(priority) });
+    await this.enqueueAll([{ id, priority }]);
+  }
+
+  /** Adds the jobs of several experiments in one MULTI (BullMQ addBulk); existing ones are left as they are. */
+  async enqueueAll(experiments: ReadonlyArray<{ id: string; priority: number }>): Promise<void> {
+    if (experiments.length === 0) return;
+    await this.queue.addBulk(
+      experiments.map(({ id, priority }) => ({
+        name: 'experiment',
+        data: { id },
+        // The queue's JOB_OPTIONS are merged in by BullMQ.
+        opts: { jobId: id, priority: bullPriority(priority) },
+      })),
+    );
   }
 
   /**

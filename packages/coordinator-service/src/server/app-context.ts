@@ -12,6 +12,7 @@ import type { WorkerPool } from '@lits-ddp/orchestrator';
 import type { CapacityGate } from '../queue/capacity-gate.js';
 import type { ExperimentQueue } from '../queue/experiment-queue.js';
 import type { ExperimentStore } from '../queue/experiment-store.js';
+import type { QueueFeeder, QueueFeederOptions } from '../queue/queue-feeder.js';
 import type { CoordinatorMetrics } from './prometheus.js';
 
 export interface AppOptions {
@@ -34,6 +35,8 @@ export interface AppOptions {
    */
   authFailureLimit?: { max: number; windowMs: number };
   logger?: Logger;
+  /** When stored submissions get their BullMQ jobs (defaults: 10 ms after a burst, ≤ 200 ms, sweep 5 s). */
+  queueFeeder?: Omit<QueueFeederOptions, 'warn'>;
   /** How often an SSE stream polls Redis when idle, and sends a keep-alive comment. */
   sse?: { pollMs?: number; keepAliveMs?: number };
 }
@@ -44,6 +47,8 @@ export interface AppContext {
   redis: Redis;
   store: ExperimentStore;
   queue: ExperimentQueue;
+  /** Adds the BullMQ jobs of stored submissions (the outbox's drain). */
+  feeder: QueueFeeder;
   pool: WorkerPool;
   gate: CapacityGate;
   metrics: CoordinatorMetrics;

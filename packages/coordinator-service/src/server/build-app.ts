@@ -12,6 +12,7 @@ import { CoordinatorConfigError } from '../errors.js';
 import { CapacityGate } from '../queue/capacity-gate.js';
 import { ExperimentQueue } from '../queue/experiment-queue.js';
 import { ExperimentStore } from '../queue/experiment-store.js';
+import { QueueFeeder } from '../queue/queue-feeder.js';
 import type { AppContext, AppOptions, CoordinatorApp, TypedApp } from './app-context.js';
 import { AuthFailureLimiter, limitFailedAuth } from './auth-failures.js';
 import { errorReplies, frameworkErrorReply, notFoundReply } from './error-replies.js';
@@ -51,6 +52,12 @@ function createContext(
   const queue = new ExperimentQueue(queueConnection);
   queue.queue.on('error', (err: Error) => logger.debug({ err }, 'queue error'));
   const store = new ExperimentStore(redis);
+  const feeder = new QueueFeeder(redis, queue, {
+    ...options.queueFeeder,
+    warn: (message) => logger.warn(message),
+  });
+  // What a coordinator that died left in the outbox gets its jobs now.
+  void feeder.drain();
   const pool = new WorkerPool(redis, { warn: (message) => logger.warn(message) });
   const closing = new AbortController();
   const ctx: AppContext = {
@@ -58,9 +65,10 @@ function createContext(
     redis,
     store,
     queue,
+    feeder,
     pool,
     gate: new CapacityGate(redis, pool),
-    metrics: new CoordinatorMetrics({ queue, store, pool }),
+    metrics: new CoordinatorMetrics({ queue, feeder, store, pool }),
     closing: closing.signal,
   };
   // Closing goes on past a failure (a Redis that is down refuses QUIT): each one is logged.
@@ -68,6 +76,7 @@ function createContext(
     await close().catch((err: unknown) => logger.warn({ err }, `could not close the ${what}`));
   };
   const close = async (): Promise<void> => {
+    await closeOrWarn('queue feeder', () => feeder.close());
     await closeOrWarn('queue', () => queue.close());
     await closeOrWarn('queue connection', () => queueConnection.quit());
     await closeOrWarn('Redis connection', () => redis.quit());

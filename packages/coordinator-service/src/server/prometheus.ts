@@ -3,6 +3,7 @@ import type { RunEvent } from '@lits-ddp/protocol';
 import type { WorkerPool } from '@lits-ddp/orchestrator';
 import type { ExperimentQueue } from '../queue/experiment-queue.js';
 import type { ExperimentStore } from '../queue/experiment-store.js';
+import type { QueueFeeder } from '../queue/queue-feeder.js';
 
 /** The coordinator's Prometheus metrics; queue, experiment and worker gauges are read at scrape time. */
 export class CoordinatorMetrics {
@@ -10,7 +11,12 @@ export class CoordinatorMetrics {
   private readonly stepSeconds: Histogram<'part'>;
   readonly httpSeconds: Histogram<'method' | 'route' | 'status_code'>;
 
-  constructor(deps: { queue: ExperimentQueue; store: ExperimentStore; pool: WorkerPool }) {
+  constructor(deps: {
+    queue: ExperimentQueue;
+    feeder: QueueFeeder;
+    store: ExperimentStore;
+    pool: WorkerPool;
+  }) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'lits_coordinator_' });
     new Gauge({
@@ -20,6 +26,14 @@ export class CoordinatorMetrics {
       registers,
       async collect() {
         for (const [state, n] of Object.entries(await deps.queue.counts())) this.set({ state }, n);
+      },
+    });
+    new Gauge({
+      name: 'lits_queue_outbox',
+      help: 'Stored submissions whose job is not in the queue yet (the queue feeder adds them; growing: it cannot)',
+      registers,
+      async collect() {
+        this.set(await deps.feeder.pending());
       },
     });
     new Gauge({

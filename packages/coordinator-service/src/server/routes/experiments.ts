@@ -54,16 +54,34 @@ const submitValidator: FastifySchemaCompiler<unknown> = ({ httpPart }) =>
 const isExperimentStatus = (s: string | undefined): s is ExperimentStatus =>
   (EXPERIMENT_STATUSES as readonly string[]).includes(s as string);
 
+/** A flat object's JSON with its fields in name order. */
+const canonicalJson = (o: object): string =>
+  JSON.stringify(Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))));
+
 /**
- * Stores and queues a submission, or finds the experiment its id or Idempotency-Key already names:
- * the same submission again is a replay, a different one a conflict.
+ * Whether the stored experiment is this submission, field order aside: a digest differs for the same
+ * submission when the record was stored by a version that put the resolved spec's fields in another order.
+ */
+async function sameSubmission(
+  ctx: AppContext,
+  id: string,
+  { spec, priority }: Pick<Submission, 'spec' | 'priority'>,
+): Promise<boolean> {
+  const stored = await ctx.store.get(id);
+  return stored?.priority === priority && canonicalJson(stored.spec) === canonicalJson(spec);
+}
+
+/**
+ * Stores a submission, or finds the experiment its id or Idempotency-Key already names: the same
+ * submission again is a replay, a different one a conflict. A stored submission is as good as queued:
+ * its outbox entry is written with it, and the feeder adds its job once the burst it came in settles.
  */
 async function acceptSubmission(
   ctx: AppContext,
   { spec, priority, id: chosenId }: Submission,
   idempotencyKey: string | undefined,
 ): Promise<{ id: string; status: ExperimentStatus; created: boolean }> {
-  const { store, queue } = ctx;
+  const { store, feeder } = ctx;
   const existing = await store.create({
     id: chosenId ?? newExperimentId(),
     spec,
@@ -72,13 +90,13 @@ async function acceptSubmission(
   });
   const { id } = existing;
   if (existing.created) {
-    await queue.enqueue(id, priority);
+    feeder.soon();
     return { id, status: 'queued', created: true };
   }
   // create() read the existing record's digest and status in its own round trip.
   const { digest } = existing;
   if (digest === undefined) throw new ConflictError(`experiment ${id} is being created; retry shortly`);
-  if (digest !== submissionDigest(spec, priority))
+  if (digest !== submissionDigest(spec, priority) && !(await sameSubmission(ctx, id, { spec, priority })))
     throw new ConflictError(
       idempotencyKey
         ? `Idempotency-Key was already used for experiment ${id}, with a different submission`
@@ -88,8 +106,8 @@ async function acceptSubmission(
   const status = isExperimentStatus(existing.status)
     ? existing.status
     : ((await store.get(id))?.status ?? 'queued');
-  // Queued with no job: its creator died before adding it (a removed job means cancelled or done).
-  if (status === 'queued' && !(await queue.queue.getJob(id))) await queue.enqueue(id, priority);
+  // Still queued: create() put it back into the outbox, in case its creator died before adding the job.
+  if (status === 'queued') feeder.soon();
   return { id, status, created: false };
 }
 
@@ -102,18 +120,25 @@ async function cancelExperiment(
   id: string,
   log: FastifyBaseLogger,
 ): Promise<'cancelled' | 'cancelling'> {
-  const { store, queue, redis } = ctx;
+  const { store, queue, feeder, redis } = ctx;
   const rec = await store.get(id);
   if (!rec) throw new NotFoundError(`no experiment ${id}`);
   if (TERMINAL_STATUSES.has(rec.status)) throw new ConflictError(`experiment ${id} already ${rec.status}`);
   const reason = 'cancelled through the API';
-  if (rec.status === 'queued' && (await queue.removeIfWaiting(id))) {
-    await store.update(id, { status: 'cancelled', endedAt: Date.now(), done: true, error: reason });
-    await publishEvent(redis, id, { type: 'status', status: 'cancelled', message: reason, restarts: 0 });
-    log.info({ runId: id }, 'queued experiment removed');
-    return 'cancelled';
-  }
+  // The key first: a running run's supervisor stops on it, and so does a processor that takes a queued
+  // experiment's job while this cancel runs (the feeder may be adding it), before anything starts.
   await redis.set(runKeys.cancel(id), reason, 'EX', 7 * 24 * 3600);
+  if (rec.status === 'queued') {
+    const withdrawn = await feeder.withdraw(id);
+    // Nothing started: its job removed while waiting, or taken out of the outbox with no job added yet.
+    const removed = (await queue.removeIfWaiting(id)) || (withdrawn && !(await queue.queue.getJob(id)));
+    if (removed) {
+      await store.update(id, { status: 'cancelled', endedAt: Date.now(), done: true, error: reason });
+      await publishEvent(redis, id, { type: 'status', status: 'cancelled', message: reason, restarts: 0 });
+      log.info({ runId: id }, 'queued experiment removed');
+      return 'cancelled';
+    }
+  }
   await store.update(id, { cancelRequested: reason });
   log.info({ runId: id }, 'cancel requested');
   return 'cancelling';
