@@ -127,19 +127,23 @@ export class QueueFeeder {
     const key = experimentKeys.unqueued();
     const ids = await this.redis.zrange(key, 0, this.batch - 1);
     if (ids.length === 0) return -1;
-    const queued = await this.queuedOf(ids);
-    await this.queue.enqueueAll([...queued].map(([id, priority]) => ({ id, priority })));
+    // Not queued any more (cancelled, or its job already ran), or gone: no job to add.
+    const queued = [...(await this.recordsOf(ids))].filter(([, r]) => r.status === 'queued');
+    await this.queue.enqueueAll(queued.map(([id, { priority }]) => ({ id, priority })));
     // Cancelled while its job was being added (cancel found no job yet and took the entry): the job goes.
-    const stillQueued = await this.queuedOf([...queued.keys()]);
-    for (const id of queued.keys()) if (!stillQueued.has(id)) await this.queue.queue.remove(id);
+    const now = await this.recordsOf(queued.map(([id]) => id));
+    const cancelled = queued.filter(([id]) => now.get(id)?.status === 'cancelled');
+    for (const [id] of cancelled) await this.queue.queue.remove(id);
     await this.redis.zrem(key, ...ids);
-    return stillQueued.size;
+    return queued.length - cancelled.length;
   }
 
-  /** Those of `ids` whose record is `queued`, with their priority (one pipeline). */
-  private async queuedOf(ids: readonly string[]): Promise<Map<string, number>> {
-    const queued = new Map<string, number>();
-    if (ids.length === 0) return queued;
+  /** The status and priority of each of `ids` whose record exists (one pipeline). */
+  private async recordsOf(
+    ids: readonly string[],
+  ): Promise<Map<string, { status: string; priority: number }>> {
+    const records = new Map<string, { status: string; priority: number }>();
+    if (ids.length === 0) return records;
     const read = this.redis.pipeline();
     for (const id of ids) read.hmget(experimentKeys.record(id), 'status', 'priority');
     const rows = (await read.exec()) ?? [];
@@ -147,9 +151,8 @@ export class QueueFeeder {
       const [err, fields] = rows[i] ?? [];
       if (err) throw err;
       const [status, priority] = fields as [string | null, string | null];
-      // Not queued any more (cancelled, or its job already ran), or gone: no job to add.
-      if (status === 'queued') queued.set(id, Number(priority ?? 50));
+      if (status !== null) records.set(id, { status, priority: Number(priority ?? 50) });
     });
-    return queued;
+    return records;
   }
 }

@@ -54,9 +54,13 @@ const submitValidator: FastifySchemaCompiler<unknown> = ({ httpPart }) =>
 const isExperimentStatus = (s: string | undefined): s is ExperimentStatus =>
   (EXPERIMENT_STATUSES as readonly string[]).includes(s as string);
 
-/** A flat object's JSON with its fields in name order. */
-const canonicalJson = (o: object): string =>
-  JSON.stringify(Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))));
+/** Whether two flat objects have the same fields with the same values, in any order. */
+const sameFields = (a: object, b: object): boolean => {
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  const keys = Object.keys(x);
+  return keys.length === Object.keys(y).length && keys.every((k) => Object.hasOwn(y, k) && x[k] === y[k]);
+};
 
 /**
  * Whether the stored experiment is this submission, field order aside: a digest differs for the same
@@ -68,7 +72,7 @@ async function sameSubmission(
   { spec, priority }: Pick<Submission, 'spec' | 'priority'>,
 ): Promise<boolean> {
   const stored = await ctx.store.get(id);
-  return stored?.priority === priority && canonicalJson(stored.spec) === canonicalJson(spec);
+  return stored?.priority === priority && sameFields(stored.spec, spec);
 }
 
 /**
