@@ -191,6 +191,8 @@ describe.skipIf(!redisUrl)('REST API edges (real Fastify, real Redis)', () => {
       payload: { spec, id: `picked-${randomBytes(3).toString('hex')}` },
     });
     const { id } = created.json() as { id: string };
+    // Its job comes with the queue feeder's drain once the submission settles: this waits for it.
+    await app.ctx.feeder.drain();
     const connection = new Redis(redisUrl as string, { maxRetriesPerRequest: null });
     // A bare BullMQ worker takes jobs by hand: the job becomes active, as when a processor picks it up.
     const taker = new Worker(QUEUE_NAME, null, { connection, prefix: bullPrefix() });
