@@ -78,7 +78,8 @@ export class Communicator {
   private readonly failed: Promise<never>;
   private rejectFailed: (err: Error) => void = () => undefined;
   private failureError: Error | undefined;
-  private timingOut = false;
+  /** The timeout being diagnosed, if any: the watchdog and the server-side backstop share one verdict. */
+  private verdict: Promise<void> | undefined;
   private closed = false;
   private nextSequence = 0;
   private tail: Promise<unknown> = Promise.resolve();
@@ -123,8 +124,8 @@ export class Communicator {
       throw new UnsupportedPlatformError('@lits-ddp/allreduce needs a little-endian CPU');
     const o = resolveOptions(options);
     const self: { comm?: Communicator } = {};
-    const connections = await ConnectionSet.open(o, (wait) => {
-      if (self.comm?.current) void self.comm.timedOut(wait.point, false);
+    const connections = await ConnectionSet.open(o, async (wait) => {
+      if (self.comm?.current) await self.comm.timedOut(wait.point, false);
     });
     self.comm = new Communicator(o, connections);
     return self.comm;
@@ -328,8 +329,8 @@ export class Communicator {
   private tick(): void {
     if (this.failureError || this.closed) return;
     const run = this.current;
-    if (run && !this.timingOut) {
-      const now = Date.now();
+    if (run && !this.verdict) {
+      const now = performance.now();
       const wait = this.connections.stuckWait(now, this.o.timeoutMs);
       if (wait) void this.timedOut(wait.point, false);
       else {
@@ -371,9 +372,14 @@ export class Communicator {
     this.fail(new CollectiveAbortedError(message, record.by, record.reason, record.suspects ?? []));
   }
 
-  private async timedOut(point: WaitPoint, sending: boolean): Promise<void> {
-    if (this.timingOut || this.failureError) return;
-    this.timingOut = true;
+  /** Diagnoses a stuck wait or push and fails the communicator with it; one verdict per communicator. */
+  private timedOut(point: WaitPoint, sending: boolean): Promise<void> {
+    if (this.failureError) return Promise.resolve();
+    this.verdict ??= this.judge(point, sending);
+    return this.verdict;
+  }
+
+  private async judge(point: WaitPoint, sending: boolean): Promise<void> {
     const health = this.connections.health(0);
     const seconds = this.o.timeoutMs / 1000;
     // The instance carrying the message: the sender's outbox.

@@ -132,7 +132,7 @@ export class ConnectionSet {
 
   private constructor(
     private readonly o: ResolvedOptions,
-    private readonly onServerTimeout: (wait: PendingWait) => void,
+    private readonly onServerTimeout: (wait: PendingWait) => Promise<void>,
   ) {
     this.lastErrors = o.endpoints.map(() => undefined);
     this.controls = o.endpoints.map((e, i) => this.open(i, 'control'));
@@ -140,7 +140,7 @@ export class ConnectionSet {
 
   static async open(
     o: ResolvedOptions,
-    onServerTimeout: (wait: PendingWait) => void,
+    onServerTimeout: (wait: PendingWait) => Promise<void>,
   ): Promise<ConnectionSet> {
     const set = new ConnectionSet(o, onServerTimeout);
     try {

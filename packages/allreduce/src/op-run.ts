@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { CollectiveKeys, CollectiveOp } from '@lits-ddp/protocol';
 import type { ConnectionSet } from './connections.js';
 import { RedisCommandError, type WaitPoint } from './errors.js';
@@ -53,7 +54,7 @@ export class OpRun implements OpTransport {
 
   send(to: number, hop: Hop, payload: Uint8Array): void {
     const key = this.key(this.rank, to, hop);
-    const entry: PendingSend = { since: Date.now(), to, hop };
+    const entry: PendingSend = { since: performance.now(), to, hop };
     this.pending.add(entry);
     this.bytesSent += payload.byteLength;
     const body = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);

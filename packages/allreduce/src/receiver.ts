@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
 import { RedisCommandError, type WaitPoint } from './errors.js';
 
@@ -5,7 +6,10 @@ import { RedisCommandError, type WaitPoint } from './errors.js';
 export interface PendingWait {
   point: WaitPoint;
   key: string;
-  /** When this pop became the head of its connection's queue (the moment it started to really wait). */
+  /**
+   * When this pop became the head of its connection's queue (the moment it started to really wait), on the
+   * monotonic clock: a wall-clock step (NTP on a VM) must neither fire nor hold off the watchdog.
+   */
   since: number | undefined;
 }
 
@@ -21,17 +25,20 @@ export class Receiver {
     readonly connection: Redis,
     /** Server-side BLPOP timeout: a backstop well after the client-side watchdog. */
     private readonly blockS: number,
-    private readonly onServerTimeout: (wait: PendingWait) => void,
+    /** Settles once the communicator has judged the stuck wait (diagnosed and failed), see pop(). */
+    private readonly onServerTimeout: (wait: PendingWait) => Promise<void>,
   ) {}
 
   pop(key: string, point: WaitPoint): Promise<Buffer> {
-    const entry: PendingWait = { point, key, since: this.queue.length === 0 ? Date.now() : undefined };
+    const entry: PendingWait = { point, key, since: this.queue.length === 0 ? performance.now() : undefined };
     this.queue.push(entry);
     return this.connection.blpopBuffer(key, this.blockS).then(
-      (reply) => {
+      async (reply) => {
         this.advance(entry);
         if (!reply) {
-          this.onServerTimeout(entry);
+          // The backstop and the watchdog come due together after an event-loop stall longer than the margin
+          // between them: the communicator's diagnosed timeout, not this bare error, must be what callers see.
+          await this.onServerTimeout(entry);
           throw new RedisCommandError(`BLPOP ${key} returned nothing after ${this.blockS} s`);
         }
         return reply[1];
@@ -52,6 +59,6 @@ export class Receiver {
     const i = this.queue.indexOf(entry);
     if (i >= 0) this.queue.splice(i, 1);
     const head = this.queue[0];
-    if (head && head.since === undefined) head.since = Date.now();
+    if (head && head.since === undefined) head.since = performance.now();
   }
 }

@@ -1,3 +1,5 @@
+import { performance } from 'node:perf_hooks';
+import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RedisServer } from '@lits-ddp/local-services';
 import { serviceUrl } from '@lits-ddp/local-services/vitest';
@@ -13,6 +15,21 @@ import { closeGroup, newRunId, openGroup, runKeys } from './group.js';
 
 const redisUrl = serviceUrl('redis');
 const TIMEOUT_S = 2;
+
+/**
+ * Resolves once `count` connections of the run are blocked in BLPOP on the server, or once `settled` settles
+ * (on a machine so busy that the watchdog came first, there is nothing left to wait for).
+ */
+async function waitForBlockedPops(admin: Redis, runId: string, count: number, settled: Promise<unknown>) {
+  let over = false;
+  void settled.finally(() => (over = true));
+  while (!over) {
+    const list = (await admin.call('CLIENT', 'LIST', 'TYPE', 'normal')) as string;
+    const blocked = list.split('\n').filter((l) => l.includes(runId) && / cmd=blpop /.test(l));
+    if (blocked.length >= count) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 /** Settles a collective and measures how long it took. */
 async function outcome(p: Promise<unknown> | undefined): Promise<{ error: Error; ms: number }> {
@@ -87,6 +104,29 @@ describe.skipIf(!redisUrl)('failure behaviour against a real redis-server', () =
       new RegExp(`is in broadcast\\(root [01]\\) #0 while this rank is in .*: ${mismatch}`),
     );
   });
+
+  it('an event loop stalled past the server-side BLPOP backstop still reports the diagnosed timeout', async () => {
+    // The backstop is timeoutS + 10 s: a synchronous stall longer than that (a long compute step, a frozen VM) makes
+    // Redis answer the pops with nil just as the watchdog comes due. A CI run once saw the bare nil error win.
+    const timeoutS = 3;
+    const [a, b] = await open(redisUrl as string, 2, { timeoutS });
+    const x = new Float32Array(8);
+    const pending = [outcome(a?.allReduce(x)), outcome(b?.barrier())];
+    const admin = new Redis(redisUrl as string);
+    try {
+      await waitForBlockedPops(admin, a?.runId as string, 2, Promise.all(pending));
+    } finally {
+      admin.disconnect();
+    }
+    const until = performance.now() + (timeoutS + 10) * 1000 + 700;
+    while (performance.now() < until); // the stall: nothing else runs in this process meanwhile
+    const mismatch = 'the ranks called different collectives \\(or gave different arguments\\) at this point';
+    for (const { error } of await Promise.all(pending)) {
+      expect(error.message).not.toMatch(/BLPOP/);
+      expect(error.message).toMatch(new RegExp(`timed out on rank [01] after ${timeoutS} s .*${mismatch}`));
+      expect([CollectiveTimeoutError, CollectiveAbortedError].some((E) => error instanceof E)).toBe(true);
+    }
+  }, 60_000);
 
   it('abort(reason) on one rank makes every waiter reject within about a second, naming it', async () => {
     const [a, b, c] = await open(redisUrl as string, 3, { timeoutS: 30 });

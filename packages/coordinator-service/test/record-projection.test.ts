@@ -52,6 +52,13 @@ describe('recordChange: the experiment record follows the supervisor events', ()
     });
   });
 
+  it("the run's own end changes nothing: the outcome, with its error, is written once by the supervisor", () => {
+    for (const status of ['finished', 'failed', 'cancelled'] as const) {
+      const event = { type: 'status', status, restarts: 0, message: 'could not create the Job' } as const;
+      expect(recordChange(event, running, 1)).toBeUndefined();
+    }
+  });
+
   it('leaves a record that is over as it is', () => {
     const change = recordChange(
       { type: 'status', status: 'running', restarts: 0 },

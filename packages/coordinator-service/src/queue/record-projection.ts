@@ -20,7 +20,9 @@ export const isStateEvent = (event: RunEvent): event is StateEvent =>
  * the list) → waiting for workers (how many are missing) → `running` … → finished, failed or cancelled.
  * Each `generation` event (just before its `running`) adds to the record's generations and sets the
  * ranks' workers. Undefined for a record already over (its last state stays) and for events that
- * change nothing here.
+ * change nothing here, the run's own finished/failed/cancelled among them: the supervisor writes the
+ * outcome once, with everything it holds (the error, test metrics, model, end time), so a client that
+ * reads a terminal status never reads it without them.
  */
 export function recordChange(
   event: RunEvent,
@@ -42,6 +44,7 @@ export function recordChange(
     const since = rec.waitingForWorkers?.since ?? at;
     return { set: { waitingForWorkers: { needed, free, missing, message, since } } };
   }
+  if (TERMINAL_STATUSES.has(event.status)) return undefined;
   const set: RecordPatch['set'] = { status: event.status, restarts: event.restarts };
   if (event.status === 'running' && event.workers) set.workers = event.workers;
   if (event.status === 'restarting' && event.lost && rec.workers) {
