@@ -22,7 +22,10 @@ const TIMEOUT_S = 2;
  */
 async function waitForBlockedPops(admin: Redis, runId: string, count: number, settled: Promise<unknown>) {
   let over = false;
-  void settled.finally(() => (over = true));
+  const end = (): void => {
+    over = true;
+  };
+  settled.then(end, end);
   while (!over) {
     const list = (await admin.call('CLIENT', 'LIST', 'TYPE', 'normal')) as string;
     const blocked = list.split('\n').filter((l) => l.includes(runId) && / cmd=blpop /.test(l));
